@@ -1,0 +1,1 @@
+"""The ``vqcodec`` command: a thin click layer over the vqcodec library."""

@@ -1,0 +1,37 @@
+"""The exceptions the library raises; the CLI turns each into a one-line message."""
+
+
+class VqcError(Exception):
+    """Base of every error vqcodec raises on purpose."""
+
+
+class ImageError(VqcError):
+    """The input image cannot be read or is of a kind vqcodec does not code."""
+
+
+class FormatError(VqcError):
+    """A ``.vqc`` file is not valid: wrong magic, corrupt, truncated, or inconsistent."""
+
+
+class TruncatedError(FormatError):
+    """The file ends before its header or payload does."""
+
+
+class CorruptError(FormatError):
+    """The file's checksum or structure shows it was altered."""
+
+
+class UnsupportedVersionError(FormatError):
+    """The file was written by a newer format version than this decoder reads."""
+
+
+class ModelMismatchError(FormatError):
+    """The file was made by a model other than the one loaded."""
+
+
+class ImageTooLargeError(VqcError):
+    """The image exceeds the configured pixel limit (a decompression-bomb guard)."""
+
+
+class WeightsError(VqcError):
+    """Model weights are missing, unreadable or inconsistent with their config."""

@@ -1,0 +1,294 @@
+"""Training: autoencoder warm-up, k-means codebook init, then VQ training.
+
+Sample efficiency decides what a CPU can train, so a run has three phases:
+``ae_steps`` as a plain autoencoder (no bottleneck, fast to learn transforms),
+then every residual stage initialised by k-means on the latents it will code,
+then quantized training with quantizer dropout (a random stage count per image,
+so every quality level is trained at once) and dead-code restarts.
+
+Checkpoints are written atomically every few minutes; ``resume`` continues a
+run exactly (model, optimizer, step, random state), and ``init`` starts a new
+run from an exported model with a fresh optimizer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .data import CropSampler, list_images, load_rgb, split_holdout
+from .model import VQVAE, ModelConfig
+from .prior import Prior, count_indices
+from .quantizer import init_from_latents, restart_dead_codes
+from .weights import load_model, save_model
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that shapes a run; saved in its checkpoint."""
+
+    steps: int = 20000
+    ae_steps: int = 1500
+    batch_size: int = 16
+    crop: int = 128
+    lr: float = 3e-4
+    warmup: int = 200
+    beta: float = 0.25
+    seed: int = 0
+    holdout: int = 8
+    checkpoint_minutes: float = 5.0
+    val_every: int = 500
+    restart_every: int = 100
+    restart_threshold: float = 0.1  # a code is dead below this share of uniform use
+    kmeans_batches: int = 8
+    device: str = "cpu"
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+
+def _lr_factor(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _entropy_bits(p: torch.Tensor) -> float:
+    p = p / p.sum()
+    p = p[p > 0]
+    return float(-(p * p.log2()).sum())
+
+
+def codebook_stats(net: VQVAE) -> dict:
+    """Per stage: share of codes in use, perplexity, and estimated bits per index."""
+    use, ppl, bits = [], [], []
+    for vq in net.quantizer.stages:
+        u = vq.usage
+        h = _entropy_bits(u)
+        use.append(float((u > 0.1 / vq.size).float().mean()))
+        ppl.append(2**h)
+        bits.append(h)
+    return {"use": use, "perplexity": ppl, "bits": bits}
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = F.mse_loss(a.clamp(0, 1), b).item()
+    return 10 * math.log10(1 / max(mse, 1e-10))
+
+
+def _atomic_save(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _load_split(data_dir: str | os.PathLike, holdout: int, log: Callable[[str], None]):
+    paths = list_images(data_dir)
+    if not paths:
+        raise FileNotFoundError(f"no images in {data_dir}")
+    train_paths, val_paths = split_holdout(paths, holdout)
+    log(f"loading {len(train_paths)} training and {len(val_paths)} validation photos from {data_dir}")
+    train_imgs = [load_rgb(p) for p in tqdm(train_paths, desc="decode", leave=False)]
+    val_imgs = [load_rgb(p) for p in val_paths]
+    return train_imgs, val_imgs
+
+
+def _val_batch(images: list[np.ndarray], size: int = 256) -> torch.Tensor:
+    crops = []
+    for im in images:
+        h, w = im.shape[:2]
+        s = min(size, h, w) // 8 * 8
+        y, x = (h - s) // 2, (w - s) // 2
+        crops.append(torch.from_numpy(np.ascontiguousarray(im[y : y + s, x : x + s])))
+    s = min(c.shape[0] for c in crops)
+    return torch.stack([c[:s, :s] for c in crops]).permute(0, 3, 1, 2).float() / 255
+
+
+@torch.no_grad()
+def validate(net: VQVAE, batch: torch.Tensor, device: torch.device) -> dict:
+    """PSNR and estimated bpp on held-aside photos at low, middle and top quality."""
+    net.eval()
+    x = batch.to(device)
+    bits = codebook_stats(net)["bits"]
+    s = net.cfg.stages
+    out = {}
+    for q in sorted({1, (s + 1) // 2, s}):
+        y = net.decode_indices(net.encode_indices(x, q))
+        out[f"q{q}"] = {"psnr": round(_psnr(y, x), 3), "bpp_est": round(sum(bits[:q]) / 64, 4)}
+    net.train()
+    return out
+
+
+class Trainer:
+    """One training run living in ``run_dir``."""
+
+    def __init__(self, data_dir: str | os.PathLike, run_dir: str | os.PathLike, cfg: TrainConfig,
+                 log: Callable[[str], None] = print) -> None:
+        self.data_dir = Path(data_dir)
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.cfg = cfg
+        self.log = log
+        self.device = torch.device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.net = VQVAE(cfg.model).to(self.device)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        self.step = 0
+        self.seconds = 0.0
+        self.initialised_codebooks = False
+        self.history: list[dict] = []
+        train_imgs, val_imgs = _load_split(data_dir, cfg.holdout, log)
+        self.train_images = train_imgs
+        self.sampler = CropSampler(train_imgs, cfg.crop, cfg.seed)
+        self.val = _val_batch(val_imgs) if val_imgs else None
+
+    # -- state ---------------------------------------------------------------
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / CHECKPOINT
+
+    def save_checkpoint(self) -> None:
+        _atomic_save({
+            "model": self.net.state_dict(),
+            "opt": self.opt.state_dict(),
+            "step": self.step,
+            "seconds": self.seconds,
+            "initialised_codebooks": self.initialised_codebooks,
+            "sampler": json.dumps(self.sampler.state()),
+            "torch_rng": torch.get_rng_state(),
+            "history": json.dumps(self.history),
+            "train_config": json.dumps(asdict(self.cfg)),
+        }, self.checkpoint_path())
+
+    def resume(self) -> None:
+        ck = torch.load(self.checkpoint_path(), map_location=self.device, weights_only=True)
+        self.net.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["opt"])
+        self.step = int(ck["step"])
+        self.seconds = float(ck["seconds"])
+        self.initialised_codebooks = bool(ck["initialised_codebooks"])
+        self.sampler.set_state(json.loads(ck["sampler"]))
+        torch.set_rng_state(ck["torch_rng"])
+        self.history = json.loads(ck["history"])
+        self.log(f"resumed {self.checkpoint_path()} at step {self.step}")
+
+    def init_from(self, model_dir: str | os.PathLike) -> None:
+        """Start from an exported model (weights only; fresh optimizer, step 0 of
+        the VQ phase, so the autoencoder warm-up and k-means are skipped)."""
+        loaded = load_model(model_dir, self.device)
+        if loaded.net.cfg != self.cfg.model:
+            raise ValueError(f"{model_dir} has config {loaded.net.cfg}, run wants {self.cfg.model}")
+        self.net.load_state_dict(loaded.net.state_dict())
+        self.initialised_codebooks = True
+        self.step = self.cfg.ae_steps
+        self.log(f"initialised from {model_dir}; fresh optimizer from step {self.step}")
+
+    # -- training ------------------------------------------------------------
+    def _init_codebooks(self) -> None:
+        self.net.eval()
+        with torch.no_grad():
+            z = torch.cat([self.net.encoder(self.sampler.batch(self.cfg.batch_size).to(self.device))
+                           for _ in range(self.cfg.kmeans_batches)])
+        init_from_latents(self.net.quantizer, z, seed=self.cfg.seed)
+        self.net.train()
+        self.initialised_codebooks = True
+        self.log(f"step {self.step}: codebooks initialised by k-means on {z.shape[0] * z.shape[2] * z.shape[3]} latents")
+
+    def train_step(self) -> dict:
+        cfg = self.cfg
+        x = self.sampler.batch(cfg.batch_size).to(self.device)
+        for group in self.opt.param_groups:
+            group["lr"] = cfg.lr * _lr_factor(self.step, cfg)
+        if self.step < cfg.ae_steps:
+            y, _ = self.net(x, quantize=False)
+            loss = F.mse_loss(y, x)
+        else:
+            n = torch.randint(1, cfg.model.stages + 1, (x.shape[0],), device=self.device)
+            y, q = self.net(x, n)
+            loss = F.mse_loss(y, x) + q.codebook_loss + cfg.beta * q.commitment_loss
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.step += 1
+        if self.step > cfg.ae_steps and self.step % cfg.restart_every == 0:
+            with torch.no_grad():
+                restart_dead_codes(self.net.quantizer, self.net.encoder(x),
+                                   cfg.restart_threshold / cfg.model.codebook_size)
+        return {"loss": loss.item(), "psnr": _psnr(y.detach(), x)}
+
+    def run(self) -> None:
+        cfg = self.cfg
+        last_ckpt = time.monotonic()
+        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True)
+        while self.step < cfg.steps:
+            if self.step >= cfg.ae_steps and not self.initialised_codebooks:
+                self._init_codebooks()
+            t0 = time.monotonic()
+            m = self.train_step()
+            self.seconds += time.monotonic() - t0
+            stats = codebook_stats(self.net)
+            quant = self.step > cfg.ae_steps
+            bar.update(1)
+            bar.set_postfix(loss=f"{m['loss']:.4f}", psnr=f"{m['psnr']:.2f}",
+                            bpp=f"{sum(stats['bits']) / 64:.3f}" if quant else "-",
+                            use=f"{np.mean(stats['use']):.0%}" if quant else "-")
+            if self.val is not None and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
+                v = validate(self.net, self.val, self.device) if quant else {}
+                rec = {"step": self.step, "minutes": round(self.seconds / 60, 1), "val": v,
+                       "use": [round(u, 3) for u in stats["use"]],
+                       "perplexity": [round(p, 1) for p in stats["perplexity"]]}
+                self.history.append(rec)
+                self.log(json.dumps(rec))
+            if time.monotonic() - last_ckpt > 60 * cfg.checkpoint_minutes:
+                self.save_checkpoint()
+                last_ckpt = time.monotonic()
+        bar.close()
+        self.save_checkpoint()
+
+    # -- export --------------------------------------------------------------
+    @torch.no_grad()
+    def measure_prior(self) -> Prior:
+        """Count every stage's indices over the whole training images."""
+        self.net.eval()
+        s, k = self.cfg.model.stages, self.cfg.model.codebook_size
+        counts = np.zeros((s, k), dtype=np.int64)
+        for im in tqdm(self.train_images, desc="prior", leave=False):
+            h, w = im.shape[0] // 8 * 8, im.shape[1] // 8 * 8
+            x = torch.from_numpy(np.ascontiguousarray(im[:h, :w])).permute(2, 0, 1)[None].float() / 255
+            idx = self.net.encode_indices(x.to(self.device), s)
+            counts += count_indices(idx.cpu().numpy(), k)
+        self.net.train()
+        return Prior.from_indices(counts)
+
+    def export(self, out_dir: str | os.PathLike) -> bytes:
+        prior = self.measure_prior()
+        info = {"training": {"steps": self.step, "cpu_minutes": round(self.seconds / 60, 1),
+                             "data": self.data_dir.name, "config": asdict(self.cfg),
+                             "last_validation": self.history[-1] if self.history else None}}
+        fp = save_model(out_dir, self.net.cpu(), prior, extra=info)
+        self.net.to(self.device)
+        self.log(f"exported model {fp.hex()} to {out_dir}")
+        return fp
+
+
+def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, cfg: TrainConfig, out_dir: str | os.PathLike,
+          resume: bool = False, init: str | os.PathLike | None = None,
+          log: Callable[[str], None] = print) -> bytes:
+    """Train (or continue) a run and export a complete, loadable model to ``out_dir``."""
+    trainer = Trainer(data_dir, run_dir, cfg, log)
+    if resume and trainer.checkpoint_path().exists():
+        trainer.resume()
+    elif init is not None:
+        trainer.init_from(init)
+    trainer.run()
+    return trainer.export(out_dir)

@@ -1,0 +1,100 @@
+"""Loading and saving a complete model: transforms, codebooks and prior.
+
+A model directory holds ``model.safetensors`` (tensors, float16 for the
+network, int32 for the prior counts; no pickle) and ``config.json``. Its
+fingerprint, a hash of both, is written into every ``.vqc`` file so a file is
+never decoded by a model that did not make it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import WeightsError
+from .model import VQVAE, ModelConfig
+from .prior import Prior
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+PRIOR_KEY = "prior.counts"
+
+#: Where the shipped model lives inside the installed package.
+DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
+
+
+@dataclass
+class CodecModel:
+    """A network with its prior and fingerprint, ready to code images."""
+
+    net: VQVAE
+    prior: Prior
+    fingerprint: bytes  # 8 bytes
+    device: torch.device
+
+    @property
+    def num_qualities(self) -> int:
+        return self.net.cfg.stages
+
+
+def fingerprint(config: dict, tensors: dict[str, torch.Tensor]) -> bytes:
+    """8-byte hash of a model's config and every stored tensor."""
+    h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes())
+    return h.digest()[:8]
+
+
+def _stored_tensors(net: VQVAE, prior: Prior) -> dict[str, torch.Tensor]:
+    tensors = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()}
+    tensors[PRIOR_KEY] = torch.from_numpy(prior.counts.astype(np.int32))
+    return tensors
+
+
+def save_model(directory: str | os.PathLike, net: VQVAE, prior: Prior, extra: dict | None = None) -> bytes:
+    """Write a loadable model directory atomically; returns its fingerprint."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = _stored_tensors(net, prior)
+    config = {"model": net.cfg.to_dict(), **(extra or {})}
+    tmp_w = directory / (WEIGHTS_FILE + ".tmp")
+    tmp_c = directory / (CONFIG_FILE + ".tmp")
+    save_file(tensors, str(tmp_w))
+    tmp_c.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp_w, directory / WEIGHTS_FILE)
+    os.replace(tmp_c, directory / CONFIG_FILE)
+    return fingerprint(config["model"], tensors)
+
+
+def load_model(directory: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> CodecModel:
+    """Load a model directory (the shipped weights by default) for coding."""
+    directory = Path(directory) if directory is not None else DEFAULT_WEIGHTS
+    try:
+        config = json.loads((directory / CONFIG_FILE).read_text())
+        cfg = ModelConfig.from_dict(config["model"])
+        tensors = load_file(str(directory / WEIGHTS_FILE))
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
+        raise WeightsError(f"cannot load model from {directory}: {exc}") from exc
+    if PRIOR_KEY not in tensors:
+        raise WeightsError(f"{directory / WEIGHTS_FILE} has no prior counts")
+    fp = fingerprint(config["model"], tensors)
+    prior = Prior(tensors.pop(PRIOR_KEY).numpy())
+    net = VQVAE(cfg)
+    try:
+        net.load_state_dict({k: v.float() for k, v in tensors.items()})
+    except RuntimeError as exc:
+        raise WeightsError(f"weights in {directory} do not fit their config: {exc}") from exc
+    if prior.counts.shape != (cfg.stages, cfg.codebook_size):
+        raise WeightsError("prior shape does not match the model config")
+    dev = torch.device(device)
+    return CodecModel(net.eval().to(dev), prior, fp, dev)
