@@ -1,10 +1,71 @@
-"""Entry point of the ``vqcodec`` command."""
+"""Entry point of the ``vqcodec`` command: compress, decompress, info, train."""
 
 from __future__ import annotations
 
-import click
+import io
+import sys
+import warnings
+from pathlib import Path
+from typing import Callable, Iterable
 
+import click
+from tqdm import tqdm
+
+from .files import check_writable, write_atomic
 from .train import train_command
+
+
+def _fail(message: str) -> None:
+    click.echo(f"vqcodec: error: {message}", err=True)
+
+
+def _load(model_dir: str | None, device: str):
+    import vqcodec
+
+    return vqcodec.load_model(model_dir, device=device)
+
+
+def _each(paths: Iterable[Path], action: Callable[[Path], str], label: str) -> int:
+    """Run ``action`` on every path, printing its line or its error; returns failures."""
+    import vqcodec
+
+    paths = list(paths)
+    failures = 0
+    bar = tqdm(paths, desc=label, unit="file", disable=len(paths) < 2, file=sys.stderr, leave=False)
+    for path in bar:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", vqcodec.ConversionWarning)
+            try:
+                line = action(path)
+            except (vqcodec.VqcError, OSError) as exc:
+                failures += 1
+                msg = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+                bar.clear()
+                _fail(msg)
+                continue
+        bar.clear()
+        for w in caught:
+            click.echo(f"vqcodec: warning: {path}: {w.message}", err=True)
+        click.echo(line)
+    if len(paths) > 1:
+        click.echo(f"{len(paths) - failures} of {len(paths)} files done" + (f", {failures} failed" if failures else ""),
+                   err=True)
+    return failures
+
+
+def _output_for(src: Path, out: str | None, many: bool, suffix: str) -> Path:
+    if out is None:
+        return src.with_suffix(suffix)
+    target = Path(out)
+    if many or target.is_dir():
+        return target / src.with_suffix(suffix).name
+    return target
+
+
+model_option = click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
+                            help="Model directory (default: the weights shipped with vqcodec).")
+device_option = click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1, ...")
+force_option = click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,7 +77,113 @@ def main() -> None:
     Compress:    vqcodec compress photo.png        -> photo.vqc
     Decompress:  vqcodec decompress photo.vqc      -> photo.png
     Inspect:     vqcodec info photo.vqc
+
+    Run 'vqcodec COMMAND --help' for the options of each command.
     """
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", default=None,
+              help="Output file (one input) or directory (several inputs). Default: INPUT with .vqc suffix.")
+@click.option("-q", "--quality", type=int, default=None,
+              help="Quality level 1 (smallest) .. 8 (best) for the shipped model; default 4.")
+@force_option
+@model_option
+@device_option
+def compress(images: tuple[Path, ...], output: str | None, quality: int | None, force: bool,
+             model_dir: str | None, device: str) -> None:
+    """Compress IMAGES (PNG, JPEG, WebP, ...) to .vqc files.
+
+    Prints each file's size, bits per pixel and the PSNR of the image that
+    decompress will reproduce. Grayscale stays grayscale; an alpha channel is
+    kept losslessly.
+    """
+    import vqcodec
+
+    try:
+        model = _load(model_dir, device)
+    except vqcodec.VqcError as exc:
+        _fail(str(exc))
+        sys.exit(1)
+    q = vqcodec.DEFAULT_QUALITY if quality is None else quality
+    if not 1 <= q <= model.num_qualities:
+        raise click.BadParameter(f"must be between 1 and {model.num_qualities}", param_hint="'-q'")
+
+    def one(src: Path) -> str:
+        dst = _output_for(src, output, len(images) > 1, ".vqc")
+        check_writable(dst, force)
+        result = vqcodec.compress_report(src, quality=q, model=model)
+        write_atomic(dst, result.data, force)
+        return f"{src} -> {dst}: q{q}, {len(result.data)} bytes, {result.bpp:.4f} bpp, PSNR {result.psnr:.2f} dB"
+
+    sys.exit(1 if _each(images, one, "compress") else 0)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", default=None,
+              help="Output image (one input) or directory (several). The extension picks the format; default .png.")
+@force_option
+@model_option
+@device_option
+def decompress(files: tuple[Path, ...], output: str | None, force: bool, model_dir: str | None, device: str) -> None:
+    """Decompress .vqc FILES to images (PNG by default)."""
+    import vqcodec
+    from PIL import Image
+
+    try:
+        model = _load(model_dir, device)
+    except vqcodec.VqcError as exc:
+        _fail(str(exc))
+        sys.exit(1)
+
+    def one(src: Path) -> str:
+        dst = _output_for(src, output, len(files) > 1, ".png")
+        check_writable(dst, force)
+        fmt = Image.registered_extensions().get(dst.suffix.lower())
+        if fmt is None:
+            raise vqcodec.VqcError(f"{dst}: unknown image extension {dst.suffix!r}")
+        image = vqcodec.decompress(src.read_bytes(), model=model)
+        buf = io.BytesIO()
+        try:
+            image.save(buf, format=fmt)
+        except (OSError, ValueError, KeyError) as exc:
+            raise vqcodec.VqcError(f"{dst}: cannot write a {image.mode} image as {fmt} ({exc})") from exc
+        write_atomic(dst, buf.getvalue(), force)
+        return f"{src} -> {dst}: {image.width}x{image.height} {image.mode}"
+
+    sys.exit(1 if _each(files, one, "decompress") else 0)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@model_option
+def info(files: tuple[Path, ...], model_dir: str | None) -> None:
+    """Show the header fields and bits per pixel of .vqc FILES."""
+    import vqcodec
+
+    try:
+        fingerprint = _load(model_dir, "cpu").fingerprint
+    except vqcodec.VqcError:
+        fingerprint = None
+
+    def one(src: Path) -> str:
+        data = src.read_bytes()
+        h = vqcodec.parse_header(data)
+        match = "unknown" if fingerprint is None else ("yes" if h.fingerprint == fingerprint else "NO")
+        return "\n".join([
+            f"{src}:",
+            f"  format version  {h.version}",
+            f"  image           {h.width}x{h.height} {h.mode}",
+            f"  quality         {h.quality}",
+            f"  model           {h.fingerprint.hex()} (matches loaded model: {match})",
+            f"  payload         {h.payload_size} bytes codes, {h.alpha_size} bytes alpha",
+            f"  file            {len(data)} bytes ({h.file_size} expected)",
+            f"  bits per pixel  {8 * len(data) / (h.width * h.height):.4f}",
+        ])
+
+    sys.exit(1 if _each(files, one, "info") else 0)
 
 
 main.add_command(train_command)

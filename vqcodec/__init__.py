@@ -1,0 +1,29 @@
+"""vqcodec: a learned image codec built on a VQ-VAE with residual vector quantization.
+
+>>> import vqcodec
+>>> data = vqcodec.compress("photo.png", quality=4)   # bytes of a .vqc file
+>>> image = vqcodec.decompress(data)                   # PIL.Image
+"""
+
+from .bitstream import DEFAULT_MAX_PIXELS, Header, parse_header
+from .codec import DEFAULT_QUALITY, CompressResult, compress, compress_report, decompress, psnr
+from .errors import (
+    CorruptError,
+    FormatError,
+    ImageError,
+    ImageTooLargeError,
+    ModelMismatchError,
+    TruncatedError,
+    UnsupportedVersionError,
+    VqcError,
+    WeightsError,
+)
+from .image import ConversionWarning
+from .weights import CodecModel, load_model
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS", "DEFAULT_QUALITY", "CodecModel", "CompressResult", "ConversionWarning",
+    "CorruptError", "FormatError", "Header", "ImageError", "ImageTooLargeError", "ModelMismatchError",
+    "TruncatedError", "UnsupportedVersionError", "VqcError", "WeightsError", "compress", "compress_report",
+    "decompress", "load_model", "parse_header", "psnr",
+]

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .entropy import EntropyCoder
 from .errors import WeightsError
 from .model import VQVAE, ModelConfig
 from .prior import Prior
@@ -31,7 +33,7 @@ PRIOR_KEY = "prior.counts"
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
 
 
-@dataclass
+@dataclass(eq=False)
 class CodecModel:
     """A network with its prior and fingerprint, ready to code images."""
 
@@ -43,6 +45,11 @@ class CodecModel:
     @property
     def num_qualities(self) -> int:
         return self.net.cfg.stages
+
+    @cached_property
+    def coder(self) -> EntropyCoder:
+        """The range coder under this model's prior (built once)."""
+        return EntropyCoder(self.prior)
 
 
 def fingerprint(config: dict, tensors: dict[str, torch.Tensor]) -> bytes:

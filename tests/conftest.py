@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny model (fast, real network and real coder) and test images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vqcodec.model import VQVAE, ModelConfig
+from vqcodec.prior import Prior, count_indices
+from vqcodec.weights import load_model, save_model
+
+TINY = ModelConfig(channels=16, latent_dim=8, stages=4, codebook_size=32)
+
+
+def smooth_image(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A photo-like RGB test image: smooth gradients plus a little noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    base = np.stack([128 + 100 * np.sin(x / 23 + k) * np.cos(y / 17 - k) for k in range(3)], -1)
+    return np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+
+
+def make_tiny_model(directory: Path, seed: int = 0) -> Path:
+    """Save a randomly initialised tiny model whose prior is measured on a test image."""
+    torch.manual_seed(seed)
+    net = VQVAE(TINY).eval()
+    for vq in net.quantizer.stages:  # spread the codes over the latent range
+        vq.codebook.data.mul_(3.0)
+    x = torch.from_numpy(smooth_image(64, 64, seed)).permute(2, 0, 1)[None].float() / 255
+    counts = count_indices(net.encode_indices(x, TINY.stages).numpy(), TINY.codebook_size)
+    save_model(directory, net, Prior.from_indices(counts))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir):
+    return load_model(tiny_model_dir)
+
+
+@pytest.fixture()
+def photo_path(tmp_path) -> Path:
+    path = tmp_path / "photo.png"
+    Image.fromarray(smooth_image(61, 45)).save(path)
+    return path

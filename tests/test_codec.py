@@ -1,0 +1,128 @@
+"""End-to-end coding through the real network and range coder (tiny model)."""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+import vqcodec
+from vqcodec.errors import ModelMismatchError, VqcError
+
+from .conftest import make_tiny_model, smooth_image
+
+
+def test_decoded_pixels_equal_what_compress_reported(tiny_model, photo_path):
+    r = vqcodec.compress_report(photo_path, quality=3, model=tiny_model)
+    out = vqcodec.decompress(r.data, model=tiny_model)
+    assert out.size == (61, 45) and out.mode == "RGB"
+    assert np.array_equal(np.asarray(out), np.asarray(r.reconstruction))
+    original = np.asarray(Image.open(photo_path))
+    assert r.psnr == pytest.approx(vqcodec.psnr(original, np.asarray(out)))
+    assert r.bpp == pytest.approx(8 * len(r.data) / (61 * 45))
+
+
+def test_compress_is_deterministic(tiny_model, photo_path):
+    assert vqcodec.compress(photo_path, 2, tiny_model) == vqcodec.compress(photo_path, 2, tiny_model)
+
+
+def test_each_quality_gives_a_bigger_file(tiny_model):
+    img = smooth_image(96, 80, seed=3)
+    sizes = [len(vqcodec.compress(img, q, tiny_model)) for q in range(1, 5)]
+    assert sizes == sorted(sizes) and len(set(sizes)) == 4
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40))
+def test_any_size_round_trips(tiny_model, w, h):
+    img = smooth_image(w, h, seed=w * 41 + h)
+    r = vqcodec.compress_report(img, 2, tiny_model)
+    out = vqcodec.decompress(r.data, model=tiny_model)
+    assert out.size == (w, h)
+    assert np.array_equal(np.asarray(out), np.asarray(r.reconstruction))
+
+
+def test_accepts_pil_arrays_and_paths_alike(tiny_model, photo_path):
+    arr = np.asarray(Image.open(photo_path))
+    a = vqcodec.compress(photo_path, 1, tiny_model)
+    assert vqcodec.compress(Image.open(photo_path), 1, tiny_model) == a
+    assert vqcodec.compress(arr, 1, tiny_model) == a
+
+
+def test_decompress_reads_a_path(tiny_model, photo_path, tmp_path):
+    f = tmp_path / "x.vqc"
+    f.write_bytes(vqcodec.compress(photo_path, 1, tiny_model))
+    assert vqcodec.decompress(f, model=tiny_model).size == (61, 45)
+
+
+def test_grayscale_comes_back_grayscale(tiny_model):
+    gray = smooth_image(30, 20)[..., 0]
+    out = vqcodec.decompress(vqcodec.compress(gray, 2, tiny_model), model=tiny_model)
+    assert out.mode == "L" and out.size == (30, 20)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_alpha_is_kept_exactly(tiny_model, mode):
+    rgb = smooth_image(33, 17)
+    alpha = (np.arange(33 * 17).reshape(17, 33) * 7 % 256).astype(np.uint8)
+    src = Image.fromarray(rgb).convert(mode[:-1])
+    src.putalpha(Image.fromarray(alpha))
+    out = vqcodec.decompress(vqcodec.compress(src, 2, tiny_model), model=tiny_model)
+    assert out.mode == mode
+    assert np.array_equal(np.asarray(out.getchannel("A")), alpha)
+
+
+def test_file_from_another_model_is_refused(tiny_model, tmp_path, photo_path):
+    other = vqcodec.load_model(make_tiny_model(tmp_path / "other", seed=1))
+    data = vqcodec.compress(photo_path, 1, other)
+    with pytest.raises(ModelMismatchError, match="model"):
+        vqcodec.decompress(data, model=tiny_model)
+
+
+def test_quality_outside_the_model_is_refused(tiny_model, photo_path):
+    with pytest.raises(VqcError, match="quality"):
+        vqcodec.compress(photo_path, 5, tiny_model)
+
+
+def test_pixel_limit_guards_decoding(tiny_model, photo_path):
+    data = vqcodec.compress(photo_path, 1, tiny_model)
+    with pytest.raises(vqcodec.ImageTooLargeError):
+        vqcodec.decompress(data, model=tiny_model, max_pixels=100)
+
+
+def test_decoding_is_identical_on_one_and_two_threads(tiny_model_dir, tmp_path, photo_path):
+    data = vqcodec.compress(photo_path, 4, vqcodec.load_model(tiny_model_dir))
+    (tmp_path / "f.vqc").write_bytes(data)
+    script = (
+        "import sys, torch, hashlib, numpy as np; torch.set_num_threads(int(sys.argv[1])); import vqcodec;"
+        "m = vqcodec.load_model(sys.argv[2]); img = vqcodec.decompress(open(sys.argv[3], 'rb').read(), model=m);"
+        "print(hashlib.sha256(np.asarray(img).tobytes()).hexdigest())"
+    )
+    outs = {subprocess.run([sys.executable, "-c", script, str(t), str(tiny_model_dir), str(tmp_path / "f.vqc")],
+                           capture_output=True, text=True, check=True).stdout for t in (1, 2)}
+    assert len(outs) == 1
+
+
+def test_unsupported_arrays_are_refused(tiny_model):
+    with pytest.raises(vqcodec.ImageError):
+        vqcodec.compress(np.zeros((4, 4), dtype=np.float32), 1, tiny_model)
+    with pytest.raises(vqcodec.ImageError):
+        vqcodec.compress(np.zeros((4, 4, 5), dtype=np.uint8), 1, tiny_model)
+    with pytest.raises(vqcodec.ImageError):
+        vqcodec.compress(np.zeros((0, 4, 3), dtype=np.uint8), 1, tiny_model)
+
+
+def test_conversions_warn(tiny_model):
+    with pytest.warns(vqcodec.ConversionWarning, match="16-bit"):
+        vqcodec.compress((smooth_image(8, 8).astype(np.uint16) * 257), 1, tiny_model)
+    pal = Image.fromarray(smooth_image(8, 8)).convert("P")
+    with pytest.warns(vqcodec.ConversionWarning, match="palette"):
+        out = vqcodec.decompress(vqcodec.compress(pal, 1, tiny_model), model=tiny_model)
+    assert out.mode == "RGB"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vqcodec.compress(smooth_image(8, 8), 1, tiny_model)  # plain RGB: no warning

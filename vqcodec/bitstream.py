@@ -1,0 +1,119 @@
+"""The ``.vqc`` container: a 40-byte little-endian header, then the payloads.
+
+This module is the format and nothing else; ``docs/format.md`` is its spec.
+Parsing is strict and ordered so each fault gets its own error: length,
+magic, version, header checksum, then field values, then payload length and
+payload checksum. Every field is validated before anything is allocated from it.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+from .errors import CorruptError, FormatError, ImageTooLargeError, TruncatedError, UnsupportedVersionError
+
+MAGIC = b"\x89VQC"
+VERSION = 1
+HEADER = struct.Struct("<4sBBBB8sIIIII")  # up to and including the header CRC
+PAYLOAD_CRC = struct.Struct("<I")
+HEADER_SIZE = HEADER.size + PAYLOAD_CRC.size  # 40
+
+#: Colour modes, by their code in the header.
+MODES = {0: "L", 1: "RGB", 2: "LA", 3: "RGBA"}
+MODE_CODES = {name: code for code, name in MODES.items()}
+
+#: Default limit on width x height, like Pillow's decompression-bomb guard.
+DEFAULT_MAX_PIXELS = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Header:
+    """The fields of a ``.vqc`` header."""
+
+    mode: str
+    quality: int
+    fingerprint: bytes
+    width: int
+    height: int
+    payload_size: int
+    alpha_size: int
+    version: int = VERSION
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.mode in ("LA", "RGBA")
+
+    @property
+    def file_size(self) -> int:
+        return HEADER_SIZE + self.payload_size + self.alpha_size
+
+
+@dataclass(frozen=True)
+class Container:
+    header: Header
+    payload: bytes  # entropy-coded indices
+    alpha: bytes  # zlib-compressed alpha plane, empty without alpha
+
+
+def pack(header: Header, payload: bytes, alpha: bytes = b"") -> bytes:
+    """Serialise a header and its payloads into a complete file."""
+    if len(payload) != header.payload_size or len(alpha) != header.alpha_size:
+        raise ValueError("payload sizes disagree with the header")
+    if header.has_alpha != bool(alpha):
+        raise ValueError("alpha payload present iff the mode has alpha")
+    fields = (MAGIC, header.version, MODE_CODES[header.mode], header.quality, 0, header.fingerprint,
+              header.width, header.height, header.payload_size, header.alpha_size)
+    head = HEADER.pack(*fields, 0)[:-4]
+    head += struct.pack("<I", zlib.crc32(head))
+    body = payload + alpha
+    return head + PAYLOAD_CRC.pack(zlib.crc32(body)) + body
+
+
+def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
+    """Validate and return the header of ``data`` (which may be just its first bytes)."""
+    if len(data) < 5:
+        raise TruncatedError(f"file is {len(data)} bytes, too short for a .vqc header")
+    if data[:4] != MAGIC:
+        raise FormatError("not a .vqc file (wrong magic bytes)")
+    version = data[4]
+    if version > VERSION:
+        raise UnsupportedVersionError(f"format version {version} is newer than this decoder's ({VERSION}); upgrade vqcodec")
+    if len(data) < HEADER_SIZE:
+        raise TruncatedError(f"file is {len(data)} bytes, too short for a .vqc header ({HEADER_SIZE})")
+    (_, version, mode, quality, flags, fp, width, height, payload_size, alpha_size, head_crc) = HEADER.unpack_from(data)
+    if zlib.crc32(data[: HEADER.size - 4]) != head_crc:
+        raise CorruptError("header checksum mismatch: the file is corrupted")
+    if version == 0:
+        raise CorruptError("format version 0 does not exist")
+    if mode not in MODES:
+        raise CorruptError(f"unknown colour mode code {mode}")
+    if flags != 0:
+        raise CorruptError(f"reserved flags are set ({flags:#04x})")
+    if quality == 0:
+        raise CorruptError("quality level 0 does not exist")
+    if width == 0 or height == 0:
+        raise CorruptError(f"image size {width}x{height} is empty")
+    if width * height > max_pixels:
+        raise ImageTooLargeError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
+    if payload_size % 4:
+        raise CorruptError("payload length is not a whole number of 32-bit words")
+    has_alpha = MODES[mode] in ("LA", "RGBA")
+    if has_alpha != (alpha_size > 0):
+        raise CorruptError("alpha payload length disagrees with the colour mode")
+    return Header(MODES[mode], quality, fp, width, height, payload_size, alpha_size, version)
+
+
+def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Container:
+    """Parse a complete file; every way it can be malformed raises a FormatError."""
+    header = parse_header(data, max_pixels)
+    if len(data) < header.file_size:
+        raise TruncatedError(f"file is truncated: {len(data)} of {header.file_size} bytes")
+    if len(data) > header.file_size:
+        raise CorruptError(f"{len(data) - header.file_size} unexpected bytes after the payload")
+    body = data[HEADER_SIZE:]
+    (body_crc,) = PAYLOAD_CRC.unpack_from(data, HEADER.size)
+    if zlib.crc32(body) != body_crc:
+        raise CorruptError("payload checksum mismatch: the file is corrupted")
+    return Container(header, body[: header.payload_size], body[header.payload_size :])

@@ -1,0 +1,124 @@
+"""The file-level API: image -> ``.vqc`` bytes -> image.
+
+``compress`` also runs the decoder on the indices it wrote, so the quality it
+reports is exactly what ``decompress`` will reproduce: both go through
+:func:`_reconstruct`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import bitstream
+from .errors import CorruptError, ModelMismatchError, VqcError
+from .image import ImageInput, compress_alpha, decompress_alpha, from_rgb, to_pixels
+from .weights import CodecModel, load_model
+
+#: Quality used when none is given: the middle of the shipped model's range.
+DEFAULT_QUALITY = 4
+
+
+@lru_cache(maxsize=4)
+def _default_model(device: str) -> CodecModel:
+    return load_model(device=device)
+
+
+def _resolve(model: CodecModel | None, device: str | None) -> CodecModel:
+    if model is not None:
+        return model
+    return _default_model(device or "cpu")
+
+
+def _latent_shape(width: int, height: int, factor: int) -> tuple[int, int]:
+    return math.ceil(height / factor), math.ceil(width / factor)
+
+
+def _reconstruct(model: CodecModel, indices: np.ndarray, width: int, height: int) -> np.ndarray:
+    """RGB uint8 pixels (H, W, 3) from indices (stages, h, w)."""
+    idx = torch.from_numpy(indices).to(model.device)[None]
+    with torch.inference_mode():
+        y = model.net.decode_indices(idx)[0, :, :height, :width]
+        y = (y * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return y.permute(1, 2, 0).cpu().numpy()
+
+
+@dataclass
+class CompressResult:
+    """A compressed file and what decoding it will give."""
+
+    data: bytes
+    reconstruction: Image.Image
+    bpp: float  # whole file, header included
+    psnr: float  # of the RGB reconstruction against the RGB input, in dB
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two uint8 arrays (inf if identical)."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def compress_report(image: ImageInput, quality: int = DEFAULT_QUALITY, model: CodecModel | None = None,
+                    device: str | None = None) -> CompressResult:
+    """Compress ``image`` and report the bits per pixel and PSNR of the result."""
+    model = _resolve(model, device)
+    if not 1 <= quality <= model.num_qualities:
+        raise VqcError(f"quality must be between 1 and {model.num_qualities}, not {quality}")
+    px = to_pixels(image)
+    height, width = px.rgb.shape[:2]
+    if width >= 2**32 or height >= 2**32:
+        raise VqcError("image sides must be below 2^32")
+    factor = model.net.cfg.downsample
+    h, w = _latent_shape(width, height, factor)
+    x = torch.from_numpy(px.rgb).to(model.device).permute(2, 0, 1)[None].float().div_(255.0)
+    # Replicate the border out to a multiple of the downsampling factor.
+    x = F.pad(x, (0, w * factor - width, 0, h * factor - height), mode="replicate")
+    with torch.inference_mode():
+        indices = model.net.encode_indices(x, quality)[0].cpu().numpy()
+    payload = model.coder.encode(indices)
+    alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
+    header = bitstream.Header(px.mode, quality, model.fingerprint, width, height, len(payload), len(alpha))
+    data = bitstream.pack(header, payload, alpha)
+    rgb = _reconstruct(model, indices, width, height)
+    recon = from_rgb(rgb, px.mode, px.alpha)
+    if px.mode in ("L", "LA"):
+        quality_db = psnr(np.asarray(recon.convert("L")), np.asarray(from_rgb(px.rgb, "L", None)))
+    else:
+        quality_db = psnr(rgb, px.rgb)
+    return CompressResult(data, recon, 8 * len(data) / (width * height), quality_db)
+
+
+def compress(image: ImageInput, quality: int = DEFAULT_QUALITY, model: CodecModel | None = None,
+             device: str | None = None) -> bytes:
+    """Compress an image (path, PIL image or uint8 array) to ``.vqc`` bytes."""
+    return compress_report(image, quality, model, device).data
+
+
+def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None, device: str | None = None,
+               max_pixels: int = bitstream.DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode ``.vqc`` bytes (or a path to a ``.vqc`` file) to a PIL image."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        with open(data, "rb") as f:
+            data = f.read()
+    data = bytes(data)
+    model = _resolve(model, device)
+    container = bitstream.unpack(data, max_pixels)
+    hdr = container.header
+    if hdr.fingerprint != model.fingerprint:
+        raise ModelMismatchError(
+            f"file was made by model {hdr.fingerprint.hex()}, but the loaded model is {model.fingerprint.hex()}")
+    if hdr.quality > model.num_qualities:
+        raise CorruptError(f"quality {hdr.quality} exceeds the model's {model.num_qualities} levels")
+    h, w = _latent_shape(hdr.width, hdr.height, model.net.cfg.downsample)
+    indices = model.coder.decode(container.payload, hdr.quality, h * w).reshape(hdr.quality, h, w)
+    alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
+    rgb = _reconstruct(model, indices, hdr.width, hdr.height)
+    return from_rgb(rgb, hdr.mode, alpha)

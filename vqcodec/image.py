@@ -1,0 +1,148 @@
+"""Turning whatever the caller hands us into RGB pixels (and back).
+
+The network codes 8-bit RGB. Grayscale is coded as RGB and returned as
+grayscale; an alpha channel is kept exactly (stored losslessly beside the
+codes); 16-bit, palette, bilevel and CMYK inputs are converted with a warning;
+EXIF orientation is applied. Anything else is refused with an ImageError.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import CorruptError, ImageError
+
+ImageInput = Image.Image | np.ndarray | str | os.PathLike
+
+
+class ConversionWarning(UserWarning):
+    """An input was converted (bit depth, palette, colour space) before coding."""
+
+
+@dataclass
+class Pixels:
+    """An image ready to code: RGB pixels, its output mode and its alpha plane."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8
+    mode: str  # "L", "RGB", "LA" or "RGBA": what decoding gives back
+    alpha: np.ndarray | None  # (H, W) uint8 or None
+
+
+def _from_array(arr: np.ndarray) -> Image.Image:
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+    if arr.dtype == np.uint16:
+        warnings.warn("16-bit input converted to 8 bits", ConversionWarning, stacklevel=3)
+        arr = (arr.astype(np.uint32) * 255 + 32767) // 65535
+        arr = arr.astype(np.uint8)
+    if arr.dtype != np.uint8:
+        raise ImageError(f"arrays must be uint8 or uint16, not {arr.dtype}")
+    modes = {2: "L", 3: {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}}
+    if arr.ndim == 2:
+        return Image.fromarray(arr, "L")
+    if arr.ndim == 3 and arr.shape[2] in modes[3]:
+        mode = modes[3][arr.shape[2]]
+        return Image.fromarray(arr[..., 0] if mode == "L" else np.ascontiguousarray(arr), mode)
+    raise ImageError(f"array of shape {arr.shape} is not an image (H, W) or (H, W, 1|2|3|4)")
+
+
+def _open(src: str | os.PathLike) -> Image.Image:
+    path = Path(src)
+    try:
+        im = Image.open(path)
+        im.load()
+    except FileNotFoundError as exc:
+        raise ImageError(f"{path}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise ImageError(f"{path}: is a directory") from exc
+    except PermissionError as exc:
+        raise ImageError(f"{path}: permission denied") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError(f"{path}: not an image Pillow can read") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path}: {exc}") from exc
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated or malformed image data
+        raise ImageError(f"{path}: cannot decode image ({exc})") from exc
+    if getattr(im, "n_frames", 1) > 1:
+        raise ImageError(f"{path}: animated / multi-frame images are not supported")
+    return im
+
+
+def to_pixels(src: ImageInput) -> Pixels:
+    """Normalise a path, PIL image or array into :class:`Pixels`."""
+    if isinstance(src, (str, os.PathLike)):
+        im = _open(src)
+    elif isinstance(src, Image.Image):
+        im = src
+    elif isinstance(src, np.ndarray):
+        im = _from_array(src)
+    else:
+        raise ImageError(f"cannot code an object of type {type(src).__name__}")
+    try:
+        im = ImageOps.exif_transpose(im)
+    except Exception:  # a malformed EXIF block must not stop coding; keep the stored orientation
+        pass
+    if im.width == 0 or im.height == 0:
+        raise ImageError("image is empty (0 pixels)")
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        warnings.warn(f"{mode} (high bit depth) input converted to 8-bit grayscale", ConversionWarning, stacklevel=2)
+        arr = np.asarray(im, dtype=np.float64)
+        peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        im = Image.fromarray(np.clip(np.round(arr * 255.0 / peak), 0, 255).astype(np.uint8), "L")
+    elif mode in ("P", "PA"):
+        warnings.warn("palette input converted to RGB(A)", ConversionWarning, stacklevel=2)
+        has_alpha = mode == "PA" or "transparency" in im.info
+        im = im.convert("RGBA" if has_alpha else "RGB")
+    elif mode == "1":
+        warnings.warn("bilevel input converted to 8-bit grayscale", ConversionWarning, stacklevel=2)
+        im = im.convert("L")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        warnings.warn(f"{mode} input converted to RGB", ConversionWarning, stacklevel=2)
+        im = im.convert("RGB")
+    elif mode == "RGBa":
+        im = im.convert("RGBA")
+    elif mode == "La":
+        im = im.convert("LA")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        raise ImageError(f"unsupported image mode {mode}")
+    mode = im.mode
+    alpha = np.asarray(im.getchannel("A")).copy() if mode in ("LA", "RGBA") else None
+    rgb = np.asarray(im.convert("RGB")).copy()
+    return Pixels(rgb, mode, alpha)
+
+
+def from_rgb(rgb: np.ndarray, mode: str, alpha: np.ndarray | None) -> Image.Image:
+    """Build the decoded PIL image in the mode the input had."""
+    im = Image.fromarray(rgb, "RGB")
+    if mode in ("L", "LA"):
+        im = im.convert("L")
+    if alpha is not None:
+        im.putalpha(Image.fromarray(alpha, "L"))
+    return im
+
+
+def compress_alpha(alpha: np.ndarray) -> bytes:
+    """Lossless alpha plane: zlib at the highest level (alpha is usually flat)."""
+    return zlib.compress(np.ascontiguousarray(alpha, dtype=np.uint8).tobytes(), 9)
+
+
+def decompress_alpha(data: bytes, width: int, height: int) -> np.ndarray:
+    """Inverse of :func:`compress_alpha`, never inflating past ``width * height``."""
+    size = width * height
+    d = zlib.decompressobj()
+    try:
+        raw = d.decompress(data, size)
+        complete = d.eof and not d.unconsumed_tail and not d.unused_data
+    except zlib.error as exc:
+        raise CorruptError(f"alpha plane is corrupt: {exc}") from exc
+    if len(raw) != size or not complete:
+        raise CorruptError("alpha plane has the wrong size")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(height, width).copy()
