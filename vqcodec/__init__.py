@@ -6,7 +6,7 @@
 """
 
 from .bitstream import DEFAULT_MAX_PIXELS, Header, parse_header
-from .codec import DEFAULT_QUALITY, CompressResult, compress, compress_report, decompress, psnr
+from .codec import DEFAULT_QUALITY, DEMO_IMAGE, CompressResult, compress, compress_report, decompress, psnr
 from .errors import (
     CorruptError,
     FormatError,
@@ -22,7 +22,7 @@ from .image import ConversionWarning
 from .weights import CodecModel, load_model
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "DEFAULT_QUALITY", "CodecModel", "CompressResult", "ConversionWarning",
+    "DEFAULT_MAX_PIXELS", "DEFAULT_QUALITY", "DEMO_IMAGE", "CodecModel", "CompressResult", "ConversionWarning",
     "CorruptError", "FormatError", "Header", "ImageError", "ImageTooLargeError", "ModelMismatchError",
     "TruncatedError", "UnsupportedVersionError", "VqcError", "WeightsError", "compress", "compress_report",
     "decompress", "load_model", "parse_header", "psnr",

@@ -11,6 +11,7 @@ import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from .weights import CodecModel, load_model
 
 #: Quality used when none is given: the middle of the shipped model's range.
 DEFAULT_QUALITY = 4
+
+#: The bundled demo photo (CC0, see assets/README.md).
+DEMO_IMAGE = Path(__file__).parent / "assets" / "coffee.png"
 
 
 @lru_cache(maxsize=4)

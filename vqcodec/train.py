@@ -226,11 +226,13 @@ class Trainer:
                                    cfg.restart_threshold / cfg.model.codebook_size)
         return {"loss": loss.item(), "psnr": _psnr(y.detach(), x)}
 
-    def run(self) -> None:
+    def run(self, until: int | None = None) -> None:
+        """Train to ``cfg.steps`` (or stop early at step ``until``), then checkpoint."""
         cfg = self.cfg
+        stop = cfg.steps if until is None else min(until, cfg.steps)
         last_ckpt = time.monotonic()
         bar = tqdm(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True)
-        while self.step < cfg.steps:
+        while self.step < stop:
             if self.step >= cfg.ae_steps and not self.initialised_codebooks:
                 self._init_codebooks()
             t0 = time.monotonic()
@@ -264,7 +266,7 @@ class Trainer:
         counts = np.zeros((s, k), dtype=np.int64)
         for im in tqdm(self.train_images, desc="prior", leave=False):
             h, w = im.shape[0] // 8 * 8, im.shape[1] // 8 * 8
-            x = torch.from_numpy(np.ascontiguousarray(im[:h, :w])).permute(2, 0, 1)[None].float() / 255
+            x = torch.from_numpy(im[:h, :w].copy()).permute(2, 0, 1)[None].float() / 255
             idx = self.net.encode_indices(x.to(self.device), s)
             counts += count_indices(idx.cpu().numpy(), k)
         self.net.train()

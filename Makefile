@@ -1,0 +1,31 @@
+# Two commands do everything on a fresh machine, set-up included:
+#   make demo   - compress and decompress the bundled photo, print bpp and PSNR
+#   make test   - run the test suite
+# The virtual environment is created on first use; torch is pinned to the CPU
+# build 2.13.0 by constraints.txt (pyproject states the range users can satisfy).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+demo: setup
+	$(BIN)/vqcodec demo
+
+test: setup
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python -m benchmarks.rd
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,139 @@
+"""The vqcodec command: real files, clear one-line errors, nothing half-written."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from vqcodec_cli.main import main
+
+from .conftest import make_tiny_model
+
+
+@pytest.fixture()
+def run(tiny_model_dir):
+    def invoke(*args):
+        result = CliRunner().invoke(main, [*args, "--model", str(tiny_model_dir)])
+        # every failure must be a clean exit, never an escaped exception
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+        assert "Traceback" not in result.output
+        return result
+
+    return invoke
+
+
+def _no_temp_files(folder: Path) -> bool:
+    return not any(p.name.endswith(".part") for p in folder.iterdir())
+
+
+def test_compress_then_decompress(run, photo_path):
+    r = run("compress", str(photo_path), "-q", "2")
+    assert r.exit_code == 0 and "bpp" in r.output and "PSNR" in r.output
+    vqc = photo_path.with_suffix(".vqc")
+    assert vqc.exists()
+    out = photo_path.parent / "back.png"
+    r = run("decompress", str(vqc), "-o", str(out))
+    assert r.exit_code == 0
+    assert Image.open(out).size == Image.open(photo_path).size
+
+
+def test_output_format_follows_extension(run, photo_path):
+    run("compress", str(photo_path), "-q", "1")
+    out = photo_path.parent / "back.webp"
+    assert run("decompress", str(photo_path.with_suffix(".vqc")), "-o", str(out)).exit_code == 0
+    assert Image.open(out).format == "WEBP"
+    r = run("decompress", str(photo_path.with_suffix(".vqc")), "-o", str(photo_path.parent / "x.nope"))
+    assert r.exit_code == 1 and "extension" in r.output
+
+
+def test_existing_output_needs_force(run, photo_path):
+    vqc = photo_path.with_suffix(".vqc")
+    vqc.write_bytes(b"precious")
+    r = run("compress", str(photo_path))
+    assert r.exit_code == 1 and "--force" in r.output
+    assert vqc.read_bytes() == b"precious"
+    assert run("compress", str(photo_path), "--force").exit_code == 0
+    assert vqc.read_bytes()[:4] == b"\x89VQC"
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"this is not an image", "not an image"),
+    (b"", "not an image"),
+])
+def test_not_an_image(run, tmp_path, content, message):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(content)
+    r = run("compress", str(bad))
+    assert r.exit_code == 1 and message in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    assert not bad.with_suffix(".vqc").exists() and _no_temp_files(tmp_path)
+
+
+def test_unreadable_input(run, tmp_path):
+    r = run("compress", str(tmp_path / "missing.png"))
+    assert r.exit_code == 1 and "no such file" in r.output
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: d[:50], "truncated"),
+    (lambda d: d[:-3] + bytes([d[-3] ^ 1]) + d[-2:], "corrupt"),
+    (lambda d: b"GIF89a" + d[6:], "not a .vqc file"),
+    (lambda d: d[:4] + b"\x07" + d[5:], "newer"),
+])
+def test_damaged_vqc(run, photo_path, damage, message):
+    run("compress", str(photo_path), "-q", "2")
+    vqc = photo_path.with_suffix(".vqc")
+    vqc.write_bytes(damage(vqc.read_bytes()))
+    out = photo_path.parent / "decoded.png"
+    r = run("decompress", str(vqc), "-o", str(out))
+    assert r.exit_code == 1 and message in r.output
+    assert not out.exists() and _no_temp_files(photo_path.parent)
+
+
+def test_wrong_model(run, photo_path, tmp_path):
+    other = make_tiny_model(tmp_path / "other", seed=5)
+    CliRunner().invoke(main, ["compress", str(photo_path), "-q", "1", "--model", str(other)])
+    out = tmp_path / "o.png"
+    r = run("decompress", str(photo_path.with_suffix(".vqc")), "-o", str(out))
+    assert r.exit_code == 1 and "model" in r.output and not out.exists()
+
+
+def test_several_inputs_keep_going_past_a_bad_one(run, photo_path, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    r = run("compress", str(bad), str(photo_path), "-q", "1")
+    assert r.exit_code == 1
+    assert photo_path.with_suffix(".vqc").exists()
+    assert "1 of 2 files done, 1 failed" in r.output
+
+
+def test_info_shows_header(run, photo_path):
+    run("compress", str(photo_path), "-q", "3")
+    r = run("info", str(photo_path.with_suffix(".vqc")))
+    assert r.exit_code == 0
+    assert "61x45 RGB" in r.output and "quality         3" in r.output and "matches loaded model: yes" in r.output
+
+
+def test_quality_out_of_range_is_a_usage_error(run, photo_path):
+    r = run("compress", str(photo_path), "-q", "9")
+    assert r.exit_code == 2 and "between 1 and 4" in r.output
+
+
+def test_demo_writes_real_files_and_prints_figures(run, tmp_path):
+    r = run("demo", "-o", str(tmp_path / "demo"), "-q", "1", "-q", "4")
+    assert r.exit_code == 0, r.output
+    files = sorted(p.name for p in (tmp_path / "demo").iterdir())
+    assert files == ["coffee-q1.png", "coffee-q1.vqc", "coffee-q4.png", "coffee-q4.vqc"]
+    rows = [line.split() for line in r.output.splitlines() if line.strip()[:1].isdigit()]
+    assert [int(row[0]) for row in rows] == [1, 4]
+    assert int(rows[0][1]) == (tmp_path / "demo" / "coffee-q1.vqc").stat().st_size
+
+
+def test_help_explains_commands():
+    r = CliRunner().invoke(main, ["--help"])
+    for word in ("compress", "decompress", "info", "demo", "train"):
+        assert word in r.output
+    r = CliRunner().invoke(main, ["compress", "--help"])
+    assert "--quality" in r.output and "--force" in r.output
