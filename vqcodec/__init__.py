@@ -6,7 +6,8 @@
 """
 
 from .bitstream import DEFAULT_MAX_PIXELS, Header, parse_header
-from .codec import DEFAULT_QUALITY, DEMO_IMAGE, CompressResult, compress, compress_report, decompress, psnr
+from .codec import DEFAULT_QUALITY, DEMO_IMAGE, CompressResult, compress, compress_report, decompress
+from .metrics import ms_ssim, psnr
 from .errors import (
     CorruptError,
     FormatError,
@@ -25,5 +26,5 @@ __all__ = [
     "DEFAULT_MAX_PIXELS", "DEFAULT_QUALITY", "DEMO_IMAGE", "CodecModel", "CompressResult", "ConversionWarning",
     "CorruptError", "FormatError", "Header", "ImageError", "ImageTooLargeError", "ModelMismatchError",
     "TruncatedError", "UnsupportedVersionError", "VqcError", "WeightsError", "compress", "compress_report",
-    "decompress", "load_model", "parse_header", "psnr",
+    "decompress", "load_model", "ms_ssim", "parse_header", "psnr",
 ]

@@ -19,8 +19,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import bitstream
+from .metrics import psnr
 from .errors import CorruptError, ModelMismatchError, VqcError
-from .image import ImageInput, compress_alpha, decompress_alpha, from_rgb, to_pixels
+from .image import ImageInput, Pixels, compress_alpha, decompress_alpha, from_rgb, to_pixels
 from .weights import CodecModel, load_model
 
 #: Quality used when none is given: the middle of the shipped model's range.
@@ -64,19 +65,10 @@ class CompressResult:
     psnr: float  # of the RGB reconstruction against the RGB input, in dB
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between two uint8 arrays (inf if identical)."""
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
-
-
-def compress_report(image: ImageInput, quality: int = DEFAULT_QUALITY, model: CodecModel | None = None,
-                    device: str | None = None) -> CompressResult:
-    """Compress ``image`` and report the bits per pixel and PSNR of the result."""
-    model = _resolve(model, device)
+def _encode(px: Pixels, quality: int, model: CodecModel) -> tuple[bytes, np.ndarray]:
+    """The .vqc bytes of ``px`` and the code indices (stages, h, w) they hold."""
     if not 1 <= quality <= model.num_qualities:
         raise VqcError(f"quality must be between 1 and {model.num_qualities}, not {quality}")
-    px = to_pixels(image)
     height, width = px.rgb.shape[:2]
     if width >= 2**32 or height >= 2**32:
         raise VqcError("image sides must be below 2^32")
@@ -90,7 +82,16 @@ def compress_report(image: ImageInput, quality: int = DEFAULT_QUALITY, model: Co
     payload = model.coder.encode(indices)
     alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
     header = bitstream.Header(px.mode, quality, model.fingerprint, width, height, len(payload), len(alpha))
-    data = bitstream.pack(header, payload, alpha)
+    return bitstream.pack(header, payload, alpha), indices
+
+
+def compress_report(image: ImageInput, quality: int = DEFAULT_QUALITY, model: CodecModel | None = None,
+                    device: str | None = None) -> CompressResult:
+    """Compress ``image`` and report the bits per pixel and PSNR of the result."""
+    model = _resolve(model, device)
+    px = to_pixels(image)
+    data, indices = _encode(px, quality, model)
+    height, width = px.rgb.shape[:2]
     rgb = _reconstruct(model, indices, width, height)
     recon = from_rgb(rgb, px.mode, px.alpha)
     if px.mode in ("L", "LA"):
@@ -103,7 +104,7 @@ def compress_report(image: ImageInput, quality: int = DEFAULT_QUALITY, model: Co
 def compress(image: ImageInput, quality: int = DEFAULT_QUALITY, model: CodecModel | None = None,
              device: str | None = None) -> bytes:
     """Compress an image (path, PIL image or uint8 array) to ``.vqc`` bytes."""
-    return compress_report(image, quality, model, device).data
+    return _encode(to_pixels(image), quality, _resolve(model, device))[0]
 
 
 def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None, device: str | None = None,

@@ -1,0 +1,187 @@
+"""Rate-distortion and timing of vqcodec against JPEG, WebP and AVIF.
+
+    python -m benchmarks.rd [DIR] [--out bench-out] [--model DIR]
+
+DIR defaults to ../shared/data/kodak when present, else the bundled demo
+photo. For every image, codec and setting it measures whole-file bpp (and, for
+vqcodec, payload-only bpp), PSNR and MS-SSIM on the 8-bit RGB reconstruction,
+and encode/decode time. Rate points average per-image figures over the images
+(the literature's convention). Writes results.json (every per-image number),
+results.md (tables, BD-rates, PSNR at fixed rates) and rd.png (if matplotlib
+is installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import vqcodec
+from vqcodec.data import list_images, load_rgb
+from vqcodec.metrics import bd_rate, ms_ssim, ms_ssim_db, psnr, quality_at_rate
+
+from . import codecs
+
+DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kodak"
+TARGET_BPP = (0.125, 0.25, 0.5, 1.0)
+
+
+def default_images() -> list[Path]:
+    return list_images(DEFAULT_DIR) if DEFAULT_DIR.is_dir() else [vqcodec.DEMO_IMAGE]
+
+
+def measure(codec: codecs.Codec, images: dict[str, np.ndarray], bar: tqdm) -> list[dict]:
+    rows = []
+    for name, rgb in images.items():
+        pixels = rgb.shape[0] * rgb.shape[1]
+        for setting in codec.settings:
+            t0 = time.perf_counter()
+            data = codec.encode(rgb, setting)
+            t1 = time.perf_counter()
+            out = codec.decode(data)
+            t2 = time.perf_counter()
+            ssim = ms_ssim(rgb, out) if min(rgb.shape[:2]) > 160 else float("nan")
+            rows.append({
+                "codec": codec.name, "setting": setting, "image": name, "bytes": len(data),
+                "bpp": 8 * len(data) / pixels, "payload_bpp": 8 * codec.payload_bytes(data) / pixels,
+                "psnr": psnr(rgb, out), "ms_ssim": ssim, "encode_s": t1 - t0, "decode_s": t2 - t1,
+            })
+            bar.update(1)
+    return rows
+
+
+def curve(rows: list[dict], codec: str) -> list[dict]:
+    """Mean over images of each setting's figures, in rate order."""
+    points = []
+    for setting in sorted({r["setting"] for r in rows if r["codec"] == codec}):
+        sel = [r for r in rows if r["codec"] == codec and r["setting"] == setting]
+        mean = {k: float(np.mean([r[k] for r in sel]))
+                for k in ("bpp", "payload_bpp", "psnr", "ms_ssim", "encode_s", "decode_s")}
+        mean["ms_ssim_db"] = float(np.mean([ms_ssim_db(r["ms_ssim"]) for r in sel]))
+        points.append({"setting": setting, **mean})
+    return sorted(points, key=lambda p: p["bpp"])
+
+
+def summarise(curves: dict[str, list[dict]]) -> dict:
+    vq = curves["vqcodec"]
+    out: dict = {"bd_rate": {}, "psnr_at": {}}
+    for name, pts in curves.items():
+        out["psnr_at"][name] = {str(t): quality_at_rate([p["bpp"] for p in pts], [p["psnr"] for p in pts], t)
+                                for t in TARGET_BPP}
+        if name == "vqcodec":
+            continue
+        entry = {}
+        for metric in ("psnr", "ms_ssim_db"):
+            try:
+                entry[metric] = bd_rate([p["bpp"] for p in pts], [p[metric] for p in pts],
+                                        [p["bpp"] for p in vq], [p[metric] for p in vq])
+            except ValueError:
+                entry[metric] = None
+        out["bd_rate"][name] = entry
+    return out
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
+
+
+def markdown(curves: dict[str, list[dict]], summary: dict, meta: dict) -> str:
+    lines = [f"Images: {meta['images']} from `{meta['dir']}`; {meta['date']}; {meta['machine']}.", ""]
+    lines += ["| codec | BD-rate vs it (PSNR) | BD-rate vs it (MS-SSIM) |", "| --- | ---: | ---: |"]
+    for name, e in summary["bd_rate"].items():
+        lines.append(f"| {name} | {_fmt(e['psnr'], '+.1f')}% | {_fmt(e['ms_ssim_db'], '+.1f')}% |")
+    lines += ["", "Negative BD-rate: vqcodec needs that much less rate than the codec for the same quality.", ""]
+    head = " | ".join(f"{t} bpp" for t in TARGET_BPP)
+    lines += [f"| PSNR (dB) at | {head} |", "| --- |" + " ---: |" * len(TARGET_BPP)]
+    for name, at in summary["psnr_at"].items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(at[str(t)], ".2f") for t in TARGET_BPP) + " |")
+    lines += ["", "| codec | setting | bpp | payload bpp | PSNR dB | MS-SSIM | encode s | decode s |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, pts in curves.items():
+        for p in pts:
+            lines.append(f"| {name} | {p['setting']} | {p['bpp']:.4f} | {p['payload_bpp']:.4f} | {p['psnr']:.2f} | "
+                         f"{_fmt(p['ms_ssim'], '.4f')} | {p['encode_s']:.3f} | {p['decode_s']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(curves: dict[str, list[dict]], path: Path, title: str) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name, pts in curves.items():
+        style = "o-" if name == "vqcodec" else ".--"
+        axes[0].plot([p["bpp"] for p in pts], [p["psnr"] for p in pts], style, label=name)
+        axes[1].plot([p["bpp"] for p in pts], [p["ms_ssim_db"] for p in pts], style, label=name)
+    for ax, ylabel in zip(axes, ("PSNR (dB)", "MS-SSIM (dB)")):
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel(ylabel)
+        ax.set_xlim(0, 1.2)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dir", nargs="?", type=Path, help="folder of images (default: Kodak, else the demo photo)")
+    parser.add_argument("--out", type=Path, default=Path("bench-out"), help="output folder")
+    parser.add_argument("--model", default=None, help="model directory (default: shipped weights)")
+    parser.add_argument("--codecs", default="vqcodec,JPEG,WebP,AVIF", help="comma-separated subset")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    args = parser.parse_args(argv)
+
+    paths = list_images(args.dir) if args.dir else default_images()
+    if args.limit:
+        paths = paths[: args.limit]
+    if not paths:
+        print(f"no images in {args.dir}", file=sys.stderr)
+        return 1
+    images = {p.name: load_rgb(p) for p in paths}
+    model = vqcodec.load_model(args.model)
+    wanted = {c.strip() for c in args.codecs.split(",")} | {"vqcodec"}
+    chosen = [c for c in (codecs.vq(model), codecs.jpeg(), codecs.webp(), codecs.avif()) if c.name in wanted]
+    total = sum(len(c.settings) for c in chosen) * len(images)
+    rows: list[dict] = []
+    with tqdm(total=total, desc="rd", unit="code") as bar:
+        for codec in chosen:
+            bar.set_postfix(codec=codec.name)
+            rows += measure(codec, images, bar)
+    curves = {c.name: curve(rows, c.name) for c in chosen}
+    summary = summarise(curves)
+    meta = {
+        "dir": str(args.dir or (DEFAULT_DIR if DEFAULT_DIR.is_dir() else vqcodec.DEMO_IMAGE.parent)),
+        "images": len(images), "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
+                   f"({torch.get_num_threads()} threads)",
+        "model": model.fingerprint.hex(), "command": "python -m benchmarks.rd " + " ".join(argv or sys.argv[1:]),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(
+        {"meta": meta, "summary": summary, "curves": curves, "per_image": rows}, indent=1))
+    (args.out / "results.md").write_text(markdown(curves, summary, meta))
+    plotted = plot(curves, args.out / "rd.png", f"{meta['images']} images, model {meta['model']}")
+    print(markdown(curves, summary, meta))
+    print(f"wrote {args.out}/results.json, results.md" + (", rd.png" if plotted else " (no matplotlib: no plot)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The rate-distortion benchmark: its JPEG figures by hand, and its outputs."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+from tqdm import tqdm
+
+from benchmarks import codecs, rd
+
+from .conftest import smooth_image
+
+
+def test_jpeg_point_matches_an_independent_computation(tmp_path):
+    rgb = smooth_image(240, 176, seed=4)
+    with tqdm(disable=True) as bar:
+        row = [r for r in rd.measure(codecs.jpeg(), {"x": rgb}, bar) if r["setting"] == 50][0]
+    # by hand: write the file to disk with Pillow, measure its size, decode it, compute the MSE
+    path = tmp_path / "x.jpg"
+    Image.fromarray(rgb).save(path, quality=50, subsampling=2, optimize=True)
+    size = path.stat().st_size
+    decoded = np.array(Image.open(path).convert("RGB"), dtype=np.float64)
+    mse = ((decoded - rgb) ** 2).sum() / rgb.size
+    assert row["bytes"] == size
+    assert row["bpp"] == pytest.approx(size * 8 / (240 * 176))
+    assert row["psnr"] == pytest.approx(10 * math.log10(255**2 / mse))
+
+
+def test_curve_averages_per_image_figures():
+    rows = [{"codec": "c", "setting": 1, "image": i, "bpp": b, "payload_bpp": b, "psnr": p, "ms_ssim": 0.9,
+             "encode_s": 1.0, "decode_s": 2.0} for i, b, p in (("a", 0.1, 20.0), ("b", 0.3, 30.0))]
+    (point,) = rd.curve(rows, "c")
+    assert point["bpp"] == pytest.approx(0.2) and point["psnr"] == pytest.approx(25.0)
+
+
+def test_run_writes_json_table_and_plot(tmp_path, tiny_model_dir):
+    images = tmp_path / "imgs"
+    images.mkdir()
+    Image.fromarray(smooth_image(176, 168, seed=1)).save(images / "a.png")
+    out = tmp_path / "out"
+    assert rd.main([str(images), "--out", str(out), "--model", str(tiny_model_dir), "--codecs", "vqcodec,JPEG"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert {r["codec"] for r in result["per_image"]} == {"vqcodec", "JPEG"}
+    assert len(result["per_image"]) == 4 + len(codecs.jpeg().settings)
+    assert "JPEG" in result["summary"]["bd_rate"]
+    vq_rows = [r for r in result["per_image"] if r["codec"] == "vqcodec"]
+    assert all(r["payload_bpp"] < r["bpp"] for r in vq_rows)  # the header is counted in bpp
+    assert "BD-rate" in (out / "results.md").read_text()
+    pytest.importorskip("matplotlib")
+    assert (out / "rd.png").stat().st_size > 0
