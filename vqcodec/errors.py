@@ -29,8 +29,8 @@ class ModelMismatchError(FormatError):
     """The file was made by a model other than the one loaded."""
 
 
-class ImageTooLargeError(VqcError):
-    """The image exceeds the configured pixel limit (a decompression-bomb guard)."""
+class ImageTooLargeError(FormatError):
+    """The file declares more pixels than the configured limit (a decompression-bomb guard)."""
 
 
 class WeightsError(VqcError):

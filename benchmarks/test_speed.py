@@ -1,0 +1,135 @@
+"""Speed and memory of the shipped codec (pytest-benchmark; not part of the test suite).
+
+    pytest benchmarks/test_speed.py            # all of it
+    pytest benchmarks/test_speed.py -k "not rss"   # skip the 24-megapixel memory run
+
+Encode/decode of a 768x512 photo (kodim23 when Kodak is beside the project,
+else the bundled photo resized) at the lowest, middle and highest quality,
+with JPEG beside it for scale; the range coder alone in symbols per second;
+peak RSS to compress and decompress a 24-megapixel image.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import vqcodec
+from vqcodec.entropy import EntropyCoder
+
+from .rd import DEFAULT_DIR
+
+
+@pytest.fixture(scope="module")
+def model():
+    return vqcodec.load_model()
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    kodak = DEFAULT_DIR / "kodim23.png"
+    if kodak.exists():
+        return np.asarray(Image.open(kodak).convert("RGB"))
+    return np.asarray(Image.open(vqcodec.DEMO_IMAGE).convert("RGB").resize((768, 512), Image.LANCZOS))
+
+
+def _levels(model) -> list[int]:
+    n = model.num_qualities
+    return [1, (n + 1) // 2, n]
+
+
+@pytest.mark.parametrize("level", ["low", "mid", "high"])
+def test_vqcodec_encode(benchmark, model, photo, level):
+    q = dict(zip(["low", "mid", "high"], _levels(model)))[level]
+    benchmark.extra_info["quality"] = q
+    data = benchmark(vqcodec.compress, photo, q, model)
+    benchmark.extra_info["bpp"] = 8 * len(data) / (photo.shape[0] * photo.shape[1])
+
+
+@pytest.mark.parametrize("level", ["low", "mid", "high"])
+def test_vqcodec_decode(benchmark, model, photo, level):
+    q = dict(zip(["low", "mid", "high"], _levels(model)))[level]
+    data = vqcodec.compress(photo, q, model)
+    benchmark.extra_info["quality"] = q
+    out = benchmark(vqcodec.decompress, data, model)
+    assert out.size == (photo.shape[1], photo.shape[0])
+
+
+def test_jpeg_encode(benchmark, photo):
+    def encode():
+        buf = io.BytesIO()
+        Image.fromarray(photo).save(buf, "JPEG", quality=75, subsampling=2, optimize=True)
+        return buf.getvalue()
+
+    benchmark(encode)
+
+
+def test_jpeg_decode(benchmark, photo):
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, "JPEG", quality=75, subsampling=2, optimize=True)
+    data = buf.getvalue()
+    benchmark(lambda: np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+
+
+@pytest.fixture(scope="module")
+def symbols(model) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    p = model.prior
+    return np.stack([rng.choice(p.size, 100_000, p=p.probabilities(s)) for s in range(p.num_stages)])
+
+
+def test_entropy_encode(benchmark, model, symbols):
+    coder = EntropyCoder(model.prior)
+    benchmark(coder.encode, symbols)
+    benchmark.extra_info["symbols_per_s"] = symbols.size / benchmark.stats.stats.mean
+
+
+def test_entropy_decode(benchmark, model, symbols):
+    coder = EntropyCoder(model.prior)
+    data = coder.encode(symbols)
+    out = benchmark(coder.decode, data, symbols.shape[0], symbols.shape[1])
+    assert np.array_equal(out, symbols)
+    benchmark.extra_info["symbols_per_s"] = symbols.size / benchmark.stats.stats.mean
+
+
+_RSS_SCRIPT = """
+import json, resource, sys, time
+import numpy as np
+from PIL import Image
+import vqcodec
+step, path = sys.argv[1], sys.argv[2]
+model = vqcodec.load_model()
+t = time.perf_counter()
+if step == "compress":
+    tile = np.asarray(Image.open(vqcodec.DEMO_IMAGE).convert("RGB"))
+    img = np.tile(tile, (4000 // tile.shape[0] + 1, 6000 // tile.shape[1] + 1, 1))[:4000, :6000].copy()
+    t = time.perf_counter()
+    open(path, "wb").write(vqcodec.compress(img, 4, model))
+else:
+    vqcodec.decompress(open(path, "rb").read(), model)
+print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "seconds": time.perf_counter() - t}))
+"""
+
+
+def _rss(step: str, path) -> dict:
+    out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, step, str(path)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_peak_rss_24_megapixels(benchmark, tmp_path):
+    """Peak RSS of one process compressing a 6000x4000 image (quality 4), and
+    of a fresh process decompressing the file it wrote."""
+    path = tmp_path / "big.vqc"
+    result = {"compress": _rss("compress", path)}
+    result["decompress"] = benchmark.pedantic(_rss, args=("decompress", path), rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+    for step, r in result.items():
+        print(f"\n24 MP {step}: peak RSS {r['peak_rss_mb']:.0f} MB in {r['seconds']:.1f} s")

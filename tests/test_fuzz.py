@@ -1,0 +1,71 @@
+"""A short fuzzing campaign on the decoder: mutated, truncated and spliced real files.
+
+Every input must either decode to the image it was made from (the unchanged
+seed) or raise vqcodec's FormatError, quickly; nothing else may escape.
+"""
+
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import vqcodec
+
+from .conftest import smooth_image
+
+
+@pytest.fixture(scope="module")
+def seeds(tiny_model):
+    rgba = np.dstack([smooth_image(37, 29, 1), np.full((29, 37), 200, np.uint8)])
+    return [vqcodec.compress(smooth_image(45, 33, q), q, tiny_model) for q in range(1, 5)] + [
+        vqcodec.compress(rgba, 2, tiny_model), vqcodec.compress(smooth_image(20, 9)[..., 0], 1, tiny_model)]
+
+
+def _decode_or_format_error(data, model, original):
+    start = time.perf_counter()
+    try:
+        img = vqcodec.decompress(data, model=model, max_pixels=10**6)
+    except vqcodec.FormatError:
+        pass
+    else:
+        assert data == original, "a damaged file decoded without an error"
+        assert img.size[0] > 0
+    assert time.perf_counter() - start < 1.0
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_mutated_files(tiny_model, seeds, data):
+    seed = data.draw(st.sampled_from(seeds))
+    buf = bytearray(seed)
+    for _ in range(data.draw(st.integers(1, 4))):
+        kind = data.draw(st.sampled_from(["flip", "set", "insert", "delete", "truncate", "extend"]))
+        pos = data.draw(st.integers(0, max(0, len(buf) - 1)))
+        if kind == "flip" and buf:
+            buf[pos] ^= 1 << data.draw(st.integers(0, 7))
+        elif kind == "set" and buf:
+            buf[pos] = data.draw(st.integers(0, 255))
+        elif kind == "insert":
+            buf[pos:pos] = data.draw(st.binary(min_size=1, max_size=8))
+        elif kind == "delete":
+            del buf[pos : pos + data.draw(st.integers(1, 8))]
+        elif kind == "truncate":
+            del buf[pos:]
+        else:
+            buf += data.draw(st.binary(min_size=1, max_size=8))
+    _decode_or_format_error(bytes(buf), tiny_model, seed)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes(tiny_model, blob):
+    _decode_or_format_error(b"\x89VQC\x01" + blob, tiny_model, None)
+
+
+def test_every_truncation_is_reported(tiny_model, seeds):
+    for seed in seeds:
+        for cut in range(len(seed)):
+            with pytest.raises(vqcodec.FormatError):
+                vqcodec.decompress(seed[:cut], model=tiny_model)
