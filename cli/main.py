@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -81,6 +82,13 @@ def main() -> None:
 
     Run 'vqcodec COMMAND --help' for the options of each command.
     """
+    signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so pending output is discarded, not left half-written."""
+    click.echo("vqcodec: terminated", err=True)
+    raise SystemExit(128 + signum)
 
 
 @main.command()

@@ -30,11 +30,14 @@ DEFAULT_RUNS = Path(os.environ.get("VQCODEC_CACHE", Path.home() / ".cache" / "vq
 @click.option("--checkpoint-minutes", default=5.0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
 @click.option("--resume", is_flag=True, help="Continue the run from its last checkpoint.")
+@click.option("--export-only", is_flag=True,
+              help="Only export the run's last checkpoint (with a freshly measured prior) to --out.")
 @click.option("--init", "init_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Start from an exported model (fresh optimizer), e.g. the shipped weights.")
 def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_steps: int, batch_size: int,
                   crop: int, lr: float, channels: int, latent_dim: int, stages: int, codebook_size: int,
-                  seed: int, checkpoint_minutes: float, device: str, resume: bool, init_dir: str | None) -> None:
+                  seed: int, checkpoint_minutes: float, device: str, resume: bool, export_only: bool,
+                  init_dir: str | None) -> None:
     """Train a model on the photos in DATA_DIR and export it.
 
     Checkpoints are written every few minutes; rerun with --resume to continue
@@ -49,4 +52,5 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
     cfg = replace(TrainConfig(), steps=steps, ae_steps=ae_steps, batch_size=batch_size, crop=crop, lr=lr,
                   seed=seed, checkpoint_minutes=checkpoint_minutes, device=device, model=model)
     run_dir = DEFAULT_RUNS / run_name
-    train(data_dir, run_dir, cfg, out or run_dir / "model", resume=resume, init=init_dir, log=click.echo)
+    train(data_dir, run_dir, cfg, out or run_dir / "model", resume=resume, init=init_dir,
+          export_only=export_only, log=click.echo)

@@ -137,3 +137,40 @@ def test_help_explains_commands():
         assert word in r.output
     r = CliRunner().invoke(main, ["compress", "--help"])
     assert "--quality" in r.output and "--force" in r.output
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGKILL"])
+def test_interrupted_run_leaves_only_complete_files(tmp_path, tiny_model_dir, sig):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import vqcodec
+    from vqcodec.image import to_pixels  # noqa: F401  (import cost paid here, not in the child)
+
+    from .conftest import smooth_image
+
+    inputs = []
+    for i in range(40):
+        p = tmp_path / f"in{i:02d}.png"
+        Image.fromarray(smooth_image(300, 200, seed=i)).save(p)
+        inputs.append(str(p))
+    precious = tmp_path / "in39.vqc"
+    precious.write_bytes(b"keep me")
+    proc = subprocess.Popen([sys.executable, "-m", "vqcodec_cli", "compress", *inputs, "-q", "2",
+                             "--model", str(tiny_model_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (tmp_path / "in03.vqc").exists():
+        time.sleep(0.02)
+    proc.send_signal(getattr(signal, sig))
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert _no_temp_files(tmp_path)
+    assert precious.read_bytes() == b"keep me"
+    done = sorted(tmp_path.glob("*.vqc"))
+    assert 4 <= len(done) < 40
+    model = vqcodec.load_model(tiny_model_dir)
+    for f in done:
+        if f != precious:
+            vqcodec.decompress(f.read_bytes(), model=model)  # complete and valid

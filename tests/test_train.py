@@ -62,3 +62,16 @@ def test_validation_reports_each_quality(tmp_path):
     last = t.history[-1]["val"]
     assert set(last) == {"q1", "q2", "q4"}
     assert all(np.isfinite(v["psnr"]) for v in last.values())
+
+
+def test_export_only_leaves_the_run_untouched(tmp_path):
+    from vqcodec.train import train
+
+    data = _data(tmp_path)
+    t = Trainer(data, tmp_path / "run", CFG, log=lambda s: None)
+    t.run(until=6)
+    t.save_checkpoint()
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    train(data, tmp_path / "run", CFG, tmp_path / "model", export_only=True, log=lambda s: None)
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
+    assert load_model(tmp_path / "model").num_qualities == TINY.stages

@@ -284,10 +284,17 @@ class Trainer:
 
 
 def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, cfg: TrainConfig, out_dir: str | os.PathLike,
-          resume: bool = False, init: str | os.PathLike | None = None,
+          resume: bool = False, init: str | os.PathLike | None = None, export_only: bool = False,
           log: Callable[[str], None] = print) -> bytes:
-    """Train (or continue) a run and export a complete, loadable model to ``out_dir``."""
+    """Train (or continue) a run and export a complete, loadable model to ``out_dir``.
+
+    ``export_only`` exports the run's last checkpoint without training or
+    writing to the run (safe while the run itself is still going).
+    """
     trainer = Trainer(data_dir, run_dir, cfg, log)
+    if export_only:
+        trainer.resume()
+        return trainer.export(out_dir)
     if resume and trainer.checkpoint_path().exists():
         trainer.resume()
     elif init is not None:

@@ -1,0 +1,5 @@
+"""``python -m vqcodec_cli``: the same as the ``vqcodec`` command."""
+
+from .main import main
+
+main()
