@@ -26,8 +26,34 @@ def _load(model_dir: str | None, device: str):
     return vqcodec.load_model(model_dir, device=device)
 
 
-def _each(paths: Iterable[Path], action: Callable[[Path], str], label: str) -> int:
-    """Run ``action`` on every path, printing its line or its error; returns failures."""
+STDIO = Path("-")
+
+
+def _read(src: Path) -> bytes:
+    return sys.stdin.buffer.read() if src == STDIO else src.read_bytes()
+
+
+def _emit(dst: Path, data: bytes, force: bool) -> None:
+    if dst == STDIO:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        write_atomic(dst, data, force)
+
+
+def _check_streams(inputs: tuple[Path, ...], output: str | None) -> None:
+    if len(inputs) > 1 and (STDIO in inputs or output == "-"):
+        raise click.UsageError("'-' (stdin/stdout) works with a single input only")
+
+
+def _data_on_stdout(inputs: tuple[Path, ...], output: str | None) -> bool:
+    return output == "-" or (output is None and STDIO in inputs)
+
+
+def _each(paths: Iterable[Path], action: Callable[[Path], str], label: str, report_to_stderr: bool = False) -> int:
+    """Run ``action`` on every path, printing its line or its error; returns failures.
+
+    Report lines go to stdout, unless stdout carries the data ('-o -')."""
     import vqcodec
 
     paths = list(paths)
@@ -47,7 +73,7 @@ def _each(paths: Iterable[Path], action: Callable[[Path], str], label: str) -> i
         bar.clear()
         for w in caught:
             click.echo(f"vqcodec: warning: {path}: {w.message}", err=True)
-        click.echo(line)
+        click.echo(line, err=report_to_stderr)
     if len(paths) > 1:
         click.echo(f"{len(paths) - failures} of {len(paths)} files done" + (f", {failures} failed" if failures else ""),
                    err=True)
@@ -56,7 +82,7 @@ def _each(paths: Iterable[Path], action: Callable[[Path], str], label: str) -> i
 
 def _output_for(src: Path, out: str | None, many: bool, suffix: str) -> Path:
     if out is None:
-        return src.with_suffix(suffix)
+        return STDIO if src == STDIO else src.with_suffix(suffix)
     target = Path(out)
     if many or target.is_dir():
         return target / src.with_suffix(suffix).name
@@ -94,7 +120,8 @@ def _terminated(signum: int, frame: object) -> None:
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", default=None,
-              help="Output file (one input) or directory (several inputs). Default: INPUT with .vqc suffix.")
+              help="Output file (one input), directory (several), or - for stdout. Default: INPUT with .vqc "
+                   "suffix (stdout when the input is - for stdin).")
 @click.option("-q", "--quality", type=int, default=None,
               help="Quality level 1 (smallest) .. 8 (best) for the shipped model; default 4.")
 @force_option
@@ -118,21 +145,24 @@ def compress(images: tuple[Path, ...], output: str | None, quality: int | None, 
     q = vqcodec.DEFAULT_QUALITY if quality is None else quality
     if not 1 <= q <= model.num_qualities:
         raise click.BadParameter(f"must be between 1 and {model.num_qualities}", param_hint="'-q'")
+    _check_streams(images, output)
 
     def one(src: Path) -> str:
         dst = _output_for(src, output, len(images) > 1, ".vqc")
-        check_writable(dst, force)
-        result = vqcodec.compress_report(src, quality=q, model=model)
-        write_atomic(dst, result.data, force)
+        if dst != STDIO:
+            check_writable(dst, force)
+        result = vqcodec.compress_report(_read(src) if src == STDIO else src, quality=q, model=model)
+        _emit(dst, result.data, force)
         return f"{src} -> {dst}: q{q}, {len(result.data)} bytes, {result.bpp:.4f} bpp, PSNR {result.psnr:.2f} dB"
 
-    sys.exit(1 if _each(images, one, "compress") else 0)
+    sys.exit(1 if _each(images, one, "compress", _data_on_stdout(images, output)) else 0)
 
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", default=None,
-              help="Output image (one input) or directory (several). The extension picks the format; default .png.")
+              help="Output image (one input), directory (several), or - for PNG on stdout. The extension "
+                   "picks the format; default .png (stdout when the input is - for stdin).")
 @force_option
 @model_option
 @device_option
@@ -147,22 +177,25 @@ def decompress(files: tuple[Path, ...], output: str | None, force: bool, model_d
         _fail(str(exc))
         sys.exit(1)
 
+    _check_streams(files, output)
+
     def one(src: Path) -> str:
         dst = _output_for(src, output, len(files) > 1, ".png")
-        check_writable(dst, force)
-        fmt = Image.registered_extensions().get(dst.suffix.lower())
+        if dst != STDIO:
+            check_writable(dst, force)
+        fmt = "PNG" if dst == STDIO else Image.registered_extensions().get(dst.suffix.lower())
         if fmt is None:
             raise vqcodec.VqcError(f"{dst}: unknown image extension {dst.suffix!r}")
-        image = vqcodec.decompress(src.read_bytes(), model=model)
+        image = vqcodec.decompress(_read(src), model=model)
         buf = io.BytesIO()
         try:
             image.save(buf, format=fmt)
         except (OSError, ValueError, KeyError) as exc:
             raise vqcodec.VqcError(f"{dst}: cannot write a {image.mode} image as {fmt} ({exc})") from exc
-        write_atomic(dst, buf.getvalue(), force)
+        _emit(dst, buf.getvalue(), force)
         return f"{src} -> {dst}: {image.width}x{image.height} {image.mode}"
 
-    sys.exit(1 if _each(files, one, "decompress") else 0)
+    sys.exit(1 if _each(files, one, "decompress", _data_on_stdout(files, output)) else 0)
 
 
 @main.command()

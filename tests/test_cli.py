@@ -174,3 +174,23 @@ def test_interrupted_run_leaves_only_complete_files(tmp_path, tiny_model_dir, si
     for f in done:
         if f != precious:
             vqcodec.decompress(f.read_bytes(), model=model)  # complete and valid
+
+
+def test_stdin_to_stdout_round_trip(tiny_model_dir, photo_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "vqcodec_cli"]
+    model = ["--model", str(tiny_model_dir)]
+    vqc = subprocess.run([*cmd, "compress", "-", "-q", "2", *model], input=photo_path.read_bytes(),
+                         capture_output=True, check=True)
+    assert vqc.stdout[:4] == b"\x89VQC" and b"bpp" in vqc.stderr
+    png = subprocess.run([*cmd, "decompress", "-", "-o", "-", *model], input=vqc.stdout,
+                         capture_output=True, check=True)
+    assert png.stdout[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(photo_path.parent.iterdir()) == [photo_path]  # nothing written to disk
+
+
+def test_stdio_needs_a_single_input(run, photo_path):
+    r = run("compress", str(photo_path), str(photo_path), "-o", "-")
+    assert r.exit_code == 2 and "single input" in r.output

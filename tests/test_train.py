@@ -75,3 +75,14 @@ def test_export_only_leaves_the_run_untouched(tmp_path):
     train(data, tmp_path / "run", CFG, tmp_path / "model", export_only=True, log=lambda s: None)
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
     assert load_model(tmp_path / "model").num_qualities == TINY.stages
+
+
+def test_resume_refuses_a_different_model_shape(tmp_path):
+    import pytest
+
+    data = _data(tmp_path)
+    t = Trainer(data, tmp_path / "run", CFG, log=lambda s: None)
+    t.save_checkpoint()
+    other = Trainer(data, tmp_path / "run", replace(CFG, model=replace(TINY, stages=3)), log=lambda s: None)
+    with pytest.raises(ValueError, match="holds a model"):
+        other.resume()

@@ -8,6 +8,7 @@ EXIF orientation is applied. Anything else is refused with an ImageError.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 import zlib
@@ -19,7 +20,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import CorruptError, ImageError
 
-ImageInput = Image.Image | np.ndarray | str | os.PathLike
+#: What compress() accepts: a path, a PIL image, a uint8 array, or encoded image bytes.
+ImageInput = Image.Image | np.ndarray | str | os.PathLike | bytes
 
 
 class ConversionWarning(UserWarning):
@@ -53,10 +55,10 @@ def _from_array(arr: np.ndarray) -> Image.Image:
     raise ImageError(f"array of shape {arr.shape} is not an image (H, W) or (H, W, 1|2|3|4)")
 
 
-def _open(src: str | os.PathLike) -> Image.Image:
-    path = Path(src)
+def _open(src: str | os.PathLike | bytes) -> Image.Image:
+    path = "input" if isinstance(src, bytes) else Path(src)
     try:
-        im = Image.open(path)
+        im = Image.open(io.BytesIO(src) if isinstance(src, bytes) else path)
         im.load()
     except FileNotFoundError as exc:
         raise ImageError(f"{path}: no such file") from exc
@@ -77,7 +79,7 @@ def _open(src: str | os.PathLike) -> Image.Image:
 
 def to_pixels(src: ImageInput) -> Pixels:
     """Normalise a path, PIL image or array into :class:`Pixels`."""
-    if isinstance(src, (str, os.PathLike)):
+    if isinstance(src, (str, os.PathLike, bytes)):
         im = _open(src)
     elif isinstance(src, Image.Image):
         im = src

@@ -172,6 +172,9 @@ class Trainer:
 
     def resume(self) -> None:
         ck = torch.load(self.checkpoint_path(), map_location=self.device, weights_only=True)
+        saved = ModelConfig.from_dict(json.loads(ck["train_config"])["model"])
+        if saved != self.cfg.model:
+            raise ValueError(f"{self.checkpoint_path()} holds a model {saved}, not {self.cfg.model}")
         self.net.load_state_dict(ck["model"])
         self.opt.load_state_dict(ck["opt"])
         self.step = int(ck["step"])
