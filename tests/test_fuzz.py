@@ -1,9 +1,14 @@
-"""A short fuzzing campaign on the decoder: mutated, truncated and spliced real files.
+"""A fuzzing campaign on the decoder: mutated, truncated and spliced real files.
 
 Every input must either decode to the image it was made from (the unchanged
-seed) or raise vqcodec's FormatError, quickly; nothing else may escape.
+seed) or raise vqcodec's FormatError, quickly; nothing else may escape. The
+test suite runs a short campaign; the long one is the same test with more
+examples:
+
+    VQCODEC_FUZZ_EXAMPLES=100000 pytest tests/test_fuzz.py -k mutated -p no:cacheprovider
 """
 
+import os
 import time
 
 import numpy as np
@@ -35,7 +40,11 @@ def _decode_or_format_error(data, model, original):
     assert time.perf_counter() - start < 1.0
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ_EXAMPLES = int(os.environ.get("VQCODEC_FUZZ_EXAMPLES", "300"))
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.data())
 def test_mutated_files(tiny_model, seeds, data):
     seed = data.draw(st.sampled_from(seeds))
