@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 import signal
 import sys
 import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable
 
 import click
 from tqdm import tqdm
@@ -20,7 +23,9 @@ def _fail(message: str) -> None:
     click.echo(f"vqcodec: error: {message}", err=True)
 
 
+@lru_cache(maxsize=2)
 def _load(model_dir: str | None, device: str):
+    """The model, loaded once per process (the main one or a -j worker)."""
     import vqcodec
 
     return vqcodec.load_model(model_dir, device=device)
@@ -50,32 +55,128 @@ def _data_on_stdout(inputs: tuple[Path, ...], output: str | None) -> bool:
     return output == "-" or (output is None and STDIO in inputs)
 
 
-def _each(paths: Iterable[Path], action: Callable[[Path], str], label: str, report_to_stderr: bool = False) -> int:
-    """Run ``action`` on every path, printing its line or its error; returns failures.
+@dataclass(frozen=True)
+class Job:
+    """One file's work; picklable, so it runs in this process or in a -j worker."""
 
-    Report lines go to stdout, unless stdout carries the data ('-o -')."""
+    src: Path
+    dst: Path
+    force: bool
+    model_dir: str | None
+    device: str
+    quality: int = 0  # compress only
+
+
+def _compress_job(job: Job) -> str:
     import vqcodec
 
-    paths = list(paths)
+    if job.dst != STDIO:
+        check_writable(job.dst, job.force)
+    image = _read(job.src) if job.src == STDIO else job.src
+    result = vqcodec.compress_report(image, quality=job.quality, model=_load(job.model_dir, job.device))
+    _emit(job.dst, result.data, job.force)
+    return (f"{job.src} -> {job.dst}: q{job.quality}, {len(result.data)} bytes, {result.bpp:.4f} bpp, "
+            f"PSNR {result.psnr:.2f} dB")
+
+
+def _decompress_job(job: Job) -> str:
+    import vqcodec
+    from PIL import Image
+
+    dst = job.dst
+    if dst != STDIO:
+        check_writable(dst, job.force)
+    fmt = "PNG" if dst == STDIO else Image.registered_extensions().get(dst.suffix.lower())
+    if fmt is None:
+        raise vqcodec.VqcError(f"{dst}: unknown image extension {dst.suffix!r}")
+    image = vqcodec.decompress(_read(job.src), model=_load(job.model_dir, job.device))
+    buf = io.BytesIO()
+    try:
+        image.save(buf, format=fmt)
+    except (OSError, ValueError, KeyError) as exc:
+        raise vqcodec.VqcError(f"{dst}: cannot write a {image.mode} image as {fmt} ({exc})") from exc
+    _emit(dst, buf.getvalue(), job.force)
+    return f"{job.src} -> {dst}: {image.width}x{image.height} {image.mode}"
+
+
+def _info_job(job: Job) -> str:
+    import vqcodec
+
+    try:
+        fingerprint = _load(job.model_dir, job.device).fingerprint
+    except vqcodec.VqcError:
+        fingerprint = None
+    data = job.src.read_bytes()
+    h = vqcodec.parse_header(data)
+    match = "unknown" if fingerprint is None else ("yes" if h.fingerprint == fingerprint else "NO")
+    return "\n".join([
+        f"{job.src}:",
+        f"  format version  {h.version}",
+        f"  image           {h.width}x{h.height} {h.mode}",
+        f"  quality         {h.quality}",
+        f"  model           {h.fingerprint.hex()} (matches loaded model: {match})",
+        f"  payload         {h.payload_size} bytes codes, {h.alpha_size} bytes alpha",
+        f"  file            {len(data)} bytes ({h.file_size} expected)",
+        f"  bits per pixel  {8 * len(data) / (h.width * h.height):.4f}",
+    ])
+
+
+def _run(task, job: Job) -> tuple[str | None, str | None, list[str]]:
+    """(report line, error message, warnings) of one job; never raises a VqcError."""
+    import vqcodec
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", vqcodec.ConversionWarning)
+        try:
+            line, error = task(job), None
+        except (vqcodec.VqcError, OSError) as exc:
+            line, error = None, str(exc) if str(job.src) in str(exc) else f"{job.src}: {exc}"
+    return line, error, [str(w.message) for w in caught]
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    signal.signal(signal.SIGTERM, _terminated)
+
+
+def _run_all(task, jobs: list[Job], label: str, workers: int, report_to_stderr: bool = False) -> int:
+    """Run every job (in ``workers`` processes if more than one), printing each
+    report line or error as it comes, in input order; returns the failure count.
+    Report lines go to stdout, unless stdout carries the data ('-o -')."""
+    bar = tqdm(total=len(jobs), desc=label, unit="file", disable=len(jobs) < 2, file=sys.stderr, leave=False)
     failures = 0
-    bar = tqdm(paths, desc=label, unit="file", disable=len(paths) < 2, file=sys.stderr, leave=False)
-    for path in bar:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", vqcodec.ConversionWarning)
-            try:
-                line = action(path)
-            except (vqcodec.VqcError, OSError) as exc:
-                failures += 1
-                msg = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
-                bar.clear()
-                _fail(msg)
-                continue
+
+    def show(job: Job, line: str | None, error: str | None, caught: list[str]) -> None:
+        nonlocal failures
         bar.clear()
-        for w in caught:
-            click.echo(f"vqcodec: warning: {path}: {w.message}", err=True)
-        click.echo(line, err=report_to_stderr)
-    if len(paths) > 1:
-        click.echo(f"{len(paths) - failures} of {len(paths)} files done" + (f", {failures} failed" if failures else ""),
+        for message in caught:
+            click.echo(f"vqcodec: warning: {job.src}: {message}", err=True)
+        if error is None:
+            click.echo(line, err=report_to_stderr)
+        else:
+            failures += 1
+            _fail(error)
+        bar.update(1)
+
+    if workers > 1 and len(jobs) > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(threads,)) as pool:
+            futures = [pool.submit(_run, task, job) for job in jobs]
+            try:
+                for job, future in zip(jobs, futures):
+                    show(job, *future.result())
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    else:
+        for job in jobs:
+            show(job, *_run(task, job))
+    bar.close()
+    if len(jobs) > 1:
+        click.echo(f"{len(jobs) - failures} of {len(jobs)} files done" + (f", {failures} failed" if failures else ""),
                    err=True)
     return failures
 
@@ -93,6 +194,8 @@ model_option = click.option("--model", "model_dir", type=click.Path(file_okay=Fa
                             help="Model directory (default: the weights shipped with vqcodec).")
 device_option = click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1, ...")
 force_option = click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
+jobs_option = click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+                           help="Files to code in parallel, in separate processes.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -125,9 +228,10 @@ def _terminated(signum: int, frame: object) -> None:
 @click.option("-q", "--quality", type=int, default=None,
               help="Quality level 1 (smallest) .. 8 (best) for the shipped model; default 4.")
 @force_option
+@jobs_option
 @model_option
 @device_option
-def compress(images: tuple[Path, ...], output: str | None, quality: int | None, force: bool,
+def compress(images: tuple[Path, ...], output: str | None, quality: int | None, force: bool, jobs: int,
              model_dir: str | None, device: str) -> None:
     """Compress IMAGES (PNG, JPEG, WebP, ...) to .vqc files.
 
@@ -146,16 +250,8 @@ def compress(images: tuple[Path, ...], output: str | None, quality: int | None, 
     if not 1 <= q <= model.num_qualities:
         raise click.BadParameter(f"must be between 1 and {model.num_qualities}", param_hint="'-q'")
     _check_streams(images, output)
-
-    def one(src: Path) -> str:
-        dst = _output_for(src, output, len(images) > 1, ".vqc")
-        if dst != STDIO:
-            check_writable(dst, force)
-        result = vqcodec.compress_report(_read(src) if src == STDIO else src, quality=q, model=model)
-        _emit(dst, result.data, force)
-        return f"{src} -> {dst}: q{q}, {len(result.data)} bytes, {result.bpp:.4f} bpp, PSNR {result.psnr:.2f} dB"
-
-    sys.exit(1 if _each(images, one, "compress", _data_on_stdout(images, output)) else 0)
+    work = [Job(src, _output_for(src, output, len(images) > 1, ".vqc"), force, model_dir, device, q) for src in images]
+    sys.exit(1 if _run_all(_compress_job, work, "compress", jobs, _data_on_stdout(images, output)) else 0)
 
 
 @main.command()
@@ -164,38 +260,22 @@ def compress(images: tuple[Path, ...], output: str | None, quality: int | None, 
               help="Output image (one input), directory (several), or - for PNG on stdout. The extension "
                    "picks the format; default .png (stdout when the input is - for stdin).")
 @force_option
+@jobs_option
 @model_option
 @device_option
-def decompress(files: tuple[Path, ...], output: str | None, force: bool, model_dir: str | None, device: str) -> None:
+def decompress(files: tuple[Path, ...], output: str | None, force: bool, jobs: int, model_dir: str | None,
+               device: str) -> None:
     """Decompress .vqc FILES to images (PNG by default)."""
     import vqcodec
-    from PIL import Image
 
     try:
-        model = _load(model_dir, device)
+        _load(model_dir, device)  # a missing or broken model is one error, not one per file
     except vqcodec.VqcError as exc:
         _fail(str(exc))
         sys.exit(1)
-
     _check_streams(files, output)
-
-    def one(src: Path) -> str:
-        dst = _output_for(src, output, len(files) > 1, ".png")
-        if dst != STDIO:
-            check_writable(dst, force)
-        fmt = "PNG" if dst == STDIO else Image.registered_extensions().get(dst.suffix.lower())
-        if fmt is None:
-            raise vqcodec.VqcError(f"{dst}: unknown image extension {dst.suffix!r}")
-        image = vqcodec.decompress(_read(src), model=model)
-        buf = io.BytesIO()
-        try:
-            image.save(buf, format=fmt)
-        except (OSError, ValueError, KeyError) as exc:
-            raise vqcodec.VqcError(f"{dst}: cannot write a {image.mode} image as {fmt} ({exc})") from exc
-        _emit(dst, buf.getvalue(), force)
-        return f"{src} -> {dst}: {image.width}x{image.height} {image.mode}"
-
-    sys.exit(1 if _each(files, one, "decompress", _data_on_stdout(files, output)) else 0)
+    work = [Job(src, _output_for(src, output, len(files) > 1, ".png"), force, model_dir, device) for src in files]
+    sys.exit(1 if _run_all(_decompress_job, work, "decompress", jobs, _data_on_stdout(files, output)) else 0)
 
 
 @main.command()
@@ -203,29 +283,8 @@ def decompress(files: tuple[Path, ...], output: str | None, force: bool, model_d
 @model_option
 def info(files: tuple[Path, ...], model_dir: str | None) -> None:
     """Show the header fields and bits per pixel of .vqc FILES."""
-    import vqcodec
-
-    try:
-        fingerprint = _load(model_dir, "cpu").fingerprint
-    except vqcodec.VqcError:
-        fingerprint = None
-
-    def one(src: Path) -> str:
-        data = src.read_bytes()
-        h = vqcodec.parse_header(data)
-        match = "unknown" if fingerprint is None else ("yes" if h.fingerprint == fingerprint else "NO")
-        return "\n".join([
-            f"{src}:",
-            f"  format version  {h.version}",
-            f"  image           {h.width}x{h.height} {h.mode}",
-            f"  quality         {h.quality}",
-            f"  model           {h.fingerprint.hex()} (matches loaded model: {match})",
-            f"  payload         {h.payload_size} bytes codes, {h.alpha_size} bytes alpha",
-            f"  file            {len(data)} bytes ({h.file_size} expected)",
-            f"  bits per pixel  {8 * len(data) / (h.width * h.height):.4f}",
-        ])
-
-    sys.exit(1 if _each(files, one, "info") else 0)
+    work = [Job(src, STDIO, False, model_dir, "cpu") for src in files]
+    sys.exit(1 if _run_all(_info_job, work, "info", 1) else 0)
 
 
 @main.command()

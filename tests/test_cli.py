@@ -194,3 +194,26 @@ def test_stdin_to_stdout_round_trip(tiny_model_dir, photo_path):
 def test_stdio_needs_a_single_input(run, photo_path):
     r = run("compress", str(photo_path), str(photo_path), "-o", "-")
     assert r.exit_code == 2 and "single input" in r.output
+
+
+def test_parallel_jobs_code_every_file_and_report_failures(tiny_model_dir, tmp_path):
+    from .conftest import smooth_image
+
+    inputs = []
+    for i in range(4):
+        p = tmp_path / f"p{i}.png"
+        Image.fromarray(smooth_image(40, 30, seed=i)).save(p)
+        inputs.append(str(p))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    r = CliRunner().invoke(main, ["compress", *inputs, str(bad), "-j", "2", "-q", "2", "--model", str(tiny_model_dir)])
+    assert r.exit_code == 1, r.output
+    assert "4 of 5 files done, 1 failed" in r.output and "bad.png" in r.output
+    serial = tmp_path / "serial"
+    serial.mkdir()
+    CliRunner().invoke(main, ["compress", *inputs, "-o", str(serial), "-q", "2", "--model", str(tiny_model_dir)])
+    for i in range(4):  # the same bytes as coding them one by one in this process
+        assert (tmp_path / f"p{i}.vqc").read_bytes() == (serial / f"p{i}.vqc").read_bytes()
+    r = CliRunner().invoke(main, ["decompress", *[str(tmp_path / f"p{i}.vqc") for i in range(4)], "-o",
+                                  str(serial), "-j", "2", "--model", str(tiny_model_dir)])
+    assert r.exit_code == 0 and len(list(serial.glob("*.png"))) == 4
