@@ -9,7 +9,7 @@ from PIL import Image
 
 from vqcodec_cli.main import main
 
-from .conftest import make_tiny_model
+from .conftest import make_tiny_model, smooth_image
 
 
 @pytest.fixture()
@@ -22,6 +22,16 @@ def run(tiny_model_dir):
         return result
 
     return invoke
+
+
+def _photos(folder: Path, prefix: str, count: int, size: tuple[int, int]) -> list[str]:
+    """Write ``count`` distinct test photos named PREFIX0.png, ...; returns their paths."""
+    paths = []
+    for i in range(count):
+        p = folder / f"{prefix}{i:02d}.png"
+        Image.fromarray(smooth_image(*size, seed=i)).save(p)
+        paths.append(str(p))
+    return paths
 
 
 def _no_temp_files(folder: Path) -> bool:
@@ -147,15 +157,7 @@ def test_interrupted_run_leaves_only_complete_files(tmp_path, tiny_model_dir, si
     import time
 
     import vqcodec
-    from vqcodec.image import to_pixels  # noqa: F401  (import cost paid here, not in the child)
-
-    from .conftest import smooth_image
-
-    inputs = []
-    for i in range(40):
-        p = tmp_path / f"in{i:02d}.png"
-        Image.fromarray(smooth_image(300, 200, seed=i)).save(p)
-        inputs.append(str(p))
+    inputs = _photos(tmp_path, "in", 40, (300, 200))
     precious = tmp_path / "in39.vqc"
     precious.write_bytes(b"keep me")
     proc = subprocess.Popen([sys.executable, "-m", "vqcodec_cli", "compress", *inputs, "-q", "2",
@@ -197,13 +199,7 @@ def test_stdio_needs_a_single_input(run, photo_path):
 
 
 def test_parallel_jobs_code_every_file_and_report_failures(tiny_model_dir, tmp_path):
-    from .conftest import smooth_image
-
-    inputs = []
-    for i in range(4):
-        p = tmp_path / f"p{i}.png"
-        Image.fromarray(smooth_image(40, 30, seed=i)).save(p)
-        inputs.append(str(p))
+    inputs = _photos(tmp_path, "p", 4, (40, 30))
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
     r = CliRunner().invoke(main, ["compress", *inputs, str(bad), "-j", "2", "-q", "2", "--model", str(tiny_model_dir)])
@@ -213,7 +209,7 @@ def test_parallel_jobs_code_every_file_and_report_failures(tiny_model_dir, tmp_p
     serial.mkdir()
     CliRunner().invoke(main, ["compress", *inputs, "-o", str(serial), "-q", "2", "--model", str(tiny_model_dir)])
     for i in range(4):  # the same bytes as coding them one by one in this process
-        assert (tmp_path / f"p{i}.vqc").read_bytes() == (serial / f"p{i}.vqc").read_bytes()
-    r = CliRunner().invoke(main, ["decompress", *[str(tmp_path / f"p{i}.vqc") for i in range(4)], "-o",
+        assert (tmp_path / f"p{i:02d}.vqc").read_bytes() == (serial / f"p{i:02d}.vqc").read_bytes()
+    r = CliRunner().invoke(main, ["decompress", *[str(tmp_path / f"p{i:02d}.vqc") for i in range(4)], "-o",
                                   str(serial), "-j", "2", "--model", str(tiny_model_dir)])
     assert r.exit_code == 0 and len(list(serial.glob("*.png"))) == 4
