@@ -137,3 +137,11 @@ def test_file_size_is_the_prior_cross_entropy_plus_header(tiny_model):
     ideal_bits = tiny_model.prior.cross_entropy_bits(indices.reshape(4, -1))
     payload_bits = 8 * (len(data) - HEADER_SIZE)
     assert ideal_bits <= payload_bits <= 1.01 * ideal_bits + 32  # + at most one partly used 32-bit word
+
+
+@pytest.mark.parametrize("size", [(10000, 3), (3, 10000), (1, 1)])
+def test_extreme_shapes_round_trip(tiny_model, size):
+    img = smooth_image(*size, seed=3)
+    r = vqcodec.compress_report(img, 1, tiny_model)
+    out = vqcodec.decompress(r.data, model=tiny_model)
+    assert out.size == size and np.array_equal(np.asarray(out), np.asarray(r.reconstruction))

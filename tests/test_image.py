@@ -71,3 +71,11 @@ def test_from_rgb_restores_mode():
     rgb = smooth_image(5, 4)
     assert from_rgb(rgb, "L", None).mode == "L"
     assert from_rgb(rgb, "RGBA", np.zeros((4, 5), np.uint8)).mode == "RGBA"
+
+
+def test_decompression_bomb_is_a_clear_error(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.png"
+    Image.new("L", (400, 400)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 400 * 400 // 4)  # Pillow refuses above twice this
+    with pytest.raises(ImageError, match="decompression bomb"):
+        to_pixels(path)
