@@ -127,7 +127,7 @@ def plot(curves: dict[str, list[dict]], path: Path, title: str) -> bool:
         style = "o-" if name == "vqcodec" else ".--"
         axes[0].plot([p["bpp"] for p in pts], [p["psnr"] for p in pts], style, label=name)
         axes[1].plot([p["bpp"] for p in pts], [p["ms_ssim_db"] for p in pts], style, label=name)
-    for ax, ylabel in zip(axes, ("PSNR (dB)", "MS-SSIM (dB)")):
+    for ax, ylabel in zip(axes, ("PSNR (dB)", "MS-SSIM (dB)"), strict=True):
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(ylabel)
         ax.set_xlim(0, 1.2)

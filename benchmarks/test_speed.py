@@ -46,7 +46,7 @@ def _levels(model) -> list[int]:
 
 @pytest.mark.parametrize("level", ["low", "mid", "high"])
 def test_vqcodec_encode(benchmark, model, photo, level):
-    q = dict(zip(["low", "mid", "high"], _levels(model)))[level]
+    q = dict(zip(["low", "mid", "high"], _levels(model), strict=True))[level]
     benchmark.extra_info["quality"] = q
     data = benchmark(vqcodec.compress, photo, q, model)
     benchmark.extra_info["bpp"] = 8 * len(data) / (photo.shape[0] * photo.shape[1])
@@ -54,7 +54,7 @@ def test_vqcodec_encode(benchmark, model, photo, level):
 
 @pytest.mark.parametrize("level", ["low", "mid", "high"])
 def test_vqcodec_decode(benchmark, model, photo, level):
-    q = dict(zip(["low", "mid", "high"], _levels(model)))[level]
+    q = dict(zip(["low", "mid", "high"], _levels(model), strict=True))[level]
     data = vqcodec.compress(photo, q, model)
     benchmark.extra_info["quality"] = q
     out = benchmark(vqcodec.decompress, data, model)

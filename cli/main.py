@@ -165,7 +165,7 @@ def _run_all(task, jobs: list[Job], label: str, workers: int, report_to_stderr: 
         with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(threads,)) as pool:
             futures = [pool.submit(_run, task, job) for job in jobs]
             try:
-                for job, future in zip(jobs, futures):
+                for job, future in zip(jobs, futures, strict=True):
                     show(job, *future.result())
             except BaseException:
                 for future in futures:

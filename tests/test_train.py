@@ -35,7 +35,7 @@ def test_resume_continues_exactly(tmp_path):
     second.resume()
     assert second.step == 7
     second.run()
-    for (k, a), b in zip(straight.net.state_dict().items(), second.net.state_dict().values()):
+    for (k, a), b in zip(straight.net.state_dict().items(), second.net.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
 
 
