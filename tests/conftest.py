@@ -32,7 +32,7 @@ def make_tiny_model(directory: Path, seed: int = 0) -> Path:
         vq.codebook.data.mul_(3.0)
     x = torch.from_numpy(smooth_image(64, 64, seed)).permute(2, 0, 1)[None].float() / 255
     counts = count_indices(net.encode_indices(x, TINY.stages).numpy(), TINY.codebook_size)
-    save_model(directory, net, Prior.from_indices(counts))
+    save_model(directory, net, Prior.from_counts(counts))
     return directory
 
 

@@ -33,7 +33,7 @@ def test_rate_within_one_percent_of_cross_entropy():
 
 
 def test_symbols_the_prior_never_saw_still_code():
-    prior = Prior.from_indices(np.array([[1000, 0, 0, 5]]))
+    prior = Prior.from_counts(np.array([[1000, 0, 0, 5]]))
     idx = np.array([[1, 2, 0, 3, 1]])
     coder = EntropyCoder(prior)
     assert np.array_equal(coder.decode(coder.encode(idx), 1, 5), idx)

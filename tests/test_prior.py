@@ -5,14 +5,14 @@ from vqcodec.prior import Prior, count_indices
 
 
 def test_counts_are_smoothed_so_every_symbol_is_codable():
-    prior = Prior.from_indices(np.array([[0, 10, 0], [3, 0, 0]]))
+    prior = Prior.from_counts(np.array([[0, 10, 0], [3, 0, 0]]))
     assert (prior.counts >= 1).all()
     assert prior.probabilities(0).argmax() == 1
     assert np.isclose(prior.probabilities(1).sum(), 1.0)
 
 
 def test_huge_counts_are_scaled_into_int32():
-    prior = Prior.from_indices(np.array([[2**40, 1, 0]]))
+    prior = Prior.from_counts(np.array([[2**40, 1, 0]]))
     assert prior.counts.max() < 2**31 and prior.counts.min() >= 1
 
 

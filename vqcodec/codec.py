@@ -103,7 +103,7 @@ def compress_report(image: ImageInput, quality: int = DEFAULT_QUALITY, model: Co
 
 def compress(image: ImageInput, quality: int = DEFAULT_QUALITY, model: CodecModel | None = None,
              device: str | None = None) -> bytes:
-    """Compress an image (path, PIL image or uint8 array) to ``.vqc`` bytes."""
+    """Compress an image (path, PIL image, uint8/uint16 array, or encoded image bytes) to ``.vqc`` bytes."""
     return _encode(to_pixels(image), quality, _resolve(model, device))[0]
 
 

@@ -46,12 +46,13 @@ def _from_array(arr: np.ndarray) -> Image.Image:
         arr = arr.astype(np.uint8)
     if arr.dtype != np.uint8:
         raise ImageError(f"arrays must be uint8 or uint16, not {arr.dtype}")
-    modes = {2: "L", 3: {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}}
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
     if arr.ndim == 2:
-        return Image.fromarray(arr, "L")
-    if arr.ndim == 3 and arr.shape[2] in modes[3]:
-        mode = modes[3][arr.shape[2]]
-        return Image.fromarray(arr[..., 0] if mode == "L" else np.ascontiguousarray(arr), mode)
+        return Image.fromarray(np.ascontiguousarray(arr), "L")
+    channel_modes = {2: "LA", 3: "RGB", 4: "RGBA"}
+    if arr.ndim == 3 and arr.shape[2] in channel_modes:
+        return Image.fromarray(np.ascontiguousarray(arr), channel_modes[arr.shape[2]])
     raise ImageError(f"array of shape {arr.shape} is not an image (H, W) or (H, W, 1|2|3|4)")
 
 

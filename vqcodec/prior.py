@@ -26,7 +26,7 @@ class Prior:
         self.counts = counts.astype(np.int64)
 
     @classmethod
-    def from_indices(cls, counts_observed: np.ndarray) -> "Prior":
+    def from_counts(cls, counts_observed: np.ndarray) -> "Prior":
         """Add-one smoothed prior from raw observed counts (zeros allowed)."""
         observed = np.asarray(counts_observed, dtype=np.int64)
         scale = max(1, int(np.ceil(observed.max() / (2**30))))

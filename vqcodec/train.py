@@ -273,7 +273,7 @@ class Trainer:
             idx = self.net.encode_indices(x.to(self.device), s)
             counts += count_indices(idx.cpu().numpy(), k)
         self.net.train()
-        return Prior.from_indices(counts)
+        return Prior.from_counts(counts)
 
     def export(self, out_dir: str | os.PathLike) -> bytes:
         prior = self.measure_prior()
