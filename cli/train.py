@@ -26,6 +26,8 @@ DEFAULT_RUNS = Path(os.environ.get("VQCODEC_CACHE", Path.home() / ".cache" / "vq
 @click.option("--latent-dim", default=32, show_default=True, help="Dimension of the code vectors.")
 @click.option("--stages", default=8, show_default=True, help="Residual VQ stages (= quality levels).")
 @click.option("--codebook-size", default=256, show_default=True)
+@click.option("--block-transform/--no-block-transform", default=True, show_default=True,
+              help="Linear 8x8 block path (PCA-initialised) beside the nonlinear transforms.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--checkpoint-minutes", default=5.0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
@@ -36,7 +38,7 @@ DEFAULT_RUNS = Path(os.environ.get("VQCODEC_CACHE", Path.home() / ".cache" / "vq
               help="Start from an exported model (fresh optimizer), e.g. the shipped weights.")
 def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_steps: int, batch_size: int,
                   crop: int, lr: float, channels: int, latent_dim: int, stages: int, codebook_size: int,
-                  seed: int, checkpoint_minutes: float, device: str, resume: bool, export_only: bool,
+                  block_transform: bool, seed: int, checkpoint_minutes: float, device: str, resume: bool, export_only: bool,
                   init_dir: str | None) -> None:
     """Train a model on the photos in DATA_DIR and export it.
 
@@ -48,7 +50,8 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
     from vqcodec.model import ModelConfig
     from vqcodec.train import TrainConfig, train
 
-    model = ModelConfig(channels=channels, latent_dim=latent_dim, stages=stages, codebook_size=codebook_size)
+    model = ModelConfig(channels=channels, latent_dim=latent_dim, stages=stages, codebook_size=codebook_size,
+                        block_transform=block_transform)
     cfg = replace(TrainConfig(), steps=steps, ae_steps=ae_steps, batch_size=batch_size, crop=crop, lr=lr,
                   seed=seed, checkpoint_minutes=checkpoint_minutes, device=device, model=model)
     run_dir = DEFAULT_RUNS / run_name

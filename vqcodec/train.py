@@ -53,6 +53,8 @@ class TrainConfig:
     restart_every: int = 100
     restart_threshold: float = 0.1  # a code is dead below this share of uniform use
     kmeans_batches: int = 8
+    pca_batches: int = 32  # crops whose 8x8 blocks initialise the block transform
+    grad_clip: float = 1.0  # max global gradient norm (guards the inverse GDN's products)
     device: str = "cpu"
     model: ModelConfig = field(default_factory=ModelConfig)
 
@@ -196,6 +198,12 @@ class Trainer:
         self.step = self.cfg.ae_steps
         self.log(f"initialised from {model_dir}; fresh optimizer from step {self.step}")
 
+    def init_block_transform(self) -> None:
+        """A fresh run with a block transform starts as the PCA of training blocks."""
+        crops = torch.cat([self.sampler.batch(self.cfg.batch_size) for _ in range(self.cfg.pca_batches)])
+        self.net.init_block_transform(crops.to(self.device))
+        self.log(f"block transform initialised by PCA of {crops.shape[0] * crops[0, 0].numel() // 64} blocks")
+
     # -- training ------------------------------------------------------------
     def _init_codebooks(self) -> None:
         self.net.eval()
@@ -221,6 +229,7 @@ class Trainer:
             loss = F.mse_loss(y, x) + q.codebook_loss + cfg.beta * q.commitment_loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
         self.opt.step()
         self.step += 1
         if self.step > cfg.ae_steps and self.step % cfg.restart_every == 0:
@@ -302,5 +311,7 @@ def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, cfg: TrainCon
         trainer.resume()
     elif init is not None:
         trainer.init_from(init)
+    elif cfg.model.block_transform:
+        trainer.init_block_transform()
     trainer.run()
     return trainer.export(out_dir)
