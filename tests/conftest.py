@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from vqcodec.model import VQVAE, ModelConfig
-from vqcodec.prior import Prior, count_indices
+from vqcodec.prior import PriorCounter, group_codes
 from vqcodec.weights import load_model, save_model
 
 TINY = ModelConfig(channels=16, latent_dim=8, stages=4, codebook_size=32)
@@ -31,8 +31,9 @@ def make_tiny_model(directory: Path, seed: int = 0) -> Path:
     for vq in net.quantizer.stages:  # spread the codes over the latent range
         vq.codebook.data.mul_(3.0)
     x = torch.from_numpy(smooth_image(64, 64, seed)).permute(2, 0, 1)[None].float() / 255
-    counts = count_indices(net.encode_indices(x, TINY.stages).numpy(), TINY.codebook_size)
-    save_model(directory, net, Prior.from_counts(counts))
+    counter = PriorCounter(group_codes(net.quantizer.stages[0].codebook, 4), TINY.stages, 4)
+    counter.add(net.encode_indices(x, TINY.stages)[0].numpy())
+    save_model(directory, net, counter.prior())
     return directory
 
 

@@ -1,33 +1,57 @@
 import numpy as np
 import pytest
+import torch
 
-from vqcodec.prior import Prior, count_indices
-
-
-def test_counts_are_smoothed_so_every_symbol_is_codable():
-    prior = Prior.from_counts(np.array([[0, 10, 0], [3, 0, 0]]))
-    assert (prior.counts >= 1).all()
-    assert prior.probabilities(0).argmax() == 1
-    assert np.isclose(prior.probabilities(1).sum(), 1.0)
+from vqcodec.prior import ROW_TOTAL, Prior, PriorCounter, group_codes
 
 
-def test_huge_counts_are_scaled_into_int32():
-    prior = Prior.from_counts(np.array([[2**40, 1, 0]]))
-    assert prior.counts.max() < 2**31 and prior.counts.min() >= 1
+def test_contexts_of_first_stage_are_neighbour_groups_and_of_later_stages_the_previous_index():
+    prior = Prior.uniform(2, 4, num_groups=2)  # groups: code % 2; "none" is group 2
+    idx = np.array([[[0, 1], [3, 2]], [[1, 1], [0, 3]]])
+    ctx = prior.contexts(idx)
+    none = 2
+    assert ctx[0].tolist() == [[none * 3 + none, 0 * 3 + none], [none * 3 + 0, 1 * 3 + 1]]
+    assert ctx[1].tolist() == idx[0].tolist()
 
 
-def test_invalid_counts_are_refused():
+def test_counter_learns_a_deterministic_dependence_and_keeps_every_index_codable():
+    rng = np.random.default_rng(0)
+    counter = PriorCounter(np.arange(8) % 4, stages=2, num_groups=4)
+    for _ in range(20):
+        first = rng.integers(0, 8, (6, 6))
+        counter.add(np.stack([first, (first + 1) % 8]))
+    prior = counter.prior()
+    p = prior.probabilities(1)
+    assert (p.argmax(1) == (np.arange(8) + 1) % 8).all() and (p.max(1) > 0.9).all()
+    assert prior.first.min() >= 1 and prior.rest.min() >= 1
+    assert prior.rest.max() <= ROW_TOTAL + 1
+
+
+def test_rare_contexts_fall_back_to_the_stage_frequencies():
+    counter = PriorCounter(np.zeros(4, int), stages=2, num_groups=1)
+    counter.add(np.array([[[0] * 50], [[2] * 50]]))  # context 0 seen 50 times, contexts 1..3 never
+    p = counter.prior().probabilities(1)
+    assert p[3].argmax() == 2  # an unseen context predicts the stage's common symbol
+
+
+def test_invalid_tables_are_refused():
+    ok = Prior.uniform(2, 4, num_groups=2)
     with pytest.raises(ValueError):
-        Prior(np.array([[0, 1]]))
+        Prior(ok.groups, ok.first * 0, ok.rest)
     with pytest.raises(ValueError):
-        Prior(np.array([1.0, 2.0]))
+        Prior(ok.groups, ok.first[:-1], ok.rest)
+    with pytest.raises(ValueError):
+        Prior(ok.groups + 5, ok.first, ok.rest)
+    with pytest.raises(ValueError):
+        Prior(ok.groups, ok.first.astype(float), ok.rest)
 
 
-def test_count_indices_per_stage():
-    idx = np.array([[[[0, 1]], [[2, 2]]]])  # (B=1, S=2, H=1, W=2)
-    assert count_indices(idx, 3).tolist() == [[1, 1, 0], [0, 0, 2]]
+def test_group_codes_puts_close_codes_together():
+    codebook = torch.tensor([[0.0, 0], [0.1, 0], [10, 10], [10.1, 10]])
+    g = group_codes(codebook, 2)
+    assert g[0] == g[1] and g[2] == g[3] and g[0] != g[2]
 
 
 def test_cross_entropy_of_uniform_prior():
     prior = Prior.uniform(2, 4)
-    assert prior.cross_entropy_bits(np.zeros((2, 5), dtype=int)) == pytest.approx(20.0)
+    assert prior.cross_entropy_bits(np.zeros((2, 1, 5), dtype=int)) == pytest.approx(20.0)

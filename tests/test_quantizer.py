@@ -84,6 +84,19 @@ def test_forward_with_stage_counts_matches_encode_decode():
         assert torch.allclose(out.quantized[b], rvq.decode(rvq.encode(z[b : b + 1], q))[0], atol=1e-6)
 
 
+def test_forward_with_per_position_stage_counts_sums_that_many_codes():
+    torch.manual_seed(3)
+    rvq = ResidualVQ(3, 8, 4).eval()
+    z = torch.randn(2, 4, 3, 5)
+    n = torch.randint(1, 4, (2, 3, 5))
+    out = rvq(z, n)
+    full = rvq.encode(z, 3)
+    for s in range(1, 4):
+        ref = rvq.decode(full[:, :s])
+        mask = (n == s)[:, None].expand_as(ref)
+        assert torch.allclose(out.quantized[mask], ref[mask], atol=1e-6)
+
+
 def test_kmeans_finds_separated_clusters():
     g = torch.Generator().manual_seed(0)
     centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])

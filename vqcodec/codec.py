@@ -123,7 +123,7 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
     if hdr.quality > model.num_qualities:
         raise CorruptError(f"quality {hdr.quality} exceeds the model's {model.num_qualities} levels")
     h, w = _latent_shape(hdr.width, hdr.height, model.net.cfg.downsample)
-    indices = model.coder.decode(container.payload, hdr.quality, h * w).reshape(hdr.quality, h, w)
+    indices = model.coder.decode(container.payload, hdr.quality, h, w)
     alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
     rgb = _reconstruct(model, indices, hdr.width, hdr.height)
     return from_rgb(rgb, hdr.mode, alpha)

@@ -89,7 +89,8 @@ class ResidualVQ(nn.Module):
         return len(self.stages)
 
     def forward(self, z_e: Tensor, num_stages: Tensor | int | None = None) -> RVQOutput:
-        """Quantize ``z_e`` (B, D, H, W); ``num_stages`` per image or for all."""
+        """Quantize ``z_e`` (B, D, H, W); ``num_stages`` for all, per image (B,)
+        or per position (B, H, W), as the encoder's adaptive depth chooses it."""
         b, d, h, w = z_e.shape
         flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)
         partial = torch.zeros_like(flat)  # sum of chosen codes so far, detached
@@ -111,8 +112,9 @@ class ResidualVQ(nn.Module):
         if num_stages is None:
             chosen = cumulative[-1]
         else:
-            n = torch.as_tensor(num_stages, device=flat.device).expand(b)
-            per_pos = n.repeat_interleave(h * w)  # stage count for each row of flat
+            n = torch.as_tensor(num_stages, device=flat.device)
+            n = n.view(-1, 1, 1) if n.dim() == 1 else n
+            per_pos = n.expand(b, h, w).reshape(-1)  # stage count for each row of flat
             stacked = torch.stack(cumulative)  # (S, N, D)
             chosen = stacked.gather(0, (per_pos - 1).view(1, -1, 1).expand(1, -1, d))[0]
         quantized = flat + (chosen - flat).detach()  # straight-through estimator

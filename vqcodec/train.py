@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from .data import CropSampler, list_images, load_rgb, split_holdout
 from .model import VQVAE, ModelConfig
-from .prior import Prior, count_indices
+from .prior import Prior, PriorCounter, group_codes
 from .quantizer import init_from_latents, restart_dead_codes
 from .weights import load_model, save_model
 
@@ -215,6 +215,15 @@ class Trainer:
         self.initialised_codebooks = True
         self.log(f"step {self.step}: codebooks initialised by k-means on {z.shape[0] * z.shape[2] * z.shape[3]} latents")
 
+    def _stage_counts(self, b: int, h: int, w: int) -> torch.Tensor:
+        """Quantizer dropout: half the images get one random stage count, the
+        others one per position, since the encoder picks a depth per position."""
+        s = self.cfg.model.stages
+        whole = torch.randint(1, s + 1, (b, 1, 1), device=self.device).expand(b, h, w)
+        each = torch.randint(1, s + 1, (b, h, w), device=self.device)
+        mixed = torch.rand(b, 1, 1, device=self.device) < 0.5
+        return torch.where(mixed, each, whole)
+
     def train_step(self) -> dict:
         cfg = self.cfg
         x = self.sampler.batch(cfg.batch_size).to(self.device)
@@ -224,8 +233,7 @@ class Trainer:
             y, _ = self.net(x, quantize=False)
             loss = F.mse_loss(y, x)
         else:
-            n = torch.randint(1, cfg.model.stages + 1, (x.shape[0],), device=self.device)
-            y, q = self.net(x, n)
+            y, q = self.net(x, self._stage_counts(x.shape[0], x.shape[2] // 8, x.shape[3] // 8))
             loss = F.mse_loss(y, x) + q.codebook_loss + cfg.beta * q.commitment_loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -270,19 +278,11 @@ class Trainer:
         self.save_checkpoint()
 
     # -- export --------------------------------------------------------------
-    @torch.no_grad()
     def measure_prior(self) -> Prior:
-        """Count every stage's indices over the whole training images."""
         self.net.eval()
-        s, k = self.cfg.model.stages, self.cfg.model.codebook_size
-        counts = np.zeros((s, k), dtype=np.int64)
-        for im in tqdm(self.train_images, desc="prior", leave=False):
-            h, w = im.shape[0] // 8 * 8, im.shape[1] // 8 * 8
-            x = torch.from_numpy(im[:h, :w].copy()).permute(2, 0, 1)[None].float() / 255
-            idx = self.net.encode_indices(x.to(self.device), s)
-            counts += count_indices(idx.cpu().numpy(), k)
+        prior = measure_prior(self.net, self.train_images, self.device)
         self.net.train()
-        return Prior.from_counts(counts)
+        return prior
 
     def export(self, out_dir: str | os.PathLike) -> bytes:
         prior = self.measure_prior()
@@ -293,6 +293,18 @@ class Trainer:
         self.net.to(self.device)
         self.log(f"exported model {fp.hex()} to {out_dir}")
         return fp
+
+
+@torch.no_grad()
+def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | str = "cpu") -> Prior:
+    """Count every stage's indices, in context, over whole photos (uint8 HxWx3)."""
+    s = net.cfg.stages
+    counter = PriorCounter(group_codes(net.quantizer.stages[0].codebook), s)
+    for im in tqdm(images, desc="prior", leave=False):
+        h, w = im.shape[0] // 8 * 8, im.shape[1] // 8 * 8
+        x = torch.from_numpy(im[:h, :w].copy()).permute(2, 0, 1)[None].float() / 255
+        counter.add(net.encode_indices(x.to(device), s)[0].cpu().numpy())
+    return counter.prior()
 
 
 def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, cfg: TrainConfig, out_dir: str | os.PathLike,

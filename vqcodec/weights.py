@@ -1,7 +1,7 @@
 """Loading and saving a complete model: transforms, codebooks and prior.
 
 A model directory holds ``model.safetensors`` (tensors, float16 for the
-network, int32 for the prior counts; no pickle) and ``config.json``. Its
+network, int32 for the prior's tables; no pickle) and ``config.json``. Its
 fingerprint, a hash of both, is written into every ``.vqc`` file so a file is
 never decoded by a model that did not make it.
 """
@@ -27,7 +27,7 @@ from .prior import Prior
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-PRIOR_KEY = "prior.counts"
+PRIOR_KEYS = ("prior.groups", "prior.first", "prior.rest")
 
 #: Where the shipped model lives inside the installed package.
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
@@ -64,7 +64,8 @@ def fingerprint(config: dict, tensors: dict[str, torch.Tensor]) -> bytes:
 
 def _stored_tensors(net: VQVAE, prior: Prior) -> dict[str, torch.Tensor]:
     tensors = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()}
-    tensors[PRIOR_KEY] = torch.from_numpy(prior.counts.astype(np.int32))
+    for key, table in zip(PRIOR_KEYS, (prior.groups, prior.first, prior.rest)):
+        tensors[key] = torch.from_numpy(table.astype(np.int32))
     return tensors
 
 
@@ -92,16 +93,19 @@ def load_model(directory: str | os.PathLike | None = None, device: str | torch.d
         tensors = load_file(str(directory / WEIGHTS_FILE))
     except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
         raise WeightsError(f"cannot load model from {directory}: {exc}") from exc
-    if PRIOR_KEY not in tensors:
-        raise WeightsError(f"{directory / WEIGHTS_FILE} has no prior counts")
+    if any(key not in tensors for key in PRIOR_KEYS):
+        raise WeightsError(f"{directory / WEIGHTS_FILE} has no context prior (an older model format)")
     fp = fingerprint(config["model"], tensors)
-    prior = Prior(tensors.pop(PRIOR_KEY).numpy())
+    try:
+        prior = Prior(*(tensors.pop(key).numpy() for key in PRIOR_KEYS))
+    except ValueError as exc:
+        raise WeightsError(f"bad prior in {directory}: {exc}") from exc
     net = VQVAE(cfg)
     try:
         net.load_state_dict({k: v.float() for k, v in tensors.items()})
     except RuntimeError as exc:
         raise WeightsError(f"weights in {directory} do not fit their config: {exc}") from exc
-    if prior.counts.shape != (cfg.stages, cfg.codebook_size):
+    if (prior.num_stages, prior.size) != (cfg.stages, cfg.codebook_size):
         raise WeightsError("prior shape does not match the model config")
     dev = torch.device(device)
     return CodecModel(net.eval().to(dev), prior, fp, dev)
