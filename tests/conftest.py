@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from vqcodec.model import VQVAE, ModelConfig
-from vqcodec.prior import PriorCounter, group_codes
+from vqcodec.train import measure_prior
 from vqcodec.weights import load_model, save_model
 
 TINY = ModelConfig(channels=16, latent_dim=8, stages=4, codebook_size=32)
@@ -25,15 +25,12 @@ def smooth_image(width: int, height: int, seed: int = 0) -> np.ndarray:
 
 
 def make_tiny_model(directory: Path, seed: int = 0) -> Path:
-    """Save a randomly initialised tiny model whose prior is measured on a test image."""
+    """Save a randomly initialised tiny model whose prior and rate control are measured on a test image."""
     torch.manual_seed(seed)
     net = VQVAE(TINY).eval()
     for vq in net.quantizer.stages:  # spread the codes over the latent range
         vq.codebook.data.mul_(3.0)
-    x = torch.from_numpy(smooth_image(64, 64, seed)).permute(2, 0, 1)[None].float() / 255
-    counter = PriorCounter(group_codes(net.quantizer.stages[0].codebook, 4), TINY.stages, 4)
-    counter.add(net.encode_indices(x, TINY.stages)[0].numpy())
-    save_model(directory, net, counter.prior())
+    save_model(directory, net, *measure_prior(net, [smooth_image(64, 64, seed)]))
     return directory
 
 

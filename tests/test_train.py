@@ -47,7 +47,8 @@ def test_export_is_loadable_and_init_starts_from_it(tmp_path):
     m = load_model(tmp_path / "model")
     assert m.num_qualities == TINY.stages
     assert m.prior.first.min() >= 1 and m.prior.num_stages == TINY.stages
-    assert m.prior.first.max() > 2  # counted, not uniform
+    assert m.prior.first.max() > 2 and m.prior.depth.max() > 2  # counted, not uniform
+    assert m.lambdas == sorted(m.lambdas, reverse=True)  # quality 1 trades the most error for bits
     warm = Trainer(data, tmp_path / "run2", replace(CFG, steps=14), log=lambda s: None)
     warm.init_from(tmp_path / "model")
     assert warm.initialised_codebooks and warm.step == CFG.ae_steps

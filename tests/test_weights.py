@@ -5,14 +5,14 @@ from vqcodec.weights import CONFIG_FILE, WEIGHTS_FILE, load_model, save_model
 
 
 def test_save_load_keeps_fingerprint(tiny_model, tmp_path):
-    fp = save_model(tmp_path / "copy", tiny_model.net, tiny_model.prior)
+    fp = save_model(tmp_path / "copy", tiny_model.net, tiny_model.prior, tiny_model.lambdas)
     assert fp == tiny_model.fingerprint == load_model(tmp_path / "copy").fingerprint
 
 
 def test_fingerprint_changes_with_the_weights(tiny_model, tmp_path):
     tiny_model.net.decoder.net[0].bias.data[0] += 1.0
     try:
-        assert save_model(tmp_path / "changed", tiny_model.net, tiny_model.prior) != tiny_model.fingerprint
+        assert save_model(tmp_path / "changed", tiny_model.net, tiny_model.prior, tiny_model.lambdas) != tiny_model.fingerprint
     finally:
         tiny_model.net.decoder.net[0].bias.data[0] -= 1.0
 

@@ -20,6 +20,7 @@ from PIL import Image
 
 from . import bitstream
 from .metrics import psnr
+from .rate import choose_depths
 from .errors import CorruptError, ModelMismatchError, VqcError
 from .image import ImageInput, Pixels, compress_alpha, decompress_alpha, from_rgb, to_pixels
 from .weights import CodecModel, load_model
@@ -46,11 +47,12 @@ def _latent_shape(width: int, height: int, factor: int) -> tuple[int, int]:
     return math.ceil(height / factor), math.ceil(width / factor)
 
 
-def _reconstruct(model: CodecModel, indices: np.ndarray, width: int, height: int) -> np.ndarray:
-    """RGB uint8 pixels (H, W, 3) from indices (stages, h, w)."""
+def _reconstruct(model: CodecModel, indices: np.ndarray, depths: np.ndarray, width: int, height: int) -> np.ndarray:
+    """RGB uint8 pixels (H, W, 3) from indices (stages, h, w) and depths (h, w)."""
     idx = torch.from_numpy(indices).to(model.device)[None]
+    dep = torch.from_numpy(depths).to(model.device)[None]
     with torch.inference_mode():
-        y = model.net.decode_indices(idx)[0, :, :height, :width]
+        y = model.net.decode_indices(idx, dep)[0, :, :height, :width]
         y = (y * 255.0).round_().clamp_(0, 255).to(torch.uint8)
     return y.permute(1, 2, 0).cpu().numpy()
 
@@ -65,8 +67,8 @@ class CompressResult:
     psnr: float  # of the RGB reconstruction against the RGB input, in dB
 
 
-def _encode(px: Pixels, quality: int, model: CodecModel) -> tuple[bytes, np.ndarray]:
-    """The .vqc bytes of ``px`` and the code indices (stages, h, w) they hold."""
+def _encode(px: Pixels, quality: int, model: CodecModel) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """The .vqc bytes of ``px``, the code indices (stages, h, w) and the depths (h, w) they hold."""
     if not 1 <= quality <= model.num_qualities:
         raise VqcError(f"quality must be between 1 and {model.num_qualities}, not {quality}")
     height, width = px.rgb.shape[:2]
@@ -78,11 +80,13 @@ def _encode(px: Pixels, quality: int, model: CodecModel) -> tuple[bytes, np.ndar
     # Replicate the border out to a multiple of the downsampling factor.
     x = F.pad(x, (0, w * factor - width, 0, h * factor - height), mode="replicate")
     with torch.inference_mode():
-        indices = model.net.encode_indices(x, quality)[0].cpu().numpy()
-    payload = model.coder.encode(indices)
+        indices, errors = model.net.analyse(x)
+    indices, errors = indices[0].cpu().numpy(), errors[0].cpu().double().numpy()
+    depths = choose_depths(errors, model.prior.stage_bits(indices), model.lambdas[quality - 1])
+    payload = model.coder.encode(indices, depths)
     alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
     header = bitstream.Header(px.mode, quality, model.fingerprint, width, height, len(payload), len(alpha))
-    return bitstream.pack(header, payload, alpha), indices
+    return bitstream.pack(header, payload, alpha), indices, depths
 
 
 def compress_report(image: ImageInput, quality: int = DEFAULT_QUALITY, model: CodecModel | None = None,
@@ -90,9 +94,9 @@ def compress_report(image: ImageInput, quality: int = DEFAULT_QUALITY, model: Co
     """Compress ``image`` and report the bits per pixel and PSNR of the result."""
     model = _resolve(model, device)
     px = to_pixels(image)
-    data, indices = _encode(px, quality, model)
+    data, indices, depths = _encode(px, quality, model)
     height, width = px.rgb.shape[:2]
-    rgb = _reconstruct(model, indices, width, height)
+    rgb = _reconstruct(model, indices, depths, width, height)
     recon = from_rgb(rgb, px.mode, px.alpha)
     if px.mode in ("L", "LA"):
         quality_db = psnr(np.asarray(recon.convert("L")), np.asarray(from_rgb(px.rgb, "L", None)))
@@ -123,7 +127,7 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
     if hdr.quality > model.num_qualities:
         raise CorruptError(f"quality {hdr.quality} exceeds the model's {model.num_qualities} levels")
     h, w = _latent_shape(hdr.width, hdr.height, model.net.cfg.downsample)
-    indices = model.coder.decode(container.payload, hdr.quality, h, w)
+    indices, depths = model.coder.decode(container.payload, h, w)
     alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
-    rgb = _reconstruct(model, indices, hdr.width, hdr.height)
+    rgb = _reconstruct(model, indices, depths, hdr.width, hdr.height)
     return from_rgb(rgb, hdr.mode, alpha)

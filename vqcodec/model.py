@@ -187,6 +187,12 @@ class VQVAE(nn.Module):
         return self.quantizer.encode(self.encoder(x), num_stages)
 
     @torch.no_grad()
-    def decode_indices(self, indices: Tensor) -> Tensor:
-        """Reconstruction in [0, 1] (unclamped) from code indices."""
-        return self.decoder(self.quantizer.decode(indices))
+    def analyse(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Every stage's indices and the latent error left after each (B, S, H/8, W/8)."""
+        return self.quantizer.encode_with_errors(self.encoder(x), self.cfg.stages)
+
+    @torch.no_grad()
+    def decode_indices(self, indices: Tensor, depths: Tensor | None = None) -> Tensor:
+        """Reconstruction in [0, 1] (unclamped) from code indices, each position
+        summing its first ``depths`` (B, H/8, W/8) stages (all without depths)."""
+        return self.decoder(self.quantizer.decode(indices, depths))

@@ -125,21 +125,33 @@ class ResidualVQ(nn.Module):
     @torch.no_grad()
     def encode(self, z_e: Tensor, num_stages: int) -> Tensor:
         """Code indices (B, num_stages, H, W) of ``z_e`` under the first stages."""
+        return self.encode_with_errors(z_e, num_stages)[0]
+
+    @torch.no_grad()
+    def encode_with_errors(self, z_e: Tensor, num_stages: int) -> tuple[Tensor, Tensor]:
+        """Indices (B, S, H, W) and, for rate control, the squared error
+        (B, S, H, W) left at each position after each of the first S stages."""
         b, d, h, w = z_e.shape
         residual = z_e.permute(0, 2, 3, 1).reshape(-1, d)
-        out = []
+        out, errors = [], []
         for vq in self.stages[:num_stages]:
             idx = vq.encode(residual)
             residual = residual - vq.lookup(idx)
             out.append(idx)
-        return torch.stack(out, 1).view(b, h, w, num_stages).permute(0, 3, 1, 2)
+            errors.append(residual.pow(2).sum(1))
+        shape = (b, h, w, num_stages)
+        return (torch.stack(out, 1).view(shape).permute(0, 3, 1, 2),
+                torch.stack(errors, 1).view(shape).permute(0, 3, 1, 2))
 
     @torch.no_grad()
-    def decode(self, indices: Tensor) -> Tensor:
-        """Latent (B, D, H, W) from indices (B, S, H, W) of the first S stages."""
+    def decode(self, indices: Tensor, depths: Tensor | None = None) -> Tensor:
+        """Latent (B, D, H, W) from indices (B, S, H, W): at each position the sum
+        of its first ``depths`` (B, H, W) codes, or of all S without depths."""
         total = None
         for s in range(indices.shape[1]):
             code = self.stages[s].lookup(indices[:, s])  # (B, H, W, D)
+            if depths is not None:
+                code = code * (depths > s)[..., None]
             total = code if total is None else total + code
         assert total is not None
         return total.permute(0, 3, 1, 2)

@@ -30,6 +30,7 @@ from .data import CropSampler, list_images, load_rgb, split_holdout
 from .model import VQVAE, ModelConfig
 from .prior import Prior, PriorCounter, group_codes
 from .quantizer import init_from_latents, restart_dead_codes
+from .rate import calibrate, choose_depths
 from .weights import load_model, save_model
 
 CHECKPOINT = "checkpoint.pt"
@@ -278,33 +279,54 @@ class Trainer:
         self.save_checkpoint()
 
     # -- export --------------------------------------------------------------
-    def measure_prior(self) -> Prior:
+    def measure_prior(self) -> tuple[Prior, list[float]]:
         self.net.eval()
-        prior = measure_prior(self.net, self.train_images, self.device)
+        measured = measure_prior(self.net, self.train_images, self.device)
         self.net.train()
-        return prior
+        return measured
 
     def export(self, out_dir: str | os.PathLike) -> bytes:
-        prior = self.measure_prior()
+        prior, lambdas = self.measure_prior()
         info = {"training": {"steps": self.step, "cpu_minutes": round(self.seconds / 60, 1),
                              "data": self.data_dir.name, "config": asdict(self.cfg),
                              "last_validation": self.history[-1] if self.history else None}}
-        fp = save_model(out_dir, self.net.cpu(), prior, extra=info)
+        fp = save_model(out_dir, self.net.cpu(), prior, lambdas, extra=info)
         self.net.to(self.device)
         self.log(f"exported model {fp.hex()} to {out_dir}")
         return fp
 
 
 @torch.no_grad()
-def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | str = "cpu") -> Prior:
-    """Count every stage's indices, in context, over whole photos (uint8 HxWx3)."""
+def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | str = "cpu",
+                  levels: int | None = None) -> tuple[Prior, list[float]]:
+    """The prior and the rate-control lambdas of ``levels`` quality levels (the
+    stage count by default), measured on whole photos (uint8 HxWx3).
+
+    Two passes over the codes: counts at full depth give each code's cost,
+    which sets every level's lambda (:func:`rate.calibrate`); the final tables
+    then count depths and indices as the encoder codes them, over all levels."""
     s = net.cfg.stages
-    counter = PriorCounter(group_codes(net.quantizer.stages[0].codebook), s)
+    groups = group_codes(net.quantizer.stages[0].codebook)
+    full = PriorCounter(groups, s)
+    coded = []
     for im in tqdm(images, desc="prior", leave=False):
         h, w = im.shape[0] // 8 * 8, im.shape[1] // 8 * 8
         x = torch.from_numpy(im[:h, :w].copy()).permute(2, 0, 1)[None].float() / 255
-        counter.add(net.encode_indices(x.to(device), s)[0].cpu().numpy())
-    return counter.prior()
+        idx, err = net.analyse(x.to(device))
+        idx, err = idx[0].cpu().numpy(), err[0].cpu().double().numpy()
+        full.add(idx)
+        coded.append((idx, err))
+    first_pass = full.prior()
+    bits = [first_pass.stage_bits(idx) for idx, _ in coded]
+    fixed = sum(first_pass.first_bits(idx[0]).sum() for idx, _ in coded)
+    pixels = 64 * sum(idx[0].size for idx, _ in coded)
+    lambdas, _ = calibrate(np.concatenate([e.reshape(s, -1) for _, e in coded], 1),
+                           np.concatenate([b.reshape(s, -1) for b in bits], 1), fixed, pixels, levels or s)
+    final = PriorCounter(groups, s)
+    for (idx, err), b in zip(coded, bits):
+        for lam in lambdas:
+            final.add(idx, choose_depths(err, b, lam))
+    return final.prior(), lambdas
 
 
 def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, cfg: TrainConfig, out_dir: str | os.PathLike,

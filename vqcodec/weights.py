@@ -1,7 +1,8 @@
 """Loading and saving a complete model: transforms, codebooks and prior.
 
 A model directory holds ``model.safetensors`` (tensors, float16 for the
-network, int32 for the prior's tables; no pickle) and ``config.json``. Its
+network, int32 for the prior's tables, float64 for the rate-control lambda of
+each quality level; no pickle) and ``config.json``. Its
 fingerprint, a hash of both, is written into every ``.vqc`` file so a file is
 never decoded by a model that did not make it.
 """
@@ -27,7 +28,8 @@ from .prior import Prior
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-PRIOR_KEYS = ("prior.groups", "prior.first", "prior.rest")
+PRIOR_KEYS = ("prior.groups", "prior.first", "prior.rest", "prior.depth")
+LAMBDAS_KEY = "rate.lambdas"
 
 #: Where the shipped model lives inside the installed package.
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
@@ -39,12 +41,13 @@ class CodecModel:
 
     net: VQVAE
     prior: Prior
+    lambdas: list[float]  # rate control's lambda of quality levels 1..Q, decreasing
     fingerprint: bytes  # 8 bytes
     device: torch.device
 
     @property
     def num_qualities(self) -> int:
-        return self.net.cfg.stages
+        return len(self.lambdas)
 
     @cached_property
     def coder(self) -> EntropyCoder:
@@ -62,18 +65,20 @@ def fingerprint(config: dict, tensors: dict[str, torch.Tensor]) -> bytes:
     return h.digest()[:8]
 
 
-def _stored_tensors(net: VQVAE, prior: Prior) -> dict[str, torch.Tensor]:
+def _stored_tensors(net: VQVAE, prior: Prior, lambdas: list[float]) -> dict[str, torch.Tensor]:
     tensors = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()}
-    for key, table in zip(PRIOR_KEYS, (prior.groups, prior.first, prior.rest)):
+    for key, table in zip(PRIOR_KEYS, (prior.groups, prior.first, prior.rest, prior.depth)):
         tensors[key] = torch.from_numpy(table.astype(np.int32))
+    tensors[LAMBDAS_KEY] = torch.tensor(lambdas, dtype=torch.float64)
     return tensors
 
 
-def save_model(directory: str | os.PathLike, net: VQVAE, prior: Prior, extra: dict | None = None) -> bytes:
+def save_model(directory: str | os.PathLike, net: VQVAE, prior: Prior, lambdas: list[float],
+               extra: dict | None = None) -> bytes:
     """Write a loadable model directory atomically; returns its fingerprint."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = _stored_tensors(net, prior)
+    tensors = _stored_tensors(net, prior, lambdas)
     config = {"model": net.cfg.to_dict(), **(extra or {})}
     tmp_w = directory / (WEIGHTS_FILE + ".tmp")
     tmp_c = directory / (CONFIG_FILE + ".tmp")
@@ -93,9 +98,12 @@ def load_model(directory: str | os.PathLike | None = None, device: str | torch.d
         tensors = load_file(str(directory / WEIGHTS_FILE))
     except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
         raise WeightsError(f"cannot load model from {directory}: {exc}") from exc
-    if any(key not in tensors for key in PRIOR_KEYS):
-        raise WeightsError(f"{directory / WEIGHTS_FILE} has no context prior (an older model format)")
+    if any(key not in tensors for key in (*PRIOR_KEYS, LAMBDAS_KEY)):
+        raise WeightsError(f"{directory / WEIGHTS_FILE} has no context prior or rate control (an older model format)")
     fp = fingerprint(config["model"], tensors)
+    lambdas = [float(v) for v in tensors.pop(LAMBDAS_KEY)]
+    if not lambdas or any(not v >= 0 for v in lambdas):
+        raise WeightsError(f"bad rate-control lambdas in {directory}")
     try:
         prior = Prior(*(tensors.pop(key).numpy() for key in PRIOR_KEYS))
     except ValueError as exc:
@@ -108,4 +116,4 @@ def load_model(directory: str | os.PathLike | None = None, device: str | torch.d
     if (prior.num_stages, prior.size) != (cfg.stages, cfg.codebook_size):
         raise WeightsError("prior shape does not match the model config")
     dev = torch.device(device)
-    return CodecModel(net.eval().to(dev), prior, fp, dev)
+    return CodecModel(net.eval().to(dev), prior, lambdas, fp, dev)
