@@ -1,20 +1,16 @@
 """Speed and memory of the shipped codec (pytest-benchmark; not part of the test suite).
 
-    pytest benchmarks/test_speed.py            # all of it
-    pytest benchmarks/test_speed.py -k "not rss"   # skip the 24-megapixel memory run
+    pytest benchmarks/test_speed.py
 
 Encode/decode of a 768x512 photo (kodim23 when Kodak is beside the project,
 else the bundled photo resized) at the lowest, middle and highest quality,
-with JPEG beside it for scale; the range coder alone in symbols per second;
-peak RSS to compress and decompress a 24-megapixel image.
+with JPEG beside it for scale; the range coder alone in symbols per second.
+Large images: benchmarks/test_large.py.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -98,40 +94,3 @@ def test_entropy_decode(benchmark, model, symbols):
     indices, depths = benchmark(coder.decode, data, *symbols[1].shape)
     assert np.array_equal(indices, symbols[0]) and np.array_equal(depths, symbols[1])
     benchmark.extra_info["symbols_per_s"] = symbols[0].size / benchmark.stats.stats.mean
-
-
-_RSS_SCRIPT = """
-import json, resource, sys, time
-import numpy as np
-from PIL import Image
-import vqcodec
-step, path = sys.argv[1], sys.argv[2]
-model = vqcodec.load_model()
-t = time.perf_counter()
-if step == "compress":
-    tile = np.asarray(Image.open(vqcodec.DEMO_IMAGE).convert("RGB"))
-    img = np.tile(tile, (4000 // tile.shape[0] + 1, 6000 // tile.shape[1] + 1, 1))[:4000, :6000].copy()
-    t = time.perf_counter()
-    open(path, "wb").write(vqcodec.compress(img, 4, model))
-else:
-    vqcodec.decompress(open(path, "rb").read(), model)
-print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "seconds": time.perf_counter() - t}))
-"""
-
-
-def _rss(step: str, path) -> dict:
-    out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, step, str(path)],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
-
-
-def test_peak_rss_24_megapixels(benchmark, tmp_path):
-    """Peak RSS of one process compressing a 6000x4000 image (quality 4), and
-    of a fresh process decompressing the file it wrote."""
-    path = tmp_path / "big.vqc"
-    result = {"compress": _rss("compress", path)}
-    result["decompress"] = benchmark.pedantic(_rss, args=("decompress", path), rounds=1, iterations=1)
-    benchmark.extra_info.update(result)
-    for step, r in result.items():
-        print(f"\n24 MP {step}: peak RSS {r['peak_rss_mb']:.0f} MB in {r['seconds']:.1f} s")

@@ -226,7 +226,7 @@ def _terminated(signum: int, frame: object) -> None:
               help="Output file (one input), directory (several), or - for stdout. Default: INPUT with .vqc "
                    "suffix (stdout when the input is - for stdin).")
 @click.option("-q", "--quality", type=int, default=None,
-              help="Quality level 1 (smallest) .. 8 (best) for the shipped model; default 4.")
+              help="Quality level 1 (smallest) .. 8 (best) for the shipped model; default 6 (about 0.4 bpp).")
 @force_option
 @jobs_option
 @model_option
@@ -246,7 +246,7 @@ def compress(images: tuple[Path, ...], output: str | None, quality: int | None, 
     except vqcodec.VqcError as exc:
         _fail(str(exc))
         sys.exit(1)
-    q = vqcodec.DEFAULT_QUALITY if quality is None else quality
+    q = vqcodec.default_quality(model) if quality is None else quality
     if not 1 <= q <= model.num_qualities:
         raise click.BadParameter(f"must be between 1 and {model.num_qualities}", param_hint="'-q'")
     _check_streams(images, output)

@@ -6,7 +6,7 @@
 """
 
 from .bitstream import DEFAULT_MAX_PIXELS, Header, parse_header
-from .codec import DEFAULT_QUALITY, DEMO_IMAGE, CompressResult, compress, compress_report, decompress
+from .codec import DEFAULT_QUALITY, DEMO_IMAGE, CompressResult, compress, compress_report, decompress, default_quality
 from .metrics import ms_ssim, psnr
 from .errors import (
     CorruptError,
@@ -26,5 +26,5 @@ __all__ = [
     "DEFAULT_MAX_PIXELS", "DEFAULT_QUALITY", "DEMO_IMAGE", "CodecModel", "CompressResult", "ConversionWarning",
     "CorruptError", "FormatError", "Header", "ImageError", "ImageTooLargeError", "ModelMismatchError",
     "TruncatedError", "UnsupportedVersionError", "VqcError", "WeightsError", "compress", "compress_report",
-    "decompress", "load_model", "ms_ssim", "parse_header", "psnr",
+    "decompress", "default_quality", "load_model", "ms_ssim", "parse_header", "psnr",
 ]

@@ -2,7 +2,7 @@
 
 ``compress`` also runs the decoder on the indices it wrote, so the quality it
 reports is exactly what ``decompress`` will reproduce: both go through
-:func:`_reconstruct`.
+:func:`tiling.synthesise`.
 """
 
 from __future__ import annotations
@@ -14,19 +14,18 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from . import bitstream
+from . import bitstream, tiling
 from .metrics import psnr
 from .rate import choose_depths
 from .errors import CorruptError, ModelMismatchError, VqcError
 from .image import ImageInput, Pixels, compress_alpha, decompress_alpha, from_rgb, to_pixels
 from .weights import CodecModel, load_model
 
-#: Quality used when none is given: the middle of the shipped model's range.
-DEFAULT_QUALITY = 4
+#: Quality used when none is given: about 0.4 bpp with the shipped model
+#: (a model with fewer levels uses its best).
+DEFAULT_QUALITY = 6
 
 #: The bundled demo photo (CC0, see assets/README.md).
 DEMO_IMAGE = Path(__file__).parent / "assets" / "coffee.png"
@@ -47,16 +46,6 @@ def _latent_shape(width: int, height: int, factor: int) -> tuple[int, int]:
     return math.ceil(height / factor), math.ceil(width / factor)
 
 
-def _reconstruct(model: CodecModel, indices: np.ndarray, depths: np.ndarray, width: int, height: int) -> np.ndarray:
-    """RGB uint8 pixels (H, W, 3) from indices (stages, h, w) and depths (h, w)."""
-    idx = torch.from_numpy(indices).to(model.device)[None]
-    dep = torch.from_numpy(depths).to(model.device)[None]
-    with torch.inference_mode():
-        y = model.net.decode_indices(idx, dep)[0, :, :height, :width]
-        y = (y * 255.0).round_().clamp_(0, 255).to(torch.uint8)
-    return y.permute(1, 2, 0).cpu().numpy()
-
-
 @dataclass
 class CompressResult:
     """A compressed file and what decoding it will give."""
@@ -67,21 +56,20 @@ class CompressResult:
     psnr: float  # of the RGB reconstruction against the RGB input, in dB
 
 
-def _encode(px: Pixels, quality: int, model: CodecModel) -> tuple[bytes, np.ndarray, np.ndarray]:
+def default_quality(model: CodecModel) -> int:
+    """The quality used when none is given, within ``model``'s levels."""
+    return min(DEFAULT_QUALITY, model.num_qualities)
+
+
+def _encode(px: Pixels, quality: int | None, model: CodecModel) -> tuple[bytes, np.ndarray, np.ndarray]:
     """The .vqc bytes of ``px``, the code indices (stages, h, w) and the depths (h, w) they hold."""
+    quality = default_quality(model) if quality is None else quality
     if not 1 <= quality <= model.num_qualities:
         raise VqcError(f"quality must be between 1 and {model.num_qualities}, not {quality}")
     height, width = px.rgb.shape[:2]
     if width >= 2**32 or height >= 2**32:
         raise VqcError("image sides must be below 2^32")
-    factor = model.net.cfg.downsample
-    h, w = _latent_shape(width, height, factor)
-    x = torch.from_numpy(px.rgb).to(model.device).permute(2, 0, 1)[None].float().div_(255.0)
-    # Replicate the border out to a multiple of the downsampling factor.
-    x = F.pad(x, (0, w * factor - width, 0, h * factor - height), mode="replicate")
-    with torch.inference_mode():
-        indices, errors = model.net.analyse(x)
-    indices, errors = indices[0].cpu().numpy(), errors[0].cpu().double().numpy()
+    indices, errors = tiling.analyse(model.net, px.rgb, model.device)
     depths = choose_depths(errors, model.prior.stage_bits(indices), model.lambdas[quality - 1])
     payload = model.coder.encode(indices, depths)
     alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
@@ -89,14 +77,14 @@ def _encode(px: Pixels, quality: int, model: CodecModel) -> tuple[bytes, np.ndar
     return bitstream.pack(header, payload, alpha), indices, depths
 
 
-def compress_report(image: ImageInput, quality: int = DEFAULT_QUALITY, model: CodecModel | None = None,
+def compress_report(image: ImageInput, quality: int | None = None, model: CodecModel | None = None,
                     device: str | None = None) -> CompressResult:
     """Compress ``image`` and report the bits per pixel and PSNR of the result."""
     model = _resolve(model, device)
     px = to_pixels(image)
     data, indices, depths = _encode(px, quality, model)
     height, width = px.rgb.shape[:2]
-    rgb = _reconstruct(model, indices, depths, width, height)
+    rgb = tiling.synthesise(model.net, indices, depths, width, height, model.device)
     recon = from_rgb(rgb, px.mode, px.alpha)
     if px.mode in ("L", "LA"):
         quality_db = psnr(np.asarray(recon.convert("L")), np.asarray(from_rgb(px.rgb, "L", None)))
@@ -105,7 +93,7 @@ def compress_report(image: ImageInput, quality: int = DEFAULT_QUALITY, model: Co
     return CompressResult(data, recon, 8 * len(data) / (width * height), quality_db)
 
 
-def compress(image: ImageInput, quality: int = DEFAULT_QUALITY, model: CodecModel | None = None,
+def compress(image: ImageInput, quality: int | None = None, model: CodecModel | None = None,
              device: str | None = None) -> bytes:
     """Compress an image (path, PIL image, uint8/uint16 array, or encoded image bytes) to ``.vqc`` bytes."""
     return _encode(to_pixels(image), quality, _resolve(model, device))[0]
@@ -129,5 +117,5 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
     h, w = _latent_shape(hdr.width, hdr.height, model.net.cfg.downsample)
     indices, depths = model.coder.decode(container.payload, h, w)
     alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
-    rgb = _reconstruct(model, indices, depths, hdr.width, hdr.height)
+    rgb = tiling.synthesise(model.net, indices, depths, hdr.width, hdr.height, model.device)
     return from_rgb(rgb, hdr.mode, alpha)

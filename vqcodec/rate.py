@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .prior import Prior
-
 
 def choose_depths(errors: np.ndarray, bits: np.ndarray, lam: float) -> np.ndarray:
     """Depth map (h, w) in 1..S from ``errors`` (S, h, w), the squared latent

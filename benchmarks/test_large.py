@@ -1,0 +1,100 @@
+"""Large images: bounded memory by tiling, and what tiling costs (pytest-benchmark).
+
+    pytest benchmarks/test_large.py -s
+
+- peak RSS and time of a fresh process compressing a 50-megapixel image (8448 x
+  6144, a grid of Kodak photos when Kodak is beside the project, else of the
+  bundled photo), and of another decompressing the file it wrote;
+- on a Kodak photo, PSNR and size when the transforms run in 16 x 16-latent
+  tiles against one pass: seams would cost PSNR, and the file must not grow.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+import vqcodec
+from vqcodec import tiling
+from vqcodec.metrics import psnr
+from vqcodec.rate import choose_depths
+
+from .rd import DEFAULT_DIR
+
+_RSS_SCRIPT = """
+import json, resource, sys, time
+from pathlib import Path
+import numpy as np
+from PIL import Image
+import vqcodec
+step, path, kodak = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+model = vqcodec.load_model()
+t = time.perf_counter()
+if step == "compress":
+    paths = sorted(kodak.glob("*.png")) or [vqcodec.DEMO_IMAGE]
+    img = np.empty((6144, 8448, 3), np.uint8)  # 12 x 11 cells of 512 x 768
+    for k in range(12 * 11):
+        with Image.open(paths[k % len(paths)]) as im:
+            im = im.convert("RGB")
+            im = im.transpose(Image.ROTATE_90) if im.height > im.width else im
+            cell = np.asarray(im.resize((768, 512)) if im.size != (768, 512) else im)
+        r, c = divmod(k, 11)
+        img[512 * r:512 * (r + 1), 768 * c:768 * (c + 1)] = cell
+    t = time.perf_counter()
+    Path(path).write_bytes(vqcodec.compress(img, vqcodec.DEFAULT_QUALITY, model))
+else:
+    vqcodec.decompress(Path(path).read_bytes(), model)
+print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "seconds": time.perf_counter() - t}))
+"""
+
+
+def _rss(step: str, path) -> dict:
+    out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, step, str(path), str(DEFAULT_DIR)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_peak_rss_50_megapixels(benchmark, tmp_path):
+    """Peak RSS of one process compressing the 51.9-megapixel image (the default
+    quality), and of a fresh process decompressing the file it wrote."""
+    path = tmp_path / "big.vqc"
+    result = {"compress": _rss("compress", path)}
+    result["decompress"] = benchmark.pedantic(_rss, args=("decompress", path), rounds=1, iterations=1)
+    result["bpp"] = 8 * path.stat().st_size / (8448 * 6144)
+    benchmark.extra_info.update(result)
+    for step in ("compress", "decompress"):
+        r = result[step]
+        print(f"\n51.9 MP {step}: peak RSS {r['peak_rss_mb']:.0f} MB in {r['seconds']:.1f} s")
+    assert max(result[s]["peak_rss_mb"] for s in ("compress", "decompress")) < 2048
+
+
+def test_tiled_against_one_pass_on_kodak(benchmark):
+    """kodim23 at every quality, transforms in 16 x 16-latent tiles (24 tiles)
+    against one pass: PSNR difference and payload sizes."""
+    path = DEFAULT_DIR / "kodim23.png"
+    rgb = np.asarray(Image.open(path if path.exists() else vqcodec.DEMO_IMAGE).convert("RGB"))
+    model = vqcodec.load_model()
+    h, w = rgb.shape[:2]
+
+    def run(tile: int) -> list[tuple[float, int]]:
+        idx, err = tiling.analyse(model.net, rgb, model.device, tile=tile)
+        bits = model.prior.stage_bits(idx)
+        out = []
+        for lam in model.lambdas:
+            depths = choose_depths(err, bits, lam)
+            rec = tiling.synthesise(model.net, idx, depths, w, h, model.device, tile=tile)
+            out.append((psnr(rec, rgb), len(model.coder.encode(idx, depths))))
+        return out
+
+    whole = run(10**6)
+    tiled = benchmark.pedantic(run, args=(16,), rounds=1, iterations=1)
+    worst = max(abs(a[0] - b[0]) for a, b in zip(whole, tiled))
+    sizes = [(a[1], b[1]) for a, b in zip(whole, tiled)]
+    benchmark.extra_info.update({"max_psnr_difference_db": worst, "payload_bytes_whole_tiled": sizes})
+    print(f"\ntiled vs one pass: max PSNR difference {worst:.4f} dB; payload bytes {sizes}")
+    assert worst < 0.05 and all(t <= 1.001 * o + 8 for o, t in sizes)

@@ -1,0 +1,45 @@
+"""Tiled transforms: the same latents and pixels as one pass over the whole image."""
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vqcodec.tiling import analyse, synthesise, windows
+
+from .conftest import smooth_image
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 12), st.integers(0, 6))
+def test_tiles_cover_the_grid_once_and_windows_hold_their_tile(h, w, tile, margin):
+    seen = np.zeros((h, w), int)
+    for (rows, cols), (tr, tc) in windows(h, w, tile, margin):
+        seen[tr, tc] += 1
+        assert rows.start <= tr.start and tr.stop <= rows.stop and cols.start <= tc.start and tc.stop <= cols.stop
+        assert rows.start == max(0, tr.start - margin) and rows.stop == min(h, tr.stop + margin)
+    assert (seen == 1).all()
+
+
+def test_small_tiles_give_the_latents_and_pixels_of_one_pass(tiny_model):
+    net, dev = tiny_model.net, tiny_model.device
+    rgb = smooth_image(203, 141, seed=4)  # 26 x 18 latents, sides not multiples of 8
+    whole_idx, whole_err = analyse(net, rgb, dev, tile=1000)
+    tiled_idx, tiled_err = analyse(net, rgb, dev, tile=5)
+    assert (tiled_idx == whole_idx).mean() > 0.999  # argmin ties may flip under float rounding
+    assert np.allclose(tiled_err, whole_err, rtol=1e-4, atol=1e-5)
+    depths = np.random.default_rng(0).integers(1, net.cfg.stages + 1, whole_idx.shape[1:])
+    whole = synthesise(net, whole_idx, depths, 203, 141, dev, tile=1000)
+    tiled = synthesise(net, whole_idx, depths, 203, 141, dev, tile=5)
+    assert whole.shape == tiled.shape == (141, 203, 3)
+    assert np.abs(whole.astype(int) - tiled).max() <= 1 and (whole == tiled).mean() > 0.999
+
+
+def test_too_small_a_margin_would_show_seams(tiny_model):
+    """The margin matters: without it, tiles disagree with one pass (so the test above has teeth)."""
+    torch.manual_seed(0)
+    net, dev = tiny_model.net, tiny_model.device
+    rgb = smooth_image(160, 160, seed=5)
+    whole_idx, whole_err = analyse(net, rgb, dev, tile=1000)
+    _, seamed = analyse(net, rgb, dev, tile=5, margin=0)
+    assert not np.allclose(seamed, whole_err, rtol=1e-4, atol=1e-5)

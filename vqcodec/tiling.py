@@ -1,0 +1,84 @@
+"""The transforms run over large images in overlapping tiles, so memory stays bounded.
+
+Both transforms are fully convolutional with a finite reach: a latent depends
+on pixels at most about 5 latents (40 pixels) away, a pixel on latents at most
+about 5 latents away. So a tile of ``tile x tile`` latents is computed from a
+window reaching ``margin`` latents further on every side (cut at the image's
+edges, where the untiled transform pads too), and only the tile itself is kept.
+The result equals the untiled one up to float rounding, with no seams, and the
+latents are entropy-coded as one map, so a tiled file is no larger than an
+untiled one. Peak memory depends on the tile, not the image: an image that fits
+in one tile (any Kodak photo) runs exactly as it would untiled.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .model import VQVAE
+
+#: Latents per tile side (1024 pixels).
+TILE = 128
+#: Latents of context on each side of a tile; the transforms reach about 5.
+MARGIN = 8
+
+
+def windows(h: int, w: int, tile: int, margin: int) -> Iterator[tuple[tuple[slice, slice], tuple[slice, slice]]]:
+    """For each tile of an h x w latent grid: the window's rows and columns, and
+    the tile's (in latents, of the whole grid)."""
+    for r0 in range(0, h, tile):
+        for c0 in range(0, w, tile):
+            r1, c1 = min(r0 + tile, h), min(c0 + tile, w)
+            window = slice(max(0, r0 - margin), min(h, r1 + margin)), slice(max(0, c0 - margin), min(w, c1 + margin))
+            yield window, (slice(r0, r1), slice(c0, c1))
+
+
+def _inner(part: slice, window: slice, scale: int = 1) -> slice:
+    """Where ``part`` lies inside ``window``, in units ``scale`` times finer."""
+    return slice((part.start - window.start) * scale, (part.stop - window.start) * scale)
+
+
+def _pixels(rgb: np.ndarray, rows: slice, cols: slice, f: int) -> np.ndarray:
+    """Pixels of a latent window, the image's last row and column replicated
+    where the window runs past them (sides rounded up to multiples of ``f``)."""
+    y0, y1, x0, x1 = rows.start * f, rows.stop * f, cols.start * f, cols.stop * f
+    part = rgb[y0:y1, x0:x1]
+    return np.pad(part, ((0, y1 - y0 - part.shape[0]), (0, x1 - x0 - part.shape[1]), (0, 0)), mode="edge")
+
+
+@torch.inference_mode()
+def analyse(net: VQVAE, rgb: np.ndarray, device: torch.device, tile: int = TILE,
+            margin: int = MARGIN) -> tuple[np.ndarray, np.ndarray]:
+    """Every stage's indices (S, h, w) and the latent error left after each
+    (S, h, w, float32) of an RGB uint8 image (H, W, 3)."""
+    f, s = net.cfg.downsample, net.cfg.stages
+    h, w = -(-rgb.shape[0] // f), -(-rgb.shape[1] // f)
+    indices = np.empty((s, h, w), np.int64)
+    errors = np.empty((s, h, w), np.float32)
+    for (rows, cols), (tr, tc) in windows(h, w, tile, margin):
+        x = torch.from_numpy(_pixels(rgb, rows, cols, f)).to(device).permute(2, 0, 1)[None].float().div_(255.0)
+        idx, err = net.analyse(x)
+        inner = (slice(None), _inner(tr, rows), _inner(tc, cols))
+        indices[:, tr, tc] = idx[0][inner].cpu().numpy()
+        errors[:, tr, tc] = err[0][inner].cpu().numpy()
+    return indices, errors
+
+
+@torch.inference_mode()
+def synthesise(net: VQVAE, indices: np.ndarray, depths: np.ndarray, width: int, height: int,
+               device: torch.device, tile: int = TILE, margin: int = MARGIN) -> np.ndarray:
+    """RGB uint8 pixels (height, width, 3) from indices (S, h, w) and depths (h, w)."""
+    f = net.cfg.downsample
+    out = np.empty((height, width, 3), np.uint8)
+    for (rows, cols), (tr, tc) in windows(*depths.shape, tile, margin):
+        idx = torch.from_numpy(indices[:, rows, cols]).to(device)[None]
+        dep = torch.from_numpy(depths[rows, cols]).to(device)[None]
+        y = net.decode_indices(idx, dep)[0, :, _inner(tr, rows, f), _inner(tc, cols, f)]
+        y0, x0 = tr.start * f, tc.start * f
+        y = y[:, : height - y0, : width - x0]
+        out[y0:y0 + y.shape[1], x0:x0 + y.shape[2]] = (
+            (y * 255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy())
+    return out
