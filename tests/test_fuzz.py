@@ -6,10 +6,15 @@ test suite runs a short campaign; the long one is the same test with more
 examples:
 
     VQCODEC_FUZZ_EXAMPLES=100000 pytest tests/test_fuzz.py -k mutated -p no:cacheprovider
+
+An input that fails is written to tests/fuzz-corpus/ (commit it with the fix);
+every file there is replayed by the suite from then on.
 """
 
+import hashlib
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,16 +33,25 @@ def seeds(tiny_model):
         vqcodec.compress(rgba, 2, tiny_model), vqcodec.compress(smooth_image(20, 9)[..., 0], 1, tiny_model)]
 
 
+CORPUS = Path(__file__).parent / "fuzz-corpus"
+
+
 def _decode_or_format_error(data, model, original):
-    start = time.perf_counter()
     try:
-        img = vqcodec.decompress(data, model=model, max_pixels=10**6)
-    except vqcodec.FormatError:
-        pass
-    else:
-        assert data == original, "a damaged file decoded without an error"
-        assert img.size[0] > 0
-    assert time.perf_counter() - start < 1.0
+        start = time.perf_counter()
+        try:
+            img = vqcodec.decompress(data, model=model, max_pixels=10**6)
+        except vqcodec.FormatError:
+            pass
+        else:
+            assert data == original, "a damaged file decoded without an error"
+            assert img.size[0] > 0
+        assert time.perf_counter() - start < 1.0
+    except BaseException:
+        if data != original:
+            CORPUS.mkdir(exist_ok=True)
+            (CORPUS / f"{hashlib.sha256(data).hexdigest()[:16]}.vqc").write_bytes(data)
+        raise
 
 
 FUZZ_EXAMPLES = int(os.environ.get("VQCODEC_FUZZ_EXAMPLES", "300"))
@@ -71,6 +85,11 @@ def test_mutated_files(tiny_model, seeds, data):
 @given(st.binary(max_size=200))
 def test_random_bytes(tiny_model, blob):
     _decode_or_format_error(b"\x89VQC\x01" + blob, tiny_model, None)
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("*.vqc")), ids=lambda p: p.name)
+def test_regression_corpus(tiny_model, path):
+    _decode_or_format_error(path.read_bytes(), tiny_model, None)
 
 
 def test_every_truncation_is_reported(tiny_model, seeds):
