@@ -31,6 +31,7 @@ from .model import VQVAE, ModelConfig
 from .prior import Prior, PriorCounter, group_codes
 from .quantizer import init_from_latents, restart_dead_codes
 from .rate import calibrate, choose_depths
+from .tiling import analyse
 from .weights import load_model, save_model
 
 CHECKPOINT = "checkpoint.pt"
@@ -310,10 +311,7 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
     full = PriorCounter(groups, s)
     coded = []
     for im in tqdm(images, desc="prior", leave=False):
-        h, w = im.shape[0] // 8 * 8, im.shape[1] // 8 * 8
-        x = torch.from_numpy(im[:h, :w].copy()).permute(2, 0, 1)[None].float() / 255
-        idx, err = net.analyse(x.to(device))
-        idx, err = idx[0].cpu().numpy(), err[0].cpu().double().numpy()
+        idx, err = analyse(net, im, torch.device(device))  # as the encoder sees it
         full.add(idx)
         coded.append((idx, err))
     first_pass = full.prior()
