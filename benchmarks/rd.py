@@ -74,7 +74,12 @@ def curve(rows: list[dict], codec: str) -> list[dict]:
 
 def summarise(curves: dict[str, list[dict]]) -> dict:
     vq = curves["vqcodec"]
-    out: dict = {"bd_rate": {}, "psnr_at": {}}
+    out: dict = {"bd_rate": {}, "psnr_at": {}, "levels": []}
+    if "JPEG" in curves:  # each vqcodec level against JPEG at the same rate
+        jpeg = curves["JPEG"]
+        out["levels"] = [{"setting": p["setting"], "bpp": p["bpp"], "psnr": p["psnr"],
+                          "jpeg_psnr": quality_at_rate([j["bpp"] for j in jpeg], [j["psnr"] for j in jpeg], p["bpp"])}
+                         for p in vq]
     for name, pts in curves.items():
         out["psnr_at"][name] = {str(t): quality_at_rate([p["bpp"] for p in pts], [p["psnr"] for p in pts], t)
                                 for t in TARGET_BPP}
@@ -105,6 +110,15 @@ def markdown(curves: dict[str, list[dict]], summary: dict, meta: dict) -> str:
     lines += [f"| PSNR (dB) at | {head} |", "| --- |" + " ---: |" * len(TARGET_BPP)]
     for name, at in summary["psnr_at"].items():
         lines.append(f"| {name} | " + " | ".join(_fmt(at[str(t)], ".2f") for t in TARGET_BPP) + " |")
+    if summary["levels"]:
+        lines += ["", "| vqcodec level | bpp | PSNR dB | JPEG's PSNR at that bpp | difference dB |",
+                  "| ---: | ---: | ---: | ---: | ---: |"]
+        for lv in summary["levels"]:
+            diff = None if lv["jpeg_psnr"] is None else lv["psnr"] - lv["jpeg_psnr"]
+            lines.append(f"| {lv['setting']} | {lv['bpp']:.4f} | {lv['psnr']:.2f} | {_fmt(lv['jpeg_psnr'], '.2f')} | "
+                         f"{_fmt(diff, '+.2f')} |")
+        lines += ["", "JPEG's PSNR at a level's rate is interpolated in log-rate between its settings (n/a below "
+                  "its lowest setting's rate)."]
     lines += ["", "| codec | setting | bpp | payload bpp | PSNR dB | MS-SSIM | encode s | decode s |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, pts in curves.items():

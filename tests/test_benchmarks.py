@@ -48,5 +48,17 @@ def test_run_writes_json_table_and_plot(tmp_path, tiny_model_dir):
     vq_rows = [r for r in result["per_image"] if r["codec"] == "vqcodec"]
     assert all(r["payload_bpp"] < r["bpp"] for r in vq_rows)  # the header is counted in bpp
     assert "BD-rate" in (out / "results.md").read_text()
+    assert [lv["setting"] for lv in result["summary"]["levels"]] == [1, 2, 3, 4]
+    assert "JPEG's PSNR at that bpp" in (out / "results.md").read_text()
+
     pytest.importorskip("matplotlib")
     assert (out / "rd.png").stat().st_size > 0
+
+
+def test_each_level_is_compared_with_jpeg_at_its_own_rate():
+    point = lambda s, b, p: {"setting": s, "bpp": b, "psnr": p, "ms_ssim_db": p / 2}
+    curves = {"vqcodec": [point(1, 0.05, 20.0), point(2, 0.2, 27.0)],
+              "JPEG": [point(5, 0.1, 22.0), point(10, 0.4, 30.0)]}
+    levels = rd.summarise(curves)["levels"]
+    assert levels[0]["jpeg_psnr"] is None  # below JPEG's lowest rate
+    assert levels[1]["jpeg_psnr"] == pytest.approx(26.0)  # halfway in log-rate
