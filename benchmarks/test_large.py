@@ -103,8 +103,8 @@ def test_tiled_against_one_pass_on_kodak(benchmark):
 
     whole = run(10**6)
     tiled = benchmark.pedantic(run, args=(16,), rounds=1, iterations=1)
-    worst = max(abs(a[0] - b[0]) for a, b in zip(whole, tiled))
-    sizes = [(a[1], b[1]) for a, b in zip(whole, tiled)]
+    worst = max(abs(a[0] - b[0]) for a, b in zip(whole, tiled, strict=True))
+    sizes = [(a[1], b[1]) for a, b in zip(whole, tiled, strict=True)]
     benchmark.extra_info.update({"max_psnr_difference_db": worst, "payload_bytes_whole_tiled": sizes})
     print(f"\ntiled vs one pass: max PSNR difference {worst:.4f} dB; payload bytes {sizes}")
     assert worst < 0.05 and all(t <= 1.001 * o + 8 for o, t in sizes)

@@ -75,7 +75,7 @@ class EntropyCoder:
             ctx, sym = indices[s - 1].ravel()[coded], indices[s].ravel()[coded]
             by_ctx = np.argsort(ctx, kind="stable")
             bounds = np.cumsum(np.bincount(ctx, minlength=self.prior.size))
-            for c, (lo, hi) in enumerate(zip(np.r_[0, bounds[:-1]], bounds)):
+            for c, (lo, hi) in enumerate(zip(np.r_[0, bounds[:-1]], bounds, strict=True)):
                 if hi > lo:
                     encoder.encode(sym[by_ctx[lo:hi]].astype(np.int32), self._rest[s - 1][c])
         return encoder.get_compressed().astype("<u4").tobytes()

@@ -321,7 +321,7 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
     lambdas, _ = calibrate(np.concatenate([e.reshape(s, -1) for _, e in coded], 1),
                            np.concatenate([b.reshape(s, -1) for b in bits], 1), fixed, pixels, levels or s)
     final = PriorCounter(groups, s)
-    for (idx, err), b in zip(coded, bits):
+    for (idx, err), b in zip(coded, bits, strict=True):
         for lam in lambdas:
             final.add(idx, choose_depths(err, b, lam))
     return final.prior(), lambdas

@@ -67,7 +67,7 @@ def fingerprint(config: dict, tensors: dict[str, torch.Tensor]) -> bytes:
 
 def _stored_tensors(net: VQVAE, prior: Prior, lambdas: list[float]) -> dict[str, torch.Tensor]:
     tensors = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()}
-    for key, table in zip(PRIOR_KEYS, (prior.groups, prior.first, prior.rest, prior.depth)):
+    for key, table in zip(PRIOR_KEYS, (prior.groups, prior.first, prior.rest, prior.depth), strict=True):
         tensors[key] = torch.from_numpy(table.astype(np.int32))
     tensors[LAMBDAS_KEY] = torch.tensor(lambdas, dtype=torch.float64)
     return tensors
