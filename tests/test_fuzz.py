@@ -97,3 +97,14 @@ def test_every_truncation_is_reported(tiny_model, seeds):
         for cut in range(len(seed)):
             with pytest.raises(vqcodec.FormatError):
                 vqcodec.decompress(seed[:cut], model=tiny_model)
+
+
+def test_a_failing_input_is_saved_to_the_corpus(tiny_model, seeds, tmp_path, monkeypatch):
+    """The capture the campaign relies on: a file that decodes where it should not is kept."""
+    import tests.test_fuzz as fuzz
+
+    monkeypatch.setattr(fuzz, "CORPUS", tmp_path / "corpus")
+    with pytest.raises(AssertionError):
+        _decode_or_format_error(seeds[0], tiny_model, None)  # a valid file, posing as a damaged one
+    (saved,) = (tmp_path / "corpus").iterdir()
+    assert saved.read_bytes() == seeds[0]
