@@ -66,4 +66,5 @@ def vq(model: vqcodec.CodecModel) -> Codec:
         h = vqcodec.parse_header(data)
         return h.payload_size + h.alpha_size
 
-    return Codec("vqcodec", list(range(1, model.num_qualities + 1)), encode, decode, payload)
+    top = model.num_qualities - 1
+    return Codec("vqcodec", sorted({round(top * k / 10) for k in range(11)}), encode, decode, payload)

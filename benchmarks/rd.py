@@ -33,7 +33,7 @@ from vqcodec.metrics import bd_rate, ms_ssim, ms_ssim_db, psnr, quality_at_rate
 from . import codecs
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kodak"
-TARGET_BPP = (0.125, 0.25, 0.5, 1.0)
+TARGET_BPP = (0.125, 0.25, 0.5, 1.0, 1.5, 2.0)
 
 
 def default_images() -> list[Path]:
@@ -106,6 +106,8 @@ def markdown(curves: dict[str, list[dict]], summary: dict, meta: dict) -> str:
     for name, e in summary["bd_rate"].items():
         lines.append(f"| {name} | {_fmt(e['psnr'], '+.1f')}% | {_fmt(e['ms_ssim_db'], '+.1f')}% |")
     lines += ["", "Negative BD-rate: vqcodec needs that much less rate than the codec for the same quality.", ""]
+    if "ceiling_psnr" in summary:
+        lines += [f"Without quantization (decoder(encoder(x))): {summary['ceiling_psnr']:.2f} dB.", ""]
     head = " | ".join(f"{t} bpp" for t in TARGET_BPP)
     lines += [f"| PSNR (dB) at | {head} |", "| --- |" + " ---: |" * len(TARGET_BPP)]
     for name, at in summary["psnr_at"].items():
@@ -128,6 +130,17 @@ def markdown(curves: dict[str, list[dict]], summary: dict, meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+@torch.inference_mode()
+def ceiling_psnr(model: vqcodec.CodecModel, rgb: np.ndarray) -> float:
+    """PSNR of decoder(encoder(x)) with no quantization, rounded to 8 bits like a decoded image."""
+    from vqcodec import tiling
+
+    latents = torch.from_numpy(tiling.analyse(model.net, rgb, model.device)).to(model.device)[None]
+    y = model.net.decoder(latents)[0, :, : rgb.shape[0], : rgb.shape[1]]
+    out = (y * 255.0).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return psnr(rgb, out)
+
+
 def plot(curves: dict[str, list[dict]], path: Path, title: str) -> bool:
     try:
         import matplotlib
@@ -144,7 +157,7 @@ def plot(curves: dict[str, list[dict]], path: Path, title: str) -> bool:
     for ax, ylabel in zip(axes, ("PSNR (dB)", "MS-SSIM (dB)"), strict=True):
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(ylabel)
-        ax.set_xlim(0, 1.2)
+        ax.set_xlim(0, 2.2)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
@@ -160,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="model directory (default: shipped weights)")
     parser.add_argument("--codecs", default="vqcodec,JPEG,WebP,AVIF", help="comma-separated subset")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also measure the transforms without quantization, decoder(encoder(x)): "
+                             "what no quantizer or prior can beat")
     args = parser.parse_args(argv)
 
     paths = list_images(args.dir) if args.dir else default_images()
@@ -180,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += measure(codec, images, bar)
     curves = {c.name: curve(rows, c.name) for c in chosen}
     summary = summarise(curves)
+    if args.ceiling:
+        summary["ceiling_psnr"] = float(np.mean([ceiling_psnr(model, rgb) for rgb in images.values()]))
     meta = {
         "dir": str(args.dir or (DEFAULT_DIR if DEFAULT_DIR.is_dir() else vqcodec.DEMO_IMAGE.parent)),
         "images": len(images), "date": datetime.date.today().isoformat(),

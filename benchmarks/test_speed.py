@@ -4,7 +4,8 @@
 
 Encode/decode of a 768x512 photo (kodim23 when Kodak is beside the project,
 else the bundled photo resized) at the lowest, middle and highest quality,
-with JPEG beside it for scale; the range coder alone in symbols per second.
+with JPEG beside it for scale; the range coder alone in symbols per second, on the
+photo's codes at the default quality.
 Large images: benchmarks/test_large.py.
 """
 
@@ -17,7 +18,9 @@ import pytest
 from PIL import Image
 
 import vqcodec
+from vqcodec import tiling
 from vqcodec.entropy import EntropyCoder
+from vqcodec.rate import choose_codes
 
 from .rd import DEFAULT_DIR
 
@@ -36,8 +39,8 @@ def photo() -> np.ndarray:
 
 
 def _levels(model) -> list[int]:
-    n = model.num_qualities
-    return [1, (n + 1) // 2, n]
+    top = model.num_qualities - 1
+    return [0, top // 2, top]
 
 
 @pytest.mark.parametrize("level", ["low", "mid", "high"])
@@ -74,12 +77,13 @@ def test_jpeg_decode(benchmark, photo):
 
 
 @pytest.fixture(scope="module")
-def symbols(model) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of every stage over 250 x 400 positions, all at full depth."""
-    rng = np.random.default_rng(0)
-    p = model.prior
-    indices = rng.choice(p.size, (p.num_stages, 250, 400), p=p.probabilities(0)[0])
-    return indices, np.full(indices.shape[1:], p.num_stages)
+def symbols(model, photo) -> tuple[np.ndarray, int]:
+    """The codes of the photo at the default quality, as a file holds them."""
+    q = vqcodec.default_quality(model)
+    z = tiling.analyse(model.net, photo, model.device)
+    sub = model.net.cfg.sub_dim
+    z = z.reshape(z.shape[0] // sub, sub, *z.shape[1:]).transpose(0, 2, 3, 1)
+    return choose_codes(z, model.codebooks, model.prior, q, model.lambdas[q]), q
 
 
 def test_entropy_encode(benchmark, model, symbols):
@@ -90,7 +94,8 @@ def test_entropy_encode(benchmark, model, symbols):
 
 def test_entropy_decode(benchmark, model, symbols):
     coder = EntropyCoder(model.prior)
-    data = coder.encode(*symbols)
-    indices, depths = benchmark(coder.decode, data, *symbols[1].shape)
-    assert np.array_equal(indices, symbols[0]) and np.array_equal(depths, symbols[1])
-    benchmark.extra_info["symbols_per_s"] = symbols[0].size / benchmark.stats.stats.mean
+    indices, q = symbols
+    data = coder.encode(indices, q)
+    decoded = benchmark(coder.decode, data, *indices.shape[1:], q)
+    assert np.array_equal(decoded, indices)
+    benchmark.extra_info["symbols_per_s"] = indices.size / benchmark.stats.stats.mean

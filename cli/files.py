@@ -16,7 +16,11 @@ from pathlib import Path
 from vqcodec.errors import VqcError
 
 
-class OutputExistsError(VqcError):
+class OutputError(VqcError):
+    """The output cannot be written; the message names the output, not the input."""
+
+
+class OutputExistsError(OutputError):
     """The output file exists and --force was not given."""
 
 
@@ -78,6 +82,17 @@ def write_atomic(path: Path, data: bytes, force: bool) -> None:
     """Write ``data`` to ``path`` all at once or not at all."""
     path = Path(path)
     check_writable(path, force)
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: cannot write: directory {path.parent} does not exist")
+    try:
+        _write(path, data, force)
+    except OutputError:
+        raise
+    except OSError as exc:  # the temporary file's name would only confuse: name the target
+        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+
+
+def _write(path: Path, data: bytes, force: bool) -> None:
     if _write_unnamed(path, data, force):
         return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)

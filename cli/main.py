@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from .files import check_writable, write_atomic
+from .files import OutputError, check_writable, write_atomic
 from .train import train_command
 
 
@@ -65,6 +65,7 @@ class Job:
     model_dir: str | None
     device: str
     quality: int = 0  # compress only
+    max_pixels: int | None = None  # None: the library's default limit
 
 
 def _compress_job(job: Job) -> str:
@@ -73,7 +74,8 @@ def _compress_job(job: Job) -> str:
     if job.dst != STDIO:
         check_writable(job.dst, job.force)
     image = _read(job.src) if job.src == STDIO else job.src
-    result = vqcodec.compress_report(image, quality=job.quality, model=_load(job.model_dir, job.device))
+    result = vqcodec.compress_report(image, quality=job.quality, model=_load(job.model_dir, job.device),
+                                     max_pixels=job.max_pixels)
     _emit(job.dst, result.data, job.force)
     return (f"{job.src} -> {job.dst}: q{job.quality}, {len(result.data)} bytes, {result.bpp:.4f} bpp, "
             f"PSNR {result.psnr:.2f} dB")
@@ -89,7 +91,9 @@ def _decompress_job(job: Job) -> str:
     fmt = "PNG" if dst == STDIO else Image.registered_extensions().get(dst.suffix.lower())
     if fmt is None:
         raise vqcodec.VqcError(f"{dst}: unknown image extension {dst.suffix!r}")
-    image = vqcodec.decompress(_read(job.src), model=_load(job.model_dir, job.device))
+    source = sys.stdin.buffer if job.src == STDIO else job.src
+    data = vqcodec.read_vqc(source, _limit(job.max_pixels))
+    image = vqcodec.decompress(data, model=_load(job.model_dir, job.device), max_pixels=job.max_pixels)
     buf = io.BytesIO()
     try:
         image.save(buf, format=fmt)
@@ -99,15 +103,29 @@ def _decompress_job(job: Job) -> str:
     return f"{job.src} -> {dst}: {image.width}x{image.height} {image.mode}"
 
 
-def _info_job(job: Job) -> str:
-    import vqcodec
+def _limit(max_pixels: int | None) -> int:
+    from vqcodec.bitstream import DEFAULT_MAX_PIXELS
+
+    return DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+
+
+def _fingerprint(model_dir: str | None) -> bytes | None:
+    """The model's fingerprint, read from its config and tensors without building the network."""
+    from vqcodec.errors import VqcError
+    from vqcodec.weights import read_fingerprint
 
     try:
-        fingerprint = _load(job.model_dir, job.device).fingerprint
-    except vqcodec.VqcError:
-        fingerprint = None
-    data = job.src.read_bytes()
-    h = vqcodec.parse_header(data)
+        return read_fingerprint(model_dir)
+    except VqcError:
+        return None
+
+
+def _info_job(job: Job) -> str:
+    from vqcodec import bitstream
+
+    data = bitstream.read_file(job.src, _limit(job.max_pixels))
+    h = bitstream.unpack(data, _limit(job.max_pixels)).header  # a truncated or corrupt file is an error
+    fingerprint = _fingerprint(job.model_dir)
     match = "unknown" if fingerprint is None else ("yes" if h.fingerprint == fingerprint else "NO")
     return "\n".join([
         f"{job.src}:",
@@ -127,10 +145,14 @@ def _run(task, job: Job) -> tuple[str | None, str | None, list[str]]:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", vqcodec.ConversionWarning)
+        warnings.simplefilter("always", vqcodec.LargeImageWarning)
         try:
             line, error = task(job), None
         except (vqcodec.VqcError, OSError) as exc:
-            line, error = None, str(exc) if str(job.src) in str(exc) else f"{job.src}: {exc}"
+            named = isinstance(exc, OutputError) or str(job.src) in str(exc)
+            line, error = None, str(exc) if named else f"{job.src}: {exc}"
+        except Exception as exc:  # a bug, not the file's fault: still one line, and the other files go on
+            line, error = None, f"{job.src}: internal error ({type(exc).__name__}: {exc}); please report it"
     return line, error, [str(w.message) for w in caught]
 
 
@@ -194,6 +216,10 @@ model_option = click.option("--model", "model_dir", type=click.Path(file_okay=Fa
                             help="Model directory (default: the weights shipped with vqcodec).")
 device_option = click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1, ...")
 force_option = click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
+max_pixels_option = click.option(
+    "--max-pixels", type=click.IntRange(0), default=None,
+    help="Refuse images (or .vqc files claiming images) of more pixels than this; 0 lifts the limit. "
+         "Default 178956970 (as Pillow), with a warning above 89478485.")
 jobs_option = click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
                            help="Files to code in parallel, in separate processes.")
 
@@ -226,13 +252,14 @@ def _terminated(signum: int, frame: object) -> None:
               help="Output file (one input), directory (several), or - for stdout. Default: INPUT with .vqc "
                    "suffix (stdout when the input is - for stdin).")
 @click.option("-q", "--quality", type=int, default=None,
-              help="Quality level 1 (smallest) .. 8 (best) for the shipped model; default 6 (about 0.4 bpp).")
+              help="Quality 0 (smallest file) .. 100 (best image); default 60, about 1 bpp on photos.")
 @force_option
 @jobs_option
+@max_pixels_option
 @model_option
 @device_option
 def compress(images: tuple[Path, ...], output: str | None, quality: int | None, force: bool, jobs: int,
-             model_dir: str | None, device: str) -> None:
+             max_pixels: int | None, model_dir: str | None, device: str) -> None:
     """Compress IMAGES (PNG, JPEG, WebP, ...) to .vqc files.
 
     Prints each file's size, bits per pixel and the PSNR of the image that
@@ -247,10 +274,12 @@ def compress(images: tuple[Path, ...], output: str | None, quality: int | None, 
         _fail(str(exc))
         sys.exit(1)
     q = vqcodec.default_quality(model) if quality is None else quality
-    if not 1 <= q <= model.num_qualities:
-        raise click.BadParameter(f"must be between 1 and {model.num_qualities}", param_hint="'-q'")
+    if not 0 <= q < model.num_qualities:
+        raise click.BadParameter(f"must be between 0 and {model.num_qualities - 1}", param_hint="'-q'")
     _check_streams(images, output)
-    work = [Job(src, _output_for(src, output, len(images) > 1, ".vqc"), force, model_dir, device, q) for src in images]
+    limit = _unlimited(max_pixels)
+    work = [Job(src, _output_for(src, output, len(images) > 1, ".vqc"), force, model_dir, device, q, limit)
+            for src in images]
     sys.exit(1 if _run_all(_compress_job, work, "compress", jobs, _data_on_stdout(images, output)) else 0)
 
 
@@ -261,10 +290,11 @@ def compress(images: tuple[Path, ...], output: str | None, quality: int | None, 
                    "picks the format; default .png (stdout when the input is - for stdin).")
 @force_option
 @jobs_option
+@max_pixels_option
 @model_option
 @device_option
-def decompress(files: tuple[Path, ...], output: str | None, force: bool, jobs: int, model_dir: str | None,
-               device: str) -> None:
+def decompress(files: tuple[Path, ...], output: str | None, force: bool, jobs: int, max_pixels: int | None,
+               model_dir: str | None, device: str) -> None:
     """Decompress .vqc FILES to images (PNG by default)."""
     import vqcodec
 
@@ -274,16 +304,24 @@ def decompress(files: tuple[Path, ...], output: str | None, force: bool, jobs: i
         _fail(str(exc))
         sys.exit(1)
     _check_streams(files, output)
-    work = [Job(src, _output_for(src, output, len(files) > 1, ".png"), force, model_dir, device) for src in files]
+    limit = _unlimited(max_pixels)
+    work = [Job(src, _output_for(src, output, len(files) > 1, ".png"), force, model_dir, device, 0, limit)
+            for src in files]
     sys.exit(1 if _run_all(_decompress_job, work, "decompress", jobs, _data_on_stdout(files, output)) else 0)
+
+
+def _unlimited(max_pixels: int | None) -> int | None:
+    """--max-pixels 0 lifts the limit."""
+    return (1 << 62) if max_pixels == 0 else max_pixels
 
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@max_pixels_option
 @model_option
-def info(files: tuple[Path, ...], model_dir: str | None) -> None:
-    """Show the header fields and bits per pixel of .vqc FILES."""
-    work = [Job(src, STDIO, False, model_dir, "cpu") for src in files]
+def info(files: tuple[Path, ...], max_pixels: int | None, model_dir: str | None) -> None:
+    """Show the header fields and bits per pixel of .vqc FILES (checking them whole)."""
+    work = [Job(src, STDIO, False, model_dir, "cpu", 0, _unlimited(max_pixels)) for src in files]
     sys.exit(1 if _run_all(_info_job, work, "info", 1) else 0)
 
 
@@ -292,13 +330,13 @@ def info(files: tuple[Path, ...], model_dir: str | None) -> None:
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to write the .vqc and decoded .png files (default: a new temporary directory).")
 @click.option("-q", "--quality", "qualities", type=int, multiple=True,
-              help="Quality level(s) to run (repeatable; default: every level of the model).")
+              help="Quality level(s) 0..100 to run (repeatable; default: 0, 20, 40, 60, 80, 100).")
 @force_option
 @model_option
 @device_option
 def demo(image: Path | None, output_dir: Path | None, qualities: tuple[int, ...], force: bool,
          model_dir: str | None, device: str) -> None:
-    """Compress and decompress a photo (the bundled one by default) at every quality.
+    """Compress and decompress a photo (the bundled one by default) at several qualities.
 
     Writes each .vqc file and its decoded PNG to disk, decodes from the file it
     wrote, checks the pixels equal what compress reported, and prints a table
@@ -316,19 +354,28 @@ def demo(image: Path | None, output_dir: Path | None, qualities: tuple[int, ...]
     except vqcodec.VqcError as exc:
         _fail(str(exc))
         sys.exit(1)
-    levels = qualities or tuple(range(1, model.num_qualities + 1))
+    top = model.num_qualities - 1
+    levels = qualities or tuple(sorted({round(top * k / 5) for k in range(6)}))
     for q in levels:
-        if not 1 <= q <= model.num_qualities:
-            raise click.BadParameter(f"must be between 1 and {model.num_qualities}", param_hint="'-q'")
+        if not 0 <= q <= top:
+            raise click.BadParameter(f"must be between 0 and {top}", param_hint="'-q'")
     out = output_dir or Path(tempfile.mkdtemp(prefix="vqcodec-demo-"))
     out.mkdir(parents=True, exist_ok=True)
+    stem = Path(src).stem
+    for q in levels:  # refuse before doing any work, not after
+        for name in (f"{stem}-q{q}.vqc", f"{stem}-q{q}.png"):
+            try:
+                check_writable(out / name, force)
+            except OSError as exc:
+                _fail(str(exc))
+                sys.exit(1)
     h, w = original.rgb.shape[:2]
     click.echo(f"{src} ({w}x{h}) with model {model.fingerprint.hex()}, files in {out}")
     click.echo(f"{'quality':>7} {'bytes':>8} {'bpp':>7} {'PSNR dB':>8}")
     for q in tqdm(levels, desc="demo", unit="level", file=sys.stderr, leave=False):
         try:
             result = vqcodec.compress_report(src, quality=q, model=model)
-            vqc = out / f"{Path(src).stem}-q{q}.vqc"
+            vqc = out / f"{stem}-q{q}.vqc"
             write_atomic(vqc, result.data, force)
             decoded = vqcodec.decompress(vqc.read_bytes(), model=model)
             buf = io.BytesIO()

@@ -23,11 +23,15 @@ DEFAULT_RUNS = Path(os.environ.get("VQCODEC_CACHE", Path.home() / ".cache" / "vq
 @click.option("--crop", default=128, show_default=True, help="Side of the random training crops.")
 @click.option("--lr", default=3e-4, show_default=True, help="Peak Adam learning rate (cosine schedule).")
 @click.option("--channels", default=128, show_default=True, help="Width of the transforms.")
-@click.option("--latent-dim", default=32, show_default=True, help="Dimension of the code vectors.")
-@click.option("--stages", default=8, show_default=True, help="Residual VQ stages (= quality levels).")
-@click.option("--codebook-size", default=256, show_default=True)
+@click.option("--latent-dim", default=64, show_default=True, help="Dimension of the latent vectors.")
+@click.option("--sub-dim", default=1, show_default=True,
+              help="Dimension of each sub-vector with its own codebook (latent-dim / sub-dim codebooks).")
+@click.option("--codebook-size", default=256, show_default=True, help="Codes per codebook.")
 @click.option("--block-transform/--no-block-transform", default=True, show_default=True,
               help="Linear 8x8 block path (PCA-initialised) beside the nonlinear transforms.")
+@click.option("--quality-lambdas", type=(float, float), default=(None, None),
+              help="Rate weights of quality 0 and quality 100 in the exported model "
+                   "(default: the training range, 0.3 and 3e-5).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--checkpoint-minutes", default=5.0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
@@ -36,10 +40,14 @@ DEFAULT_RUNS = Path(os.environ.get("VQCODEC_CACHE", Path.home() / ".cache" / "vq
               help="Only export the run's last checkpoint (with a freshly measured prior) to --out.")
 @click.option("--init", "init_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Start from an exported model (fresh optimizer), e.g. the shipped weights.")
+@click.option("--finetune-decoder", "finetune_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Tune only the decoder of this exported model, for --steps steps, on the codes its prior "
+                   "makes at every quality (every image keeps its codes); writes the model to --out.")
 def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_steps: int, batch_size: int,
-                  crop: int, lr: float, channels: int, latent_dim: int, stages: int, codebook_size: int,
-                  block_transform: bool, seed: int, checkpoint_minutes: float, device: str, resume: bool, export_only: bool,
-                  init_dir: str | None) -> None:
+                  crop: int, lr: float, channels: int, latent_dim: int, sub_dim: int, codebook_size: int,
+                  block_transform: bool, quality_lambdas: tuple[float | None, float | None], seed: int,
+                  checkpoint_minutes: float, device: str, resume: bool, export_only: bool, init_dir: str | None,
+                  finetune_dir: str | None) -> None:
     """Train a model on the photos in DATA_DIR and export it.
 
     Checkpoints are written every few minutes; rerun with --resume to continue
@@ -50,10 +58,32 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
     from vqcodec.model import ModelConfig
     from vqcodec.train import TrainConfig, train
 
-    model = ModelConfig(channels=channels, latent_dim=latent_dim, stages=stages, codebook_size=codebook_size,
+    if finetune_dir is not None:
+        _finetune(data_dir, finetune_dir, out or str(DEFAULT_RUNS / run_name / "model"), steps, batch_size, crop,
+                  seed, checkpoint_minutes, device)
+        return
+
+    model = ModelConfig(channels=channels, latent_dim=latent_dim, sub_dim=sub_dim, codebook_size=codebook_size,
                         block_transform=block_transform)
     cfg = replace(TrainConfig(), steps=steps, ae_steps=ae_steps, batch_size=batch_size, crop=crop, lr=lr,
-                  seed=seed, checkpoint_minutes=checkpoint_minutes, device=device, model=model)
+                  seed=seed, checkpoint_minutes=checkpoint_minutes, device=device, model=model,
+                  quality_lam_high=quality_lambdas[0], quality_lam_low=quality_lambdas[1])
     run_dir = DEFAULT_RUNS / run_name
     train(data_dir, run_dir, cfg, out or run_dir / "model", resume=resume, init=init_dir,
           export_only=export_only, log=click.echo)
+
+
+def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: int, crop: int, seed: int,
+              minutes: float, device: str) -> None:
+    import json
+
+    from vqcodec.data import list_images, load_rgb, split_holdout
+    from vqcodec.finetune import finetune_decoder
+    from vqcodec.weights import CONFIG_FILE, load_model
+
+    model = load_model(model_dir, device)
+    extra = {k: v for k, v in json.loads((Path(model_dir) / CONFIG_FILE).read_text()).items() if k != "model"}
+    train_paths, _ = split_holdout(list_images(data_dir), 8)  # the same photos held aside as in training
+    images = [load_rgb(p) for p in train_paths]
+    finetune_decoder(model, images, out, steps, extra, batch_size=batch_size, crop=crop, seed=seed,
+                     save_minutes=minutes, log=click.echo)

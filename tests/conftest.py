@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from vqcodec.model import VQVAE, ModelConfig
-from vqcodec.train import measure_prior
+from vqcodec.train import measure_prior, sort_codebooks
 from vqcodec.weights import load_model, save_model
 
-TINY = ModelConfig(channels=16, latent_dim=8, stages=4, codebook_size=32)
+TINY = ModelConfig(channels=16, latent_dim=8, codebook_size=32)
 
 
 def smooth_image(width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -28,9 +28,10 @@ def make_tiny_model(directory: Path, seed: int = 0) -> Path:
     """Save a randomly initialised tiny model whose prior and rate control are measured on a test image."""
     torch.manual_seed(seed)
     net = VQVAE(TINY).eval()
-    for vq in net.quantizer.stages:  # spread the codes over the latent range
-        vq.codebook.data.mul_(3.0)
-    save_model(directory, net, *measure_prior(net, [smooth_image(64, 64, seed)]))
+    net.quantizer.codebooks.data.mul_(3.0)  # spread the codes over the latent range
+    sort_codebooks(net)
+    save_model(directory, net, *measure_prior(net, [smooth_image(64, 64, seed)], lam_high=0.3, lam_low=3e-4,
+                                              levels=101, sets=3))
     return directory
 
 

@@ -43,12 +43,12 @@ def test_run_writes_json_table_and_plot(tmp_path, tiny_model_dir):
     assert rd.main([str(images), "--out", str(out), "--model", str(tiny_model_dir), "--codecs", "vqcodec,JPEG"]) == 0
     result = json.loads((out / "results.json").read_text())
     assert {r["codec"] for r in result["per_image"]} == {"vqcodec", "JPEG"}
-    assert len(result["per_image"]) == 4 + len(codecs.jpeg().settings)
+    assert len(result["per_image"]) == 11 + len(codecs.jpeg().settings)
     assert "JPEG" in result["summary"]["bd_rate"]
     vq_rows = [r for r in result["per_image"] if r["codec"] == "vqcodec"]
     assert all(r["payload_bpp"] < r["bpp"] for r in vq_rows)  # the header is counted in bpp
     assert "BD-rate" in (out / "results.md").read_text()
-    assert [lv["setting"] for lv in result["summary"]["levels"]] == [1, 2, 3, 4]
+    assert [lv["setting"] for lv in result["summary"]["levels"]] == list(range(0, 101, 10))
     assert "JPEG's PSNR at that bpp" in (out / "results.md").read_text()
 
     pytest.importorskip("matplotlib")

@@ -23,7 +23,7 @@ def _file(mode="RGB", payload=b"\x01\x02\x03\x04" * 5, alpha=b""):
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.sampled_from(["L", "RGB", "LA", "RGBA"]), st.integers(1, 255), st.integers(1, 5000),
+@given(st.sampled_from(["L", "RGB", "LA", "RGBA"]), st.integers(0, 100), st.integers(1, 5000),
        st.integers(1, 5000), st.binary(max_size=64), st.binary(min_size=1, max_size=32))
 def test_round_trip(mode, quality, w, h, raw, alpha):
     payload = raw[: len(raw) // 4 * 4]
@@ -86,3 +86,64 @@ def test_invalid_fields_with_valid_checksum_are_corruption():
     head += struct.pack("<I", __import__("zlib").crc32(head))
     with pytest.raises(CorruptError, match="mode"):
         parse_header(head + data[len(head):])
+
+
+def _with_fields(data: bytes, **fields) -> bytes:
+    """``data`` with header fields replaced and both CRCs recomputed, as an attacker would."""
+    import zlib
+
+    names = ["magic", "version", "mode", "quality", "flags", "model", "width", "height", "payload_size",
+             "alpha_size", "crc"]
+    values = dict(zip(names, bitstream.HEADER.unpack_from(data), strict=True))
+    values.update(fields)
+    head = bitstream.HEADER.pack(*[values[n] for n in names])[:-4]
+    head += struct.pack("<I", zlib.crc32(head))
+    body = data[HEADER_SIZE:]
+    return head + struct.pack("<I", zlib.crc32(body)) + body
+
+
+@pytest.mark.parametrize("version", [0, 1, 2])
+def test_versions_without_a_layout_here_are_refused(version):
+    _, data = _file()
+    with pytest.raises(UnsupportedVersionError):
+        unpack(_with_fields(data, version=version))
+
+
+def test_payload_longer_than_any_image_of_that_size_needs_is_corrupt():
+    _, data = _file()
+    claimed = 8 * 4096 + 4  # 1x1 image: at most 256 bits of codes plus the allowance
+    with pytest.raises(CorruptError, match="longer than"):
+        parse_header(_with_fields(data, width=1, height=1, payload_size=claimed))
+
+
+def test_pixel_limit_comes_after_the_field_checks():
+    _, data = _file()
+    with pytest.raises(CorruptError):  # a bad field is reported as such even on a huge image
+        parse_header(_with_fields(data, width=60000, height=60000, flags=1))
+    with pytest.raises(ImageTooLargeError):
+        parse_header(_with_fields(data, width=60000, height=60000))
+
+
+def test_read_file_stops_at_the_header_or_where_the_file_should_end(tmp_path):
+    import io
+
+    _, data = _file()
+
+    class Endless(io.RawIOBase):
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            b[: len(b)] = b"\0" * len(b)
+            self.read_so_far = getattr(self, "read_so_far", 0) + len(b)
+            return len(b)
+
+    endless = Endless()
+    with pytest.raises(FormatError):
+        bitstream.read_file(endless)
+    assert endless.read_so_far <= HEADER_SIZE
+    padded = io.BytesIO(data + b"x" * 10**6)
+    got = bitstream.read_file(padded)
+    assert len(got) == len(data) + 1  # one byte past the end: enough to report trailing data
+    with pytest.raises(CorruptError, match="unexpected bytes"):
+        unpack(got)

@@ -86,7 +86,7 @@ def test_unreadable_input(run, tmp_path):
 
 
 @pytest.mark.parametrize("damage, message", [
-    (lambda d: d[:50], "truncated"),
+    (lambda d: d[:-4], "truncated"),
     (lambda d: d[:-3] + bytes([d[-3] ^ 1]) + d[-2:], "corrupt"),
     (lambda d: b"GIF89a" + d[6:], "not a .vqc file"),
     (lambda d: d[:4] + b"\x07" + d[5:], "newer"),
@@ -126,8 +126,8 @@ def test_info_shows_header(run, photo_path):
 
 
 def test_quality_out_of_range_is_a_usage_error(run, photo_path):
-    r = run("compress", str(photo_path), "-q", "9")
-    assert r.exit_code == 2 and "between 1 and 4" in r.output
+    r = run("compress", str(photo_path), "-q", "101")
+    assert r.exit_code == 2 and "between 0 and 100" in r.output
 
 
 def test_demo_writes_real_files_and_prints_figures(run, tmp_path):

@@ -28,3 +28,14 @@ def test_write_force_and_no_leftovers(tmp_path, mode):
 def test_directory_is_never_a_target(tmp_path, mode):
     with pytest.raises(OutputExistsError, match="directory"):
         write_atomic(tmp_path, b"x", force=True)
+
+
+def test_a_missing_output_directory_is_named_not_the_temporary_file(tmp_path):
+    import pytest
+
+    from vqcodec_cli.files import OutputError
+
+    target = tmp_path / "nowhere" / "a.png"
+    with pytest.raises(OutputError) as info:
+        write_atomic(target, b"x", force=False)
+    assert str(target) in str(info.value) and ".part" not in str(info.value)

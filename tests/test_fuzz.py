@@ -84,7 +84,7 @@ def test_mutated_files(tiny_model, seeds, data):
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes(tiny_model, blob):
-    _decode_or_format_error(b"\x89VQC\x01" + blob, tiny_model, None)
+    _decode_or_format_error(b"\x89VQC\x03" + blob, tiny_model, None)
 
 
 @pytest.mark.parametrize("path", sorted(CORPUS.glob("*.vqc")), ids=lambda p: p.name)

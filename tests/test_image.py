@@ -1,6 +1,8 @@
 """Input normalisation: modes, EXIF orientation, unreadable files."""
 
 import numpy as np
+
+import vqcodec
 import pytest
 from PIL import Image
 
@@ -73,9 +75,43 @@ def test_from_rgb_restores_mode():
     assert from_rgb(rgb, "RGBA", np.zeros((4, 5), np.uint8)).mode == "RGBA"
 
 
-def test_decompression_bomb_is_a_clear_error(tmp_path, monkeypatch):
+def test_decompression_bomb_is_a_clear_error_before_decoding(tmp_path):
     path = tmp_path / "bomb.png"
     Image.new("L", (400, 400)).save(path)
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 400 * 400 // 4)  # Pillow refuses above twice this
-    with pytest.raises(ImageError, match="decompression bomb"):
+    with pytest.raises(ImageError, match="exceeds the limit of 40000 pixels"):
+        to_pixels(path, max_pixels=200 * 200)
+    saved = Image.MAX_IMAGE_PIXELS
+    assert to_pixels(path, max_pixels=400 * 400).rgb.shape == (400, 400, 3)
+    assert Image.MAX_IMAGE_PIXELS == saved  # Pillow's own guard is restored
+
+
+def test_default_limit_refuses_a_tiny_file_claiming_a_huge_image(tmp_path):
+    """A 12000 x 12000 PNG of one colour is a few hundred KB; its size alone must refuse it
+    (compress used to run for minutes at 1.8 GB)."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", 15000, 15000, 8, 0, 0, 0, 0)  # 225 MP grayscale, no pixel data needed
+    path = tmp_path / "huge.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    with pytest.raises(vqcodec.ImageTooLargeError):
         to_pixels(path)
+
+
+def test_a_refused_image_leaves_no_file_open(tmp_path):
+    import os
+
+    path = tmp_path / "anim.gif"
+    frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue")]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    truncated = tmp_path / "cut.png"
+    Image.new("RGB", (64, 64), "green").save(tmp_path / "whole.png")
+    truncated.write_bytes((tmp_path / "whole.png").read_bytes()[:60])
+    before = len(os.listdir("/proc/self/fd"))
+    for bad in (path, truncated, path, truncated):
+        with pytest.raises(ImageError):
+            to_pixels(bad)
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -1,68 +1,62 @@
 import numpy as np
 import pytest
-import torch
 
-from vqcodec.prior import ROW_TOTAL, Prior, PriorCounter, group_codes
-
-
-def test_contexts_come_from_left_and_upper_neighbours():
-    prior = Prior.uniform(2, 4, num_groups=2)  # groups: code % 2; "none" is class 2
-    none = 2
-    first = np.array([[0, 1], [3, 2]])
-    assert prior.first_contexts(first).tolist() == [[none * 3 + none, 0 * 3 + none], [none * 3 + 0, 1 * 3 + 1]]
-    depths = np.array([[1, 2], [2, 2]])  # classes 0, 1; "none" is class 2 (= stages)
-    assert prior.depth_contexts(depths).tolist() == [[none * 3 + none, 0 * 3 + none], [none * 3 + 0, 1 * 3 + 1]]
+from vqcodec.prior import MAGNITUDE_CAP, NUM_CONTEXTS, ROW_TOTAL, ContextTracker, Prior, PriorCounter, box3, bucket
 
 
-def test_counter_learns_a_deterministic_dependence_and_keeps_every_symbol_codable():
+def test_buckets_are_bit_lengths():
+    assert bucket(np.array([0, 1, 2, 3, 4, 7, 8, 255, 256, 10**6])).tolist() == [0, 1, 2, 2, 3, 3, 4, 8, 9, 9]
+    assert bucket(np.array([10**9])).max() == NUM_CONTEXTS - 1
+
+
+def test_box3_sums_the_neighbourhood_inside_the_map():
+    grid = np.zeros((3, 4), np.int64)
+    grid[0, 0] = 1
+    assert box3(grid).tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]]
+
+
+def test_activity_skips_codebook_zero_and_caps_magnitudes():
+    zero = np.array([0, 10, 10])
+    tracker = ContextTracker(zero, 1, 1)
+    tracker.add(np.array([[200]]))  # codebook 0: brightness, not texture
+    assert tracker.contexts().tolist() == [[0]]
+    tracker.add(np.array([[0]]))  # 10 away from its zero code: counts MAGNITUDE_CAP
+    assert tracker.activity.tolist() == [[MAGNITUDE_CAP]]
+
+
+def test_counter_learns_what_context_predicts_and_keeps_every_code_codable():
+    zero = np.array([0, 0])
+    counter = PriorCounter(1, 2, 8)
     rng = np.random.default_rng(0)
-    counter = PriorCounter(np.arange(8) % 4, stages=2, num_groups=4)
-    for _ in range(20):
-        first = rng.integers(0, 8, (6, 6))
-        counter.add(np.stack([first, (first + 1) % 8]), np.full((6, 6), 2))
-    prior = counter.prior()
-    p = prior.probabilities(1)
-    assert (p.argmax(1) == (np.arange(8) + 1) % 8).all() and (p.max(1) > 0.9).all()
-    assert prior.depth_probabilities()[:, 1].min() > 0.9  # always depth 2
-    assert min(t.min() for t in (prior.first, prior.rest, prior.depth)) >= 1
-    assert prior.rest.max() <= ROW_TOTAL + 1
+    for _ in range(30):  # codebook 1 is busy (code 3) exactly where ... it is the second codebook: context 0
+        idx = np.stack([rng.integers(0, 8, (5, 5)), np.full((5, 5), 3)])
+        counter.add(0, idx, zero)
+    prior = counter.prior(zero, np.zeros(2, np.int64))
+    assert prior.probabilities(0, 1)[0].argmax() == 3 and prior.probabilities(0, 1)[0].max() > 0.9
+    assert prior.counts.min() >= 1 and prior.counts.max() <= ROW_TOTAL + 1
 
 
-def test_counter_counts_only_what_the_depths_code():
-    counter = PriorCounter(np.zeros(4, int), stages=2, num_groups=1)
-    counter.add(np.array([[[0, 0]], [[3, 1]]]), np.array([[1, 2]]))
-    assert counter.rest[0, 0].tolist() == [0, 1, 0, 0]  # the 3 lies beyond its position's depth
-
-
-def test_rare_contexts_fall_back_to_the_stage_frequencies():
-    counter = PriorCounter(np.zeros(4, int), stages=2, num_groups=1)
-    counter.add(np.array([[[0] * 50], [[2] * 50]]))  # context 0 seen 50 times, contexts 1..3 never
-    p = counter.prior().probabilities(1)
-    assert p[3].argmax() == 2  # an unseen context predicts the stage's common symbol
+def test_rare_contexts_fall_back_to_the_codebooks_frequencies():
+    counter = PriorCounter(1, 1, 4)
+    counter.add(0, np.full((1, 1, 50), 2), np.zeros(1, np.int64))  # only context 0 is ever seen
+    p = counter.prior(np.zeros(1, np.int64), np.zeros(1, np.int64)).probabilities(0, 0)
+    assert p[NUM_CONTEXTS - 1].argmax() == 2
 
 
 def test_invalid_tables_are_refused():
-    ok = Prior.uniform(2, 4, num_groups=2)
+    ok = Prior.uniform(2, 4, 3)
     with pytest.raises(ValueError):
-        Prior(ok.groups, ok.first * 0, ok.rest, ok.depth)
+        Prior(ok.counts * 0, ok.zero, ok.table_of_quality)
     with pytest.raises(ValueError):
-        Prior(ok.groups, ok.first[:-1], ok.rest, ok.depth)
+        Prior(ok.counts[:, :, :-1], ok.zero, ok.table_of_quality)
     with pytest.raises(ValueError):
-        Prior(ok.groups + 5, ok.first, ok.rest, ok.depth)
+        Prior(ok.counts, ok.zero + 4, ok.table_of_quality)
     with pytest.raises(ValueError):
-        Prior(ok.groups, ok.first.astype(float), ok.rest, ok.depth)
+        Prior(ok.counts.astype(float), ok.zero, ok.table_of_quality)
     with pytest.raises(ValueError):
-        Prior(ok.groups, ok.first, ok.rest, ok.depth[:, :1])
-
-
-def test_group_codes_puts_close_codes_together():
-    codebook = torch.tensor([[0.0, 0], [0.1, 0], [10, 10], [10.1, 10]])
-    g = group_codes(codebook, 2)
-    assert g[0] == g[1] and g[2] == g[3] and g[0] != g[2]
+        Prior(ok.counts, ok.zero, ok.table_of_quality + 1)
 
 
 def test_cross_entropy_of_uniform_prior():
-    prior = Prior.uniform(2, 4)
-    # 5 depths of 1 bit each, 5 stage-1 indices and the 2 second-stage ones the depths code, 2 bits each
-    depths = np.array([[1, 2, 1, 2, 1]])
-    assert prior.cross_entropy_bits(np.zeros((2, 1, 5), dtype=int), depths) == pytest.approx(5 + 10 + 4)
+    prior = Prior.uniform(2, 4, 1)
+    assert prior.cross_entropy_bits(np.zeros((2, 1, 5), dtype=int), 0) == pytest.approx(2 * 5 * 2)

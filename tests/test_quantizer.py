@@ -1,13 +1,13 @@
-"""Gradient routing of the VQ-VAE losses, nearest-code search, residual stacking."""
+"""Gradient routing of the VQ-VAE losses, nearest and entropy-constrained code choice."""
 
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vqcodec.model import VQVAE, ModelConfig
-from vqcodec.quantizer import ResidualVQ, init_from_latents, kmeans, nearest_code, restart_dead_codes
+from vqcodec.quantizer import ProductVQ, kmeans, nearest_code
 
-CFG = ModelConfig(channels=8, latent_dim=4, stages=3, codebook_size=8)
+CFG = ModelConfig(channels=8, latent_dim=4, sub_dim=2, codebook_size=8)
 
 
 def _grads(net: VQVAE, loss: torch.Tensor) -> dict[str, bool]:
@@ -21,7 +21,7 @@ def _forward():
     torch.manual_seed(0)
     net = VQVAE(CFG)
     x = torch.rand(2, 3, 16, 16)
-    y, q = net(x, num_stages=3)
+    y, q = net(x, lam=torch.tensor([0.0, 0.1]))
     return net, x, y, q
 
 
@@ -41,9 +41,9 @@ def test_reconstruction_reaches_encoder_by_straight_through_not_codebook():
 
 
 def test_straight_through_passes_decoder_gradient_unchanged():
-    rvq = ResidualVQ(2, 8, 4)
+    vq = ProductVQ(4, 2, 8)
     z = torch.randn(1, 4, 3, 3, requires_grad=True)
-    out = rvq(z)
+    out = vq(z)
     g = torch.randn_like(out.quantized)
     (out.quantized * g).sum().backward()
     assert torch.equal(z.grad, g)
@@ -61,40 +61,34 @@ def test_nearest_code_is_the_l2_argmin(n, d, k, seed):
     assert torch.allclose(dist.gather(1, got[:, None]), dist.gather(1, expected[:, None]), atol=1e-5)
 
 
-def test_quality_levels_use_the_first_stages_and_refine():
+def test_assign_is_the_entropy_constrained_argmin_per_image():
     torch.manual_seed(1)
-    rvq = ResidualVQ(4, 16, 4).eval()
-    z = torch.randn(1, 4, 8, 8)
-    init_from_latents(rvq, z)
-    errors = []
-    for q in range(1, 5):
-        idx = rvq.encode(z, q)
-        assert idx.shape == (1, q, 8, 8)
-        assert torch.equal(idx, rvq.encode(z, 4)[:, :q])  # greedy stages: a prefix
-        errors.append(((rvq.decode(idx) - z) ** 2).mean().item())
-    assert errors == sorted(errors, reverse=True) and errors[-1] < errors[0]
+    q = ProductVQ(6, 2, 8)
+    q.usage.copy_(torch.rand(3, 8) + 0.01)
+    v = torch.randn(2, 5, 3, 2)
+    lam = torch.tensor([0.0, 0.7])
+    got = q.assign(v, lam)
+    cost = ((v[:, :, :, None, :] - q.codebooks.detach()[None, None]) ** 2).sum(-1)  # (B, P, M, K)
+    cost = cost + lam.view(2, 1, 1, 1) * q.usage_bits()[None, None]
+    assert torch.allclose(cost.gather(-1, got[..., None]), cost.min(-1, keepdim=True).values, atol=1e-5)
 
 
-def test_forward_with_stage_counts_matches_encode_decode():
+def test_a_large_rate_weight_picks_cheap_codes():
+    q = ProductVQ(1, 1, 4)
+    q.codebooks.data = torch.tensor([[[-1.0], [0.0], [1.0], [2.0]]])
+    q.usage.copy_(torch.tensor([[0.01, 0.97, 0.01, 0.01]]))
+    v = torch.tensor([-0.9, 0.8, 1.9]).view(1, 3, 1, 1)
+    assert q.assign(v, 0.0).flatten().tolist() == [0, 2, 3]
+    assert q.assign(v, 10.0).flatten().tolist() == [1, 1, 1]
+
+
+def test_lookup_inverts_split_for_code_latents():
     torch.manual_seed(2)
-    rvq = ResidualVQ(3, 8, 4).eval()
-    z = torch.randn(3, 4, 5, 5)
-    out = rvq(z, torch.tensor([1, 2, 3]))
-    for b, q in enumerate([1, 2, 3]):
-        assert torch.allclose(out.quantized[b], rvq.decode(rvq.encode(z[b : b + 1], q))[0], atol=1e-6)
-
-
-def test_forward_with_per_position_stage_counts_sums_that_many_codes():
-    torch.manual_seed(3)
-    rvq = ResidualVQ(3, 8, 4).eval()
-    z = torch.randn(2, 4, 3, 5)
-    n = torch.randint(1, 4, (2, 3, 5))
-    out = rvq(z, n)
-    full = rvq.encode(z, 3)
-    for s in range(1, 4):
-        ref = rvq.decode(full[:, :s])
-        mask = (n == s)[:, None].expand_as(ref)
-        assert torch.allclose(out.quantized[mask], ref[mask], atol=1e-6)
+    q = ProductVQ(4, 2, 8)
+    idx = torch.randint(0, 8, (2, 2, 3, 5))
+    z = q.lookup(idx)
+    assert z.shape == (2, 4, 3, 5)
+    assert torch.equal(q.merge(q.assign(q.split(z)), 3, 5), idx)
 
 
 def test_kmeans_finds_separated_clusters():
@@ -105,12 +99,9 @@ def test_kmeans_finds_separated_clusters():
     assert torch.cdist(centres, found).min(1).values.max() < 0.2
 
 
-def test_dead_codes_are_restarted_onto_inputs():
-    rvq = ResidualVQ(1, 4, 2)
-    rvq.stages[0].codebook.data = torch.tensor([[0.0, 0.0], [100.0, 100.0], [-100.0, 50.0], [0.1, 0.1]])
-    z = torch.randn(1, 2, 4, 4) * 0.01
-    for _ in range(500):
-        rvq.stages[0].track_usage(rvq.stages[0].encode(z.permute(0, 2, 3, 1).reshape(-1, 2)))
-    restarted = restart_dead_codes(rvq, z, threshold=0.01)
-    assert restarted[0] >= 2
-    assert rvq.stages[0].codebook.abs().max() < 1.0  # far-away codes moved onto the data
+def test_init_from_latents_sorts_one_dimensional_codebooks():
+    torch.manual_seed(3)
+    q = ProductVQ(3, 1, 16)
+    q.init_from_latents(torch.randn(2, 3, 8, 8))
+    cb = q.codebooks.detach()[:, :, 0]
+    assert (cb[:, 1:] >= cb[:, :-1]).all()

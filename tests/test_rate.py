@@ -2,37 +2,52 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vqcodec.rate import calibrate, choose_depths
+from vqcodec.prior import NUM_CONTEXTS, ContextTracker, Prior
+from vqcodec.rate import choose_codes, quality_lambdas
 
 
-@settings(max_examples=50, deadline=None)
-@given(st.integers(1, 6), st.integers(1, 30), st.floats(0, 10), st.integers(0, 2**32 - 1))
-def test_chosen_depth_minimises_error_plus_lambda_bits(stages, n, lam, seed):
+def _exhaustive(latents, codebooks, prior, quality, lam):
+    tracker = ContextTracker(prior.zero, *latents.shape[1:3])
+    out = np.empty(latents.shape[:3], np.int64)
+    for m in range(latents.shape[0]):
+        v = latents[m].reshape(-1, latents.shape[3])
+        cost = ((v[:, None] - codebooks[m][None]) ** 2).sum(-1)
+        cost = cost + lam * prior.bits(quality, m)[tracker.contexts().reshape(-1)]
+        out[m] = cost.argmin(1).reshape(latents.shape[1:3])
+        tracker.add(out[m])
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(2, 20), st.floats(0, 2), st.integers(0, 2**32 - 1))
+def test_small_codebooks_get_the_exact_entropy_constrained_choice(codebooks, d, size, lam, seed):
     rng = np.random.default_rng(seed)
-    errors = np.sort(rng.random((stages, 1, n)), axis=0)[::-1]
-    bits = rng.random((stages, 1, n)) * 8
-    bits[0] = 0
-    d = choose_depths(errors, bits, lam)
-    assert d.shape == (1, n) and d.min() >= 1 and d.max() <= stages
-    cost = errors + lam * np.cumsum(bits, 0)
-    assert np.allclose(cost[d - 1, 0, np.arange(n)], cost.min(0)[0])
+    cb = rng.normal(size=(codebooks, size, d))
+    if d == 1:
+        cb = np.sort(cb, axis=1)
+    prior = Prior(rng.integers(1, 100, (1, codebooks, NUM_CONTEXTS, size)), rng.integers(0, size, codebooks),
+                  np.zeros(1, np.int64))
+    z = rng.normal(size=(codebooks, 4, 5, d))
+    got = choose_codes(z, cb, prior, 0, lam)
+    want = _exhaustive(z, cb, prior, 0, lam)
+    cost = lambda idx: sum(  # noqa: E731 (ties may pick either code)
+        ((z[m] - cb[m][idx[m]]) ** 2).sum() for m in range(codebooks))
+    assert got.shape == want.shape and (lam > 0 or cost(got) <= cost(want) + 1e-9)
+    if lam == 0:
+        assert np.allclose(cost(got), cost(want))
 
 
-def test_no_lambda_codes_every_stage_and_a_huge_one_only_the_first():
-    errors = np.array([[[4.0, 1.0]], [[2.0, 0.5]], [[1.0, 0.1]]])
-    bits = np.array([[[0.0, 0.0]], [[3.0, 3.0]], [[3.0, 3.0]]])
-    assert choose_depths(errors, bits, 0.0).tolist() == [[3, 3]]
-    assert choose_depths(errors, bits, 1e6).tolist() == [[1, 1]]
-    # the textured position (larger errors) keeps stages longer than the flat one
-    assert choose_depths(errors, bits, 0.3).tolist() == [[3, 1]]
+def test_no_lambda_is_the_nearest_code_and_a_huge_one_the_cheapest():
+    cb = np.linspace(-3, 3, 64)[None, :, None]
+    counts = np.ones((1, 1, NUM_CONTEXTS, 64), np.int64)
+    counts[..., 32] = 10**6  # code 32 is nearly free
+    prior = Prior(counts, np.array([32]), np.zeros(1, np.int64))
+    z = np.array([-2.9, 0.7, 2.95]).reshape(1, 1, 3, 1)
+    assert choose_codes(z, cb, prior, 0, 0.0)[0, 0].tolist() == [1, 39, 62]  # nearest of levels 6/63 apart
+    assert choose_codes(z, cb, prior, 0, 1e6)[0, 0].tolist() == [32, 32, 32]
 
 
-def test_calibrated_levels_span_depth_one_to_full_depth_evenly_in_log_rate():
-    rng = np.random.default_rng(0)
-    errors = np.sort(rng.random((4, 2000)) * rng.random(2000) * 10, axis=0)[::-1]
-    bits = np.full((4, 2000), 6.0)
-    bits[0] = 0
-    lams, rates = calibrate(errors, bits, fixed_bits=8.0 * 2000, pixels=64 * 2000, levels=5)
-    assert lams == sorted(lams, reverse=True)
-    assert rates[0] == 8.0 / 64 and np.isclose(rates[-1], (8.0 + 18.0) / 64)
-    assert np.allclose(np.diff(np.log(rates)), np.log(rates[1] / rates[0]))
+def test_quality_lambdas_fall_evenly_in_log_scale():
+    lams = quality_lambdas(0.3, 3e-5, 101)
+    assert lams[0] == 0.3 and np.isclose(lams[-1], 3e-5)
+    assert np.allclose(np.diff(np.log(lams)), np.log(lams[1] / lams[0]))

@@ -14,17 +14,24 @@ def shipped():
     return vqcodec.load_model()
 
 
-def test_at_least_six_quality_levels(shipped):
-    assert shipped.num_qualities >= 6
+def test_quality_runs_from_0_to_100(shipped):
+    assert shipped.num_qualities == 101
 
 
 def test_qualities_give_ordered_sizes_and_improving_psnr(shipped):
-    results = [vqcodec.compress_report(vqcodec.DEMO_IMAGE, q, shipped) for q in range(1, shipped.num_qualities + 1)]
+    levels = range(0, 101, 10)
+    results = [vqcodec.compress_report(vqcodec.DEMO_IMAGE, q, shipped) for q in levels]
     sizes = [len(r.data) for r in results]
     assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
     psnrs = [r.psnr for r in results]
-    assert psnrs[-1] > psnrs[0] + 2.0
+    assert psnrs == sorted(psnrs) and psnrs[-1] > psnrs[0] + 8.0
     assert psnrs[0] > 20.0  # a trained model, not noise
+
+
+def test_neighbouring_qualities_differ_by_at_most_fifteen_percent_in_rate(shipped):
+    sizes = [len(vqcodec.compress(vqcodec.DEMO_IMAGE, q, shipped)) for q in range(0, 101, 5)]
+    steps = np.array(sizes[1:]) / np.array(sizes[:-1])
+    assert (steps > 1.0).all() and (steps ** (1 / 5) < 1.15).all()  # five levels apart: per level
 
 
 def test_round_trip_of_the_demo_photo(shipped):

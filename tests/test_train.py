@@ -6,12 +6,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vqcodec.train import TrainConfig, Trainer
+from vqcodec.train import QUALITY_LEVELS, VAL_LAMBDAS, TrainConfig, Trainer
 from vqcodec.weights import load_model
 
 from .conftest import TINY, smooth_image
 
-CFG = TrainConfig(steps=12, ae_steps=4, batch_size=2, crop=32, holdout=1, val_every=6, restart_every=3,
+CFG = TrainConfig(steps=12, ae_steps=4, batch_size=2, crop=32, holdout=1, val_every=6,
                   kmeans_batches=1, checkpoint_minutes=1e9, warmup=2, model=TINY)
 
 
@@ -45,24 +45,25 @@ def test_export_is_loadable_and_init_starts_from_it(tmp_path):
     t.run()
     t.export(tmp_path / "model")
     m = load_model(tmp_path / "model")
-    assert m.num_qualities == TINY.stages
-    assert m.prior.first.min() >= 1 and m.prior.num_stages == TINY.stages
-    assert m.prior.first.max() > 2 and m.prior.depth.max() > 2  # counted, not uniform
-    assert m.lambdas == sorted(m.lambdas, reverse=True)  # quality 1 trades the most error for bits
+    assert m.num_qualities == QUALITY_LEVELS
+    assert m.prior.counts.min() >= 1 and m.prior.num_codebooks == TINY.latent_dim // TINY.sub_dim
+    assert len(np.unique(m.prior.counts)) > 2  # counted, not uniform
+    assert m.lambdas == sorted(m.lambdas, reverse=True)  # quality 0 trades the most error for bits
+    cb = m.net.quantizer.codebooks.detach()[:, :, 0]
+    assert (cb[:, 1:] >= cb[:, :-1]).all()  # exported 1-D codebooks are sorted
     warm = Trainer(data, tmp_path / "run2", replace(CFG, steps=14), log=lambda s: None)
     warm.init_from(tmp_path / "model")
     assert warm.initialised_codebooks and warm.step == CFG.ae_steps
-    cb = m.net.quantizer.stages[0].codebook
-    assert torch.equal(warm.net.quantizer.stages[0].codebook, cb)
+    assert torch.equal(warm.net.quantizer.codebooks, m.net.quantizer.codebooks)
     warm.run()
     assert warm.step == 14
 
 
-def test_validation_reports_each_quality(tmp_path):
+def test_validation_reports_each_rate_weight(tmp_path):
     t = Trainer(_data(tmp_path), tmp_path / "run", CFG, log=lambda s: None)
     t.run()
     last = t.history[-1]["val"]
-    assert set(last) == {"q1", "q2", "q4"}
+    assert set(last) == {f"lam{lam:g}" for lam in VAL_LAMBDAS}
     assert all(np.isfinite(v["psnr"]) for v in last.values())
 
 
@@ -76,7 +77,7 @@ def test_export_only_leaves_the_run_untouched(tmp_path):
     before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
     train(data, tmp_path / "run", CFG, tmp_path / "model", export_only=True, log=lambda s: None)
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
-    assert load_model(tmp_path / "model").num_qualities == TINY.stages
+    assert load_model(tmp_path / "model").num_qualities == QUALITY_LEVELS
 
 
 def test_resume_refuses_a_different_model_shape(tmp_path):
@@ -85,6 +86,6 @@ def test_resume_refuses_a_different_model_shape(tmp_path):
     data = _data(tmp_path)
     t = Trainer(data, tmp_path / "run", CFG, log=lambda s: None)
     t.save_checkpoint()
-    other = Trainer(data, tmp_path / "run", replace(CFG, model=replace(TINY, stages=3)), log=lambda s: None)
+    other = Trainer(data, tmp_path / "run", replace(CFG, model=replace(TINY, codebook_size=16)), log=lambda s: None)
     with pytest.raises(ValueError, match="holds a model"):
         other.resume()

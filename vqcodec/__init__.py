@@ -1,11 +1,12 @@
-"""vqcodec: a learned image codec built on a VQ-VAE with residual vector quantization.
+"""vqcodec: a learned image codec built on a VQ-VAE with product vector quantization.
 
 >>> import vqcodec
->>> data = vqcodec.compress("photo.png", quality=4)   # bytes of a .vqc file
+>>> data = vqcodec.compress("photo.png", quality=60)  # bytes of a .vqc file
 >>> image = vqcodec.decompress(data)                   # PIL.Image
 """
 
 from .bitstream import DEFAULT_MAX_PIXELS, Header, parse_header
+from .bitstream import read_file as read_vqc
 from .codec import DEFAULT_QUALITY, DEMO_IMAGE, CompressResult, compress, compress_report, decompress, default_quality
 from .metrics import ms_ssim, psnr
 from .errors import (
@@ -19,12 +20,15 @@ from .errors import (
     VqcError,
     WeightsError,
 )
-from .image import ConversionWarning
+from .image import ConversionWarning, LargeImageWarning
 from .weights import CodecModel, load_model
+from . import pillow_plugin
+
+pillow_plugin.register()  # PIL.Image.open / save know .vqc from here on
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "DEFAULT_QUALITY", "DEMO_IMAGE", "CodecModel", "CompressResult", "ConversionWarning",
-    "CorruptError", "FormatError", "Header", "ImageError", "ImageTooLargeError", "ModelMismatchError",
-    "TruncatedError", "UnsupportedVersionError", "VqcError", "WeightsError", "compress", "compress_report",
-    "decompress", "default_quality", "load_model", "ms_ssim", "parse_header", "psnr",
+    "CorruptError", "FormatError", "Header", "ImageError", "ImageTooLargeError", "LargeImageWarning",
+    "ModelMismatchError", "TruncatedError", "UnsupportedVersionError", "VqcError", "WeightsError", "compress",
+    "compress_report", "decompress", "default_quality", "load_model", "ms_ssim", "parse_header", "psnr", "read_vqc",
 ]

@@ -2,20 +2,25 @@
 
 This module is the format and nothing else; ``docs/format.md`` is its spec.
 Parsing is strict and ordered so each fault gets its own error: length,
-magic, version, header checksum, then field values, then payload length and
-payload checksum. Every field is validated before anything is allocated from it.
+magic, version, header checksum, then field values, then the pixel limit, then
+payload length and payload checksum. Every field is validated before anything
+is allocated from it, and a file is read only as far as its header says it
+reaches (plus one byte, to catch trailing data), so an endless input costs
+nothing.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from .errors import CorruptError, FormatError, ImageTooLargeError, TruncatedError, UnsupportedVersionError
 
 MAGIC = b"\x89VQC"
-VERSION = 2  # 2: context-coded payload (docs/format.md)
+VERSION = 3  # 3: product-VQ indices under activity contexts, quality 0..100 (docs/format.md)
 HEADER = struct.Struct("<4sBBBB8sIIIII")  # up to and including the header CRC
 PAYLOAD_CRC = struct.Struct("<I")
 HEADER_SIZE = HEADER.size + PAYLOAD_CRC.size  # 40
@@ -24,8 +29,15 @@ HEADER_SIZE = HEADER.size + PAYLOAD_CRC.size  # 40
 MODES = {0: "L", 1: "RGB", 2: "LA", 3: "RGBA"}
 MODE_CODES = {name: code for code, name in MODES.items()}
 
-#: Default limit on width x height, like Pillow's decompression-bomb guard.
-DEFAULT_MAX_PIXELS = 256 * 1024 * 1024
+#: Default limit on width x height: an error above it, as Pillow's decompression-bomb
+#: guard errs at twice its warning threshold.
+DEFAULT_MAX_PIXELS = 178_956_970
+#: Above this many pixels (Pillow's warning threshold) coding warns.
+WARN_PIXELS = 89_478_485
+#: Format limits on the payload lengths, per pixel: the codes can take at most
+#: 256 bits per pixel; a zlib stream of the alpha plane at most its stored size
+#: (5 bytes per 16 KB block) plus its header.
+MAX_PAYLOAD_BITS_PER_PIXEL = 256
 
 
 @dataclass(frozen=True)
@@ -80,28 +92,35 @@ def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
     version = data[4]
     if version > VERSION:
         raise UnsupportedVersionError(f"format version {version} is newer than this decoder's ({VERSION}); upgrade vqcodec")
+    if version < VERSION:
+        raise UnsupportedVersionError(f"format version {version} is not decoded by this vqcodec (it reads version "
+                                      f"{VERSION}); decode it with the vqcodec release that wrote it")
     if len(data) < HEADER_SIZE:
         raise TruncatedError(f"file is {len(data)} bytes, too short for a .vqc header ({HEADER_SIZE})")
     (_, version, mode, quality, flags, fp, width, height, payload_size, alpha_size, head_crc) = HEADER.unpack_from(data)
     if zlib.crc32(data[: HEADER.size - 4]) != head_crc:
         raise CorruptError("header checksum mismatch: the file is corrupted")
-    if version == 0:
-        raise CorruptError("format version 0 does not exist")
     if mode not in MODES:
         raise CorruptError(f"unknown colour mode code {mode}")
     if flags != 0:
         raise CorruptError(f"reserved flags are set ({flags:#04x})")
-    if quality == 0:
-        raise CorruptError("quality level 0 does not exist")
+    if quality > 100:
+        raise CorruptError(f"quality {quality} is above 100")
     if width == 0 or height == 0:
         raise CorruptError(f"image size {width}x{height} is empty")
-    if width * height > max_pixels:
-        raise ImageTooLargeError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
     if payload_size % 4:
         raise CorruptError("payload length is not a whole number of 32-bit words")
+    pixels = width * height
+    if 8 * payload_size > MAX_PAYLOAD_BITS_PER_PIXEL * pixels + 8 * 4096:
+        raise CorruptError(f"payload of {payload_size} bytes is longer than a {width}x{height} image can need")
     has_alpha = MODES[mode] in ("LA", "RGBA")
     if has_alpha != (alpha_size > 0):
         raise CorruptError("alpha payload length disagrees with the colour mode")
+    if alpha_size > pixels + 5 * (pixels // 16384 + 1) + 64:
+        raise CorruptError(f"alpha payload of {alpha_size} bytes is longer than a {width}x{height} plane can need")
+    if pixels > max_pixels:
+        raise ImageTooLargeError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels "
+                                 "(raise it with max_pixels= or --max-pixels)")
     return Header(MODES[mode], quality, fp, width, height, payload_size, alpha_size, version)
 
 
@@ -117,3 +136,26 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Container:
     if zlib.crc32(body) != body_crc:
         raise CorruptError("payload checksum mismatch: the file is corrupted")
     return Container(header, body[: header.payload_size], body[header.payload_size :])
+
+
+def read_file(source: str | os.PathLike | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+    """The bytes of a ``.vqc`` file (a path or a binary stream), reading no further than
+    its header says it reaches plus one byte; a header that fails validation stops the read."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            return read_file(f, max_pixels)
+    head = _read_up_to(source, HEADER_SIZE)
+    header = parse_header(head, max_pixels)
+    rest = _read_up_to(source, header.file_size - HEADER_SIZE + 1)
+    return head + rest  # unpack() reports a short or long file
+
+
+def _read_up_to(stream: BinaryIO, n: int) -> bytes:
+    chunks, left = [], n
+    while left > 0:
+        chunk = stream.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)

@@ -18,14 +18,14 @@ from PIL import Image
 
 from . import bitstream, tiling
 from .metrics import psnr
-from .rate import choose_depths
 from .errors import CorruptError, ModelMismatchError, VqcError
-from .image import ImageInput, Pixels, compress_alpha, decompress_alpha, from_rgb, to_pixels
+from .rate import choose_codes
+from .image import ImageInput, Pixels, check_pixels, compress_alpha, decompress_alpha, from_rgb, to_pixels
 from .weights import CodecModel, load_model
 
-#: Quality used when none is given: about 0.4 bpp with the shipped model
-#: (a model with fewer levels uses its best).
-DEFAULT_QUALITY = 6
+#: Quality used when none is given (0 smallest .. 100 best; a model with fewer
+#: levels uses its best).
+DEFAULT_QUALITY = 60
 
 #: The bundled demo photo (CC0, see assets/README.md).
 DEMO_IMAGE = Path(__file__).parent / "assets" / "coffee.png"
@@ -58,33 +58,34 @@ class CompressResult:
 
 def default_quality(model: CodecModel) -> int:
     """The quality used when none is given, within ``model``'s levels."""
-    return min(DEFAULT_QUALITY, model.num_qualities)
+    return min(DEFAULT_QUALITY, model.num_qualities - 1)
 
 
-def _encode(px: Pixels, quality: int | None, model: CodecModel) -> tuple[bytes, np.ndarray, np.ndarray]:
-    """The .vqc bytes of ``px``, the code indices (stages, h, w) and the depths (h, w) they hold."""
+def _encode(px: Pixels, quality: int | None, model: CodecModel) -> tuple[bytes, np.ndarray]:
+    """The .vqc bytes of ``px`` and the code indices (M, h, w) they hold."""
     quality = default_quality(model) if quality is None else quality
-    if not 1 <= quality <= model.num_qualities:
-        raise VqcError(f"quality must be between 1 and {model.num_qualities}, not {quality}")
+    if not 0 <= quality < model.num_qualities:
+        raise VqcError(f"quality must be between 0 and {model.num_qualities - 1}, not {quality}")
     height, width = px.rgb.shape[:2]
-    if width >= 2**32 or height >= 2**32:
-        raise VqcError("image sides must be below 2^32")
-    indices, errors = tiling.analyse(model.net, px.rgb, model.device)
-    depths = choose_depths(errors, model.prior.stage_bits(indices), model.lambdas[quality - 1])
-    payload = model.coder.encode(indices, depths)
+    latents = tiling.analyse(model.net, px.rgb, model.device)
+    d, h, w = latents.shape
+    sub = model.net.cfg.sub_dim
+    per_codebook = latents.reshape(d // sub, sub, h, w).transpose(0, 2, 3, 1)
+    indices = choose_codes(per_codebook, model.codebooks, model.prior, quality, model.lambdas[quality])
+    payload = model.coder.encode(indices, quality)
     alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
     header = bitstream.Header(px.mode, quality, model.fingerprint, width, height, len(payload), len(alpha))
-    return bitstream.pack(header, payload, alpha), indices, depths
+    return bitstream.pack(header, payload, alpha), indices
 
 
 def compress_report(image: ImageInput, quality: int | None = None, model: CodecModel | None = None,
-                    device: str | None = None) -> CompressResult:
+                    device: str | None = None, max_pixels: int | None = None) -> CompressResult:
     """Compress ``image`` and report the bits per pixel and PSNR of the result."""
     model = _resolve(model, device)
-    px = to_pixels(image)
-    data, indices, depths = _encode(px, quality, model)
+    px = to_pixels(image, max_pixels)
+    data, indices = _encode(px, quality, model)
     height, width = px.rgb.shape[:2]
-    rgb = tiling.synthesise(model.net, indices, depths, width, height, model.device)
+    rgb = tiling.synthesise(model.net, indices, width, height, model.device)
     recon = from_rgb(rgb, px.mode, px.alpha)
     if px.mode in ("L", "LA"):
         quality_db = psnr(np.asarray(recon.convert("L")), np.asarray(from_rgb(px.rgb, "L", None)))
@@ -94,28 +95,34 @@ def compress_report(image: ImageInput, quality: int | None = None, model: CodecM
 
 
 def compress(image: ImageInput, quality: int | None = None, model: CodecModel | None = None,
-             device: str | None = None) -> bytes:
-    """Compress an image (path, PIL image, uint8/uint16 array, or encoded image bytes) to ``.vqc`` bytes."""
-    return _encode(to_pixels(image), quality, _resolve(model, device))[0]
+             device: str | None = None, max_pixels: int | None = None) -> bytes:
+    """Compress an image (path, PIL image, uint8/uint16 array, or encoded image bytes) to ``.vqc`` bytes.
+
+    ``quality`` runs from 0 (smallest file) to 100 (best image); images over
+    ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`) are refused."""
+    return _encode(to_pixels(image, max_pixels), quality, _resolve(model, device))[0]
 
 
 def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None, device: str | None = None,
-               max_pixels: int = bitstream.DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode ``.vqc`` bytes (or a path to a ``.vqc`` file) to a PIL image."""
+               max_pixels: int | None = None) -> Image.Image:
+    """Decode ``.vqc`` bytes (or a path to a ``.vqc`` file) to a PIL image.
+
+    Files claiming more than ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`)
+    are refused; the file is read only as far as its header says it reaches."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        with open(data, "rb") as f:
-            data = f.read()
+        data = bitstream.read_file(data)
     data = bytes(data)
     model = _resolve(model, device)
-    container = bitstream.unpack(data, max_pixels)
+    container = bitstream.unpack(data, bitstream.DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
     hdr = container.header
     if hdr.fingerprint != model.fingerprint:
         raise ModelMismatchError(
             f"file was made by model {hdr.fingerprint.hex()}, but the loaded model is {model.fingerprint.hex()}")
-    if hdr.quality > model.num_qualities:
-        raise CorruptError(f"quality {hdr.quality} exceeds the model's {model.num_qualities} levels")
+    if hdr.quality >= model.num_qualities:
+        raise CorruptError(f"quality {hdr.quality} exceeds the model's levels (0 .. {model.num_qualities - 1})")
+    check_pixels(hdr.width, hdr.height, max_pixels)
     h, w = _latent_shape(hdr.width, hdr.height, model.net.cfg.downsample)
-    indices, depths = model.coder.decode(container.payload, h, w)
+    indices = model.coder.decode(container.payload, h, w, hdr.quality)
     alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
-    rgb = tiling.synthesise(model.net, indices, depths, hdr.width, hdr.height, model.device)
+    rgb = tiling.synthesise(model.net, indices, hdr.width, hdr.height, model.device)
     return from_rgb(rgb, hdr.mode, alpha)

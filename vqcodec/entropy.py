@@ -1,16 +1,14 @@
-"""Range coding of a depth map and its code indices with constriction, under the context prior.
+"""Range coding of the code indices with constriction, under the context prior.
 
-One constriction ``queue`` range-coder stream holds, in turn:
-
-- the depth map and then stage 1's indices, each in *anti-diagonal order*
-  (diagonal ``d = row + col`` ascending, rows ascending within a diagonal): a
-  position's left and upper neighbours lie on diagonal ``d - 1``, so the
-  decoder knows a whole diagonal's contexts at once and decodes it in one call
-  instead of one call per symbol;
-- each stage ``s > 1`` at the positions whose depth is at least ``s``, grouped
-  by context (the stage-``s-1`` index at the same position, known to the
-  decoder before stage ``s`` starts): contexts in ascending order, positions in
-  raster order within a context, each group coded with its context's model.
+One constriction ``queue`` range-coder stream holds, codebook by codebook
+(m = 0 .. M-1), that codebook's index map: its positions grouped by context
+(``vqcodec/prior.py``; known to the decoder before the codebook starts),
+contexts ascending, raster order within a context, each group coded with its
+context's model in one call. The number of calls is at most M x contexts,
+whatever the image's shape. The stream ends with four fixed bytes under a
+uniform model, so a decoder that ran off the end of the data (constriction then
+reads zeros) or a payload spliced from elsewhere is caught; words left unread
+after them are caught too.
 
 Models are built from the prior's integer rows (exactly representable as
 float64) with ``perfect=False`` fixed, so encoder and decoder agree whatever
@@ -19,105 +17,118 @@ constriction's default becomes. ``docs/format.md`` specifies the same.
 
 from __future__ import annotations
 
+import math
+
 import constriction
 import numpy as np
 
 from .errors import CorruptError
-from .prior import Prior, spatial_contexts
+from .prior import ContextTracker, Prior
 
 _model = constriction.stream.model
 _queue = constriction.stream.queue
 
-#: Symbols coded per call when the encoder knows every context (bounds the
-#: float64 probability rows held at once to CHUNK * K * 8 bytes).
-CHUNK = 4096
+#: Closes every stream; checked by the decoder.
+TERMINATOR = np.array([0x56, 0x51, 0x43, 0x33], np.int32)
+_BYTE = _model.Categorical(np.full(256, 1 / 256), perfect=False)
+#: constriction's models quantize probabilities to this many bits.
+PRECISION = 24
+#: Bits of the range coder's state, flushed at the end of a stream.
+STATE_BITS = 64
 
 
-def diagonal_order(h: int, w: int) -> np.ndarray:
-    """Raster positions of an h x w grid in anti-diagonal order (rows ascending)."""
-    rows, cols = np.divmod(np.arange(h * w), w)
-    return np.lexsort((rows, rows + cols))
+def _groups(ctx: np.ndarray, contexts: int) -> list[tuple[int, np.ndarray]]:
+    """(context, raster positions) for each context present, contexts ascending."""
+    flat = ctx.ravel()
+    order = np.argsort(flat, kind="stable")
+    bounds = np.cumsum(np.bincount(flat, minlength=contexts))
+    return [(c, order[lo:hi]) for c, (lo, hi) in enumerate(zip(np.r_[0, bounds[:-1]], bounds, strict=True))
+            if hi > lo]
 
 
 class EntropyCoder:
-    """Encodes and decodes a depth map (h, w) with indices (stages, h, w) under a prior."""
+    """Encodes and decodes index maps (M, h, w) under a prior, at a quality level."""
 
     def __init__(self, prior: Prior) -> None:
         self.prior = prior
-        self._family = _model.Categorical(perfect=False)
-        self._depth = prior.depth_probabilities()
-        self._first = prior.probabilities(0)
-        self._rest = [[_model.Categorical(row, perfect=False) for row in prior.probabilities(s)]
-                      for s in range(1, prior.num_stages)]
+        self._models: dict[tuple[int, int, int], object] = {}
+        counts = prior.counts.astype(np.float64)
+        p_max = (counts.max(axis=3) / counts.sum(axis=3)).max(axis=2)  # (T, M): most likely code anywhere
+        # No code can cost less than its quantized probability allows; constriction
+        # may round a probability up by at most K quanta.
+        slack = prior.size * 2.0**-PRECISION
+        self._min_bits = -np.log2(np.minimum(1.0, p_max + slack))  # (T, M)
 
-    def encode(self, indices: np.ndarray, depths: np.ndarray) -> bytes:
-        """Code ``depths`` (h, w, values 1..S) and, at each position, its first
-        ``depth`` indices of ``indices`` (S, h, w), into little-endian 32-bit words."""
-        stages, h, w = indices.shape
-        if stages != self.prior.num_stages:
-            raise ValueError(f"{stages} stages but the prior has {self.prior.num_stages}")
-        if depths.shape != (h, w) or (depths.size and (depths.min() < 1 or depths.max() > stages)):
-            raise ValueError("depths must be an (h, w) map of values 1 .. stages")
+    def _model(self, quality: int, m: int, ctx: int):
+        t = int(self.prior.table_of_quality[quality])
+        key = (t, m, ctx)
+        model = self._models.get(key)
+        if model is None:
+            model = _model.Categorical(self.prior.probabilities(quality, m)[ctx], perfect=False)
+            self._models[key] = model
+        return model
+
+    def min_bits(self, quality: int, positions: int, first: int = 0) -> float:
+        """The fewest bits codebooks ``first`` .. M-1 can take at ``positions`` positions."""
+        t = self.prior.table_of_quality[quality]
+        return float(self._min_bits[t, first:].sum()) * positions
+
+    def encode(self, indices: np.ndarray, quality: int) -> bytes:
+        """Code index maps (M, h, w) into little-endian 32-bit words."""
+        m_count, h, w = indices.shape
+        if m_count != self.prior.num_codebooks:
+            raise ValueError(f"{m_count} index maps but the prior has {self.prior.num_codebooks} codebooks")
         if indices.size and (indices.min() < 0 or indices.max() >= self.prior.size):
             raise ValueError("index out of the codebook's range")
-        indices, depths = indices.astype(np.int64), depths.astype(np.int64)
+        if not 0 <= quality < self.prior.table_of_quality.size:
+            raise ValueError(f"quality {quality} out of range")
         encoder = _queue.RangeEncoder()
-        order = diagonal_order(h, w)
-        maps = [(indices[0], self.prior.first_contexts(indices[0]), self._first)]
-        if stages > 1:  # a one-stage model's depths are all 1 and take no bits
-            maps.insert(0, (depths - 1, self.prior.depth_contexts(depths), self._depth))
-        for symbols, ctx, probs in maps:
-            for start in range(0, order.size, CHUNK):
-                pos = order[start:start + CHUNK]
-                encoder.encode(symbols.ravel()[pos].astype(np.int32), self._family, probs[ctx.ravel()[pos]])
-        for s in range(1, stages):
-            coded = (depths > s).ravel()
-            ctx, sym = indices[s - 1].ravel()[coded], indices[s].ravel()[coded]
-            by_ctx = np.argsort(ctx, kind="stable")
-            bounds = np.cumsum(np.bincount(ctx, minlength=self.prior.size))
-            for c, (lo, hi) in enumerate(zip(np.r_[0, bounds[:-1]], bounds, strict=True)):
-                if hi > lo:
-                    encoder.encode(sym[by_ctx[lo:hi]].astype(np.int32), self._rest[s - 1][c])
+        tracker = ContextTracker(self.prior.zero, h, w)
+        for m in range(m_count):
+            symbols = indices[m].ravel().astype(np.int32)
+            for c, pos in _groups(tracker.contexts(), self.prior.counts.shape[2]):
+                encoder.encode(symbols[pos], self._model(quality, m, c))
+            tracker.add(indices[m])
+        encoder.encode(TERMINATOR, _BYTE)
         return encoder.get_compressed().astype("<u4").tobytes()
 
-    def decode(self, payload: bytes, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        """Indices (S, h, w; 0 beyond each position's depth) and depths (h, w)
-        from a payload made by :meth:`encode`."""
+    def check_size(self, payload_size: int, h: int, w: int, quality: int) -> None:
+        """Refuse a payload too short to hold an (h, w) map of every codebook, before decoding."""
+        need = self.min_bits(quality, h * w) + 8 * TERMINATOR.size
+        if 8 * payload_size + STATE_BITS < need:
+            raise CorruptError(f"payload of {payload_size} bytes is too short for the image it claims "
+                               f"(at least {math.ceil((need - STATE_BITS) / 8)} bytes)")
+
+    def decode(self, payload: bytes, h: int, w: int, quality: int) -> np.ndarray:
+        """Index maps (M, h, w) from a payload made by :meth:`encode`; every way
+        the payload can disagree with the image it claims raises CorruptError."""
         if len(payload) % 4:
             raise CorruptError("payload length is not a whole number of 32-bit words")
-        stages = self.prior.num_stages
-        decoder = _queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
-        out = np.zeros((stages, h, w), dtype=np.int64)
+        self.check_size(len(payload), h, w, quality)
+        m_count = self.prior.num_codebooks
+        out = np.zeros((m_count, h, w), np.int64)
+        tracker = ContextTracker(self.prior.zero, h, w)
         try:
-            depths = np.ones((h, w), np.int64)
-            if stages > 1:
-                depths += self._decode_diagonals(decoder, h, w, self._depth, np.arange(stages), stages)
-            out[0] = self._decode_diagonals(decoder, h, w, self._first, self.prior.groups, self.prior.num_groups)
-            for s in range(1, stages):
-                coded = (depths > s).ravel()
-                ctx = out[s - 1].ravel()[coded]
-                by_ctx = np.argsort(ctx, kind="stable")
-                counts = np.bincount(ctx, minlength=self.prior.size)
-                symbols = [decoder.decode(self._rest[s - 1][c], int(n)) for c, n in enumerate(counts) if n]
-                sym = np.empty(ctx.size, np.int64)
-                sym[by_ctx] = np.concatenate(symbols) if symbols else []
-                out[s].ravel()[coded] = sym
-        except (ValueError, RuntimeError) as exc:  # constriction reports invalid data this way
+            decoder = _queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+            for m in range(m_count):
+                if decoder.maybe_exhausted() and self.min_bits(quality, h * w, m) > STATE_BITS:
+                    raise CorruptError("payload ends before the codes it claims")
+                flat = out[m].reshape(-1)
+                for c, pos in _groups(tracker.contexts(), self.prior.counts.shape[2]):
+                    flat[pos] = decoder.decode(self._model(quality, m, c), pos.size)
+                tracker.add(out[m])
+            end = decoder.decode(_BYTE, TERMINATOR.size)
+            exhausted = decoder.maybe_exhausted()
+        except CorruptError:
+            raise
+        except (ValueError, RuntimeError, AssertionError, OverflowError) as exc:  # constriction's invalid data
             raise CorruptError(f"entropy-coded payload is invalid: {exc}") from exc
-        return out, depths
-
-    def _decode_diagonals(self, decoder: _queue.RangeDecoder, h: int, w: int, probs: np.ndarray,
-                          classes: np.ndarray, num_classes: int) -> np.ndarray:
-        """A spatially coded map (h, w), one anti-diagonal per call; a symbol's
-        context is its decoded neighbours' classes (``classes[symbol]``)."""
-        grid = np.full((h, w), -1, np.int64)  # classes of decoded symbols
-        symbols = np.zeros((h, w), np.int64)
-        for d in range(h + w - 1):
-            rows = np.arange(max(0, d - w + 1), min(h, d + 1))
-            cols = d - rows
-            left = np.where(cols > 0, grid[rows, np.maximum(cols - 1, 0)], -1)
-            up = np.where(rows > 0, grid[np.maximum(rows - 1, 0), cols], -1)
-            sym = decoder.decode(self._family, probs[spatial_contexts(left, up, num_classes)])
-            symbols[rows, cols] = sym
-            grid[rows, cols] = classes[sym]
-        return symbols
+        except BaseException as exc:  # a Rust panic surfaces as a BaseException subclass
+            if type(exc).__name__ != "PanicException":
+                raise
+            raise CorruptError(f"entropy-coded payload is invalid: {exc}") from exc
+        if not np.array_equal(end, TERMINATOR):
+            raise CorruptError("entropy-coded payload does not end where the image does")
+        if not exhausted:
+            raise CorruptError("entropy-coded payload has data after its last code")
+        return out

@@ -29,8 +29,8 @@ class ModelMismatchError(FormatError):
     """The file was made by a model other than the one loaded."""
 
 
-class ImageTooLargeError(FormatError):
-    """The file declares more pixels than the configured limit (a decompression-bomb guard)."""
+class ImageTooLargeError(FormatError, ImageError):
+    """An image, or a file's header, has more pixels than the configured limit (a bomb guard)."""
 
 
 class WeightsError(VqcError):

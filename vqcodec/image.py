@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import CorruptError, ImageError
+from .bitstream import DEFAULT_MAX_PIXELS, WARN_PIXELS
+from .errors import CorruptError, ImageError, ImageTooLargeError
 
 #: What compress() accepts: a path, a PIL image, a uint8 array, or encoded image bytes.
 ImageInput = Image.Image | np.ndarray | str | os.PathLike | bytes
@@ -26,6 +28,26 @@ ImageInput = Image.Image | np.ndarray | str | os.PathLike | bytes
 
 class ConversionWarning(UserWarning):
     """An input was converted (bit depth, palette, colour space) before coding."""
+
+
+class LargeImageWarning(UserWarning):
+    """An image is above Pillow's decompression-bomb warning threshold (but within the limit)."""
+
+
+#: Pillow's own bomb guard is a process-wide setting; lifting it for one call is serialised.
+_PILLOW_GUARD = threading.Lock()
+
+
+def check_pixels(width: int, height: int, max_pixels: int | None) -> None:
+    """Refuse an image above the pixel limit; warn above Pillow's warning threshold when the
+    default limit applies (an explicit limit says the caller expects large images)."""
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    if width * height > limit:
+        raise ImageTooLargeError(f"image of {width}x{height} pixels exceeds the limit of {limit} pixels "
+                                 "(raise it with max_pixels= or --max-pixels)")
+    if max_pixels is None and width * height > WARN_PIXELS:
+        warnings.warn(f"image of {width}x{height} pixels is large: coding it takes minutes and GBs",
+                      LargeImageWarning, stacklevel=3)
 
 
 @dataclass
@@ -56,11 +78,26 @@ def _from_array(arr: np.ndarray) -> Image.Image:
     raise ImageError(f"array of shape {arr.shape} is not an image (H, W) or (H, W, 1|2|3|4)")
 
 
-def _open(src: str | os.PathLike | bytes) -> Image.Image:
+def _open(src: str | os.PathLike | bytes, max_pixels: int | None) -> Image.Image:
+    """Open and decode an image file, checking its size before decoding any pixel."""
     path = "input" if isinstance(src, bytes) else Path(src)
+    im = None
     try:
-        im = Image.open(io.BytesIO(src) if isinstance(src, bytes) else path)
+        with _PILLOW_GUARD, warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our limit replaces Pillow's
+            try:
+                im = Image.open(io.BytesIO(src) if isinstance(src, bytes) else path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+        check_pixels(im.width, im.height, max_pixels)
+        if getattr(im, "n_frames", 1) > 1:
+            raise ImageError(f"{path}: animated / multi-frame images are not supported")
         im.load()
+    except ImageError:
+        if im is not None:
+            im.close()
+        raise
     except FileNotFoundError as exc:
         raise ImageError(f"{path}: no such file") from exc
     except IsADirectoryError as exc:
@@ -71,20 +108,24 @@ def _open(src: str | os.PathLike | bytes) -> Image.Image:
         raise ImageError(f"{path}: not an image Pillow can read") from exc
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{path}: {exc}") from exc
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated or malformed image data
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:  # truncated or malformed image data
+        if im is not None:
+            im.close()
         raise ImageError(f"{path}: cannot decode image ({exc})") from exc
-    if getattr(im, "n_frames", 1) > 1:
-        raise ImageError(f"{path}: animated / multi-frame images are not supported")
     return im
 
 
-def to_pixels(src: ImageInput) -> Pixels:
-    """Normalise a path, PIL image or array into :class:`Pixels`."""
+def to_pixels(src: ImageInput, max_pixels: int | None = None) -> Pixels:
+    """Normalise a path, PIL image or array into :class:`Pixels`, refusing images over
+    ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`) before decoding them."""
     if isinstance(src, (str, os.PathLike, bytes)):
-        im = _open(src)
+        im = _open(src, max_pixels)
     elif isinstance(src, Image.Image):
+        check_pixels(src.width, src.height, max_pixels)
         im = src
     elif isinstance(src, np.ndarray):
+        if src.ndim >= 2:
+            check_pixels(src.shape[1], src.shape[0], max_pixels)
         im = _from_array(src)
     else:
         raise ImageError(f"cannot code an object of type {type(src).__name__}")

@@ -1,4 +1,4 @@
-"""The VQ-VAE: analysis transform, residual vector quantizer, synthesis transform.
+"""The VQ-VAE: analysis transform, product vector quantizer, synthesis transform.
 
 The transforms are built for a CPU budget: the image enters by space-to-depth
 (``PixelUnshuffle``) and leaves by depth-to-space (``PixelShuffle``), so no
@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import Tensor, nn
 
-from .quantizer import ResidualVQ, RVQOutput
+from .quantizer import ProductVQ, VQOutput
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,9 @@ class ModelConfig:
     """Shape of a model; stored as JSON beside the weights."""
 
     channels: int = 128  # width of the transforms
-    latent_dim: int = 32  # dimension of each latent / code vector
-    stages: int = 8  # residual VQ stages = quality levels
-    codebook_size: int = 256  # codes per stage
+    latent_dim: int = 64  # dimension of each latent vector
+    sub_dim: int = 1  # dimension of each sub-vector with its own codebook
+    codebook_size: int = 256  # codes per codebook
     res_blocks: int = 1  # residual blocks at the latent resolution, per transform
     block_transform: bool = True  # linear 8x8 block path beside the nonlinear one
 
@@ -139,7 +139,7 @@ class Decoder(nn.Module):
 
 
 class VQVAE(nn.Module):
-    """Encoder, residual VQ and decoder; ``forward`` is the training pass."""
+    """Encoder, product VQ and decoder; ``forward`` is the training pass."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -147,16 +147,15 @@ class VQVAE(nn.Module):
             raise ValueError("only 8x downsampling is implemented")
         self.cfg = cfg
         self.encoder = Encoder(cfg)
-        self.quantizer = ResidualVQ(cfg.stages, cfg.codebook_size, cfg.latent_dim)
+        self.quantizer = ProductVQ(cfg.latent_dim, cfg.sub_dim, cfg.codebook_size)
         self.decoder = Decoder(cfg)
 
-    def forward(
-        self, x: Tensor, num_stages: Tensor | int | None = None, quantize: bool = True
-    ) -> tuple[Tensor, RVQOutput | None]:
+    def forward(self, x: Tensor, lam: Tensor | float = 0.0, quantize: bool = True) -> tuple[Tensor, VQOutput | None]:
+        """Reconstruction and quantizer output, codes chosen with ``lam`` per image (B,) or for all."""
         z_e = self.encoder(x)
         if not quantize:  # autoencoder warm-up: no bottleneck yet
             return self.decoder(z_e), None
-        out = self.quantizer(z_e, num_stages)
+        out = self.quantizer(z_e, lam)
         return self.decoder(out.quantized), out
 
     @torch.no_grad()
@@ -182,17 +181,6 @@ class VQVAE(nn.Module):
             last.bias.zero_()
 
     @torch.no_grad()
-    def encode_indices(self, x: Tensor, num_stages: int) -> Tensor:
-        """Indices (B, num_stages, H/8, W/8) for images whose sides are multiples of 8."""
-        return self.quantizer.encode(self.encoder(x), num_stages)
-
-    @torch.no_grad()
-    def analyse(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Every stage's indices and the latent error left after each (B, S, H/8, W/8)."""
-        return self.quantizer.encode_with_errors(self.encoder(x), self.cfg.stages)
-
-    @torch.no_grad()
-    def decode_indices(self, indices: Tensor, depths: Tensor | None = None) -> Tensor:
-        """Reconstruction in [0, 1] (unclamped) from code indices, each position
-        summing its first ``depths`` (B, H/8, W/8) stages (all without depths)."""
-        return self.decoder(self.quantizer.decode(indices, depths))
+    def decode_indices(self, indices: Tensor) -> Tensor:
+        """Reconstruction in [0, 1] (unclamped) from code indices (B, M, H/8, W/8)."""
+        return self.decoder(self.quantizer.lookup(indices))

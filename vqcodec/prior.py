@@ -1,188 +1,168 @@
-"""The prior over a file's symbols: integer count tables, each under a context.
+"""The prior over a file's code indices: integer count tables, each under a context.
 
-A file codes, per latent position, a *depth* (how many residual stages the
-encoder spent there) and that many code indices. A symbol is cheaper to code
-when something already decoded predicts it:
+A file codes, for each of the ``M`` codebooks in turn, the index map (h, w) of
+that codebook's codes. A code is cheaper when something already decoded
+predicts it, and what predicts a code best is how busy the block's
+neighbourhood is: a flat sky leaves nearly every later codebook at its zero
+code, a texture does not. So the context of codebook ``m`` at a position is its
+**activity**: the sum, over codebooks ``1 .. m-1`` and the 3x3 positions around
+it, of each code's distance from its codebook's zero code (capped at 2), put in
+logarithmic buckets. Codebook 0 (the brightness of the block in a block-PCA
+ordered latent) says nothing about texture and is left out of the sum.
 
-- the depth, given its left and upper neighbours' depths (``(S + 1)^2``
-  contexts, one value meaning "no neighbour"): depth maps follow the image's
-  texture, so neighbours agree;
-- stage 1's index, given the *groups* of its left and upper neighbours' stage-1
-  indices (the stage-1 codebook is clustered into ``G`` groups: ``(G + 1)^2``
-  contexts);
-- stage ``s > 1``'s index, given stage ``s - 1``'s index at the same position
-  (``K`` contexts): a flat block's coarse code predicts small residual codes.
+Every context is a function of indices decoded before it, computed with
+integer arithmetic, and every codebook's contexts are known before any of its
+codes is decoded, so a decoder decodes each (codebook, context) group in one
+call whatever the image's shape.
 
-Measured on Kodak with the first shipped model, against one frequency table per
-stage: stage 1 costs 28% fewer bits, all 8 stages together 11% fewer.
+How a code's probability depends on the context also depends on the rate: at a
+low quality level most codes sit at zero. So the tables come in ``T`` sets,
+each counted at one quality level; a quality level uses the set named by
+``table_of_quality``.
 
 The tables are integers stored with the weights, as CompressAI stores integer
 CDF tables: the coder's models are pure functions of integers in the weights
 file, so no float produced by a network reaches the coder and decoding is the
-same on every machine. Every count is at least 1, so every symbol stays codable.
+same on every machine. Every count is at least 1, so every code stays codable.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-import torch
 
-from .quantizer import kmeans
-
-#: Groups the stage-1 codebook is clustered into for stage 1's spatial context.
-NUM_GROUPS = 16
+#: Activity buckets: 0, 1, 2-3, 4-7, ..., 256 and more.
+NUM_CONTEXTS = 10
+#: Each code's contribution to the activity of later codebooks is capped here.
+MAGNITUDE_CAP = 2
 #: Each smoothed table row sums to about this, so counts fit in int32.
 ROW_TOTAL = 1 << 20
 
 
-def spatial_contexts(left: np.ndarray, up: np.ndarray, num_classes: int) -> np.ndarray:
-    """Context of each position from its neighbours' classes (-1: no neighbour)."""
-    none = num_classes
-    return np.where(left < 0, none, left) * (none + 1) + np.where(up < 0, none, up)
+def magnitudes(indices: np.ndarray, zero: int) -> np.ndarray:
+    """Distance of each index of a map from the codebook's zero code, capped at MAGNITUDE_CAP."""
+    return np.minimum(np.abs(indices.astype(np.int64) - zero), MAGNITUDE_CAP)
 
 
-def neighbours(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each position's left and upper neighbour in ``grid`` (h, w), -1 at the edges."""
-    left = np.full_like(grid, -1)
-    left[:, 1:] = grid[:, :-1]
-    up = np.full_like(grid, -1)
-    up[1:, :] = grid[:-1, :]
-    return left, up
+def box3(grid: np.ndarray) -> np.ndarray:
+    """Sum over each position's 3x3 neighbourhood (positions outside the map count 0)."""
+    p = np.pad(grid, 1)
+    rows = p[:-2] + p[1:-1] + p[2:]
+    return rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]
 
 
-def _check_table(name: str, table: np.ndarray, ndim: int) -> None:
+def bucket(activity: np.ndarray) -> np.ndarray:
+    """Context of each position from its activity: the bit length of the sum, at most NUM_CONTEXTS - 1."""
+    a = np.asarray(activity, dtype=np.int64)
+    length = np.zeros(a.shape, np.int64)
+    for k in range(1, NUM_CONTEXTS):
+        length += a >= (1 << (k - 1))
+    return length
+
+
+class ContextTracker:
+    """The running activity of one image's index maps, fed codebook by codebook in order."""
+
+    def __init__(self, zero: np.ndarray, h: int, w: int) -> None:
+        self.zero = zero
+        self.activity = np.zeros((h, w), np.int64)
+        self.next = 0
+
+    def contexts(self) -> np.ndarray:
+        """Contexts (h, w) of the next codebook's indices."""
+        return bucket(self.activity)
+
+    def add(self, indices: np.ndarray) -> None:
+        """Record the next codebook's index map (h, w)."""
+        if self.next >= 1:
+            self.activity += box3(magnitudes(indices, int(self.zero[self.next])))
+        self.next += 1
+
+
+def _check(name: str, table: np.ndarray, ndim: int) -> None:
     if table.ndim != ndim or not np.issubdtype(table.dtype, np.integer):
         raise ValueError(f"prior {name} must be a {ndim}-D integer array")
-    if table.size and (table.min() < 1 or table.max() >= 2**31):
-        raise ValueError(f"every count of prior {name} must be in 1 .. 2^31 - 1")
 
 
 class Prior:
-    """Context tables: ``groups`` (K,), ``first`` ((G+1)^2, K), ``rest`` (S-1, K, K)
-    and ``depth`` ((S+1)^2, S), where depth ``d`` (1..S) is symbol ``d - 1``."""
+    """Count tables ``counts`` (T, M, C, K), each codebook's ``zero`` code (M,), and the
+    table set ``table_of_quality`` (Q,) each quality level uses."""
 
-    def __init__(self, groups: np.ndarray, first: np.ndarray, rest: np.ndarray, depth: np.ndarray) -> None:
-        groups, first, rest, depth = (np.asarray(a) for a in (groups, first, rest, depth))
-        if groups.ndim != 1 or not np.issubdtype(groups.dtype, np.integer) or groups.size == 0:
-            raise ValueError("prior groups must be a non-empty 1-D integer array")
-        for name, table, ndim in (("first", first, 2), ("rest", rest, 3), ("depth", depth, 2)):
-            _check_table(name, table, ndim)
-        size = groups.shape[0]
-        num_groups = math.isqrt(first.shape[0]) - 1
-        if num_groups < 1 or (num_groups + 1) ** 2 != first.shape[0]:
-            raise ValueError("prior first table must have (G + 1)^2 rows")
-        if first.shape[1] != size or rest.shape[1:] != (size, size):
-            raise ValueError("prior tables do not match the codebook size")
-        stages = rest.shape[0] + 1
-        if depth.shape != ((stages + 1) ** 2, stages):
-            raise ValueError("prior depth table does not match the stage count")
-        if groups.min() < 0 or groups.max() >= num_groups:
-            raise ValueError("prior groups out of range")
-        self.groups = groups.astype(np.int64)
-        self.first = first.astype(np.int64)
-        self.rest = rest.astype(np.int64)
-        self.depth = depth.astype(np.int64)
-        self.num_groups = num_groups
+    def __init__(self, counts: np.ndarray, zero: np.ndarray, table_of_quality: np.ndarray) -> None:
+        counts, zero, table_of_quality = (np.asarray(a) for a in (counts, zero, table_of_quality))
+        _check("counts", counts, 4)
+        _check("zero", zero, 1)
+        _check("table_of_quality", table_of_quality, 1)
+        t, m, c, k = counts.shape
+        if min(t, m, k) < 1 or c != NUM_CONTEXTS or k < 2:
+            raise ValueError(f"prior counts of shape {counts.shape} do not have {NUM_CONTEXTS} contexts")
+        if counts.min() < 1 or counts.max() >= 2**31:
+            raise ValueError("every prior count must be in 1 .. 2^31 - 1")
+        if zero.shape != (m,) or zero.min() < 0 or zero.max() >= k:
+            raise ValueError("prior zero codes do not match the codebooks")
+        if table_of_quality.size == 0 or table_of_quality.min() < 0 or table_of_quality.max() >= t:
+            raise ValueError("prior table_of_quality names a missing table set")
+        self.counts = counts.astype(np.int64)
+        self.zero = zero.astype(np.int64)
+        self.table_of_quality = table_of_quality.astype(np.int64)
 
     @classmethod
-    def uniform(cls, stages: int, size: int, num_groups: int = NUM_GROUPS) -> "Prior":
-        """Every symbol equally likely in every context (an untrained model's prior)."""
-        return cls(np.arange(size) % num_groups, np.ones(((num_groups + 1) ** 2, size), np.int64),
-                   np.ones((stages - 1, size, size), np.int64), np.ones(((stages + 1) ** 2, stages), np.int64))
+    def uniform(cls, codebooks: int, size: int, qualities: int, zero: np.ndarray | None = None) -> "Prior":
+        """Every code equally likely everywhere (an untrained model's prior)."""
+        zero = np.zeros(codebooks, np.int64) if zero is None else zero
+        return cls(np.ones((1, codebooks, NUM_CONTEXTS, size), np.int64), zero, np.zeros(qualities, np.int64))
 
     @property
-    def num_stages(self) -> int:
-        return self.rest.shape[0] + 1
+    def num_codebooks(self) -> int:
+        return self.counts.shape[1]
 
     @property
     def size(self) -> int:
-        return self.groups.shape[0]
+        return self.counts.shape[3]
 
-    def group_of(self, first: np.ndarray) -> np.ndarray:
-        """Groups of stage-1 indices, keeping -1 (no neighbour) as -1."""
-        return np.where(first < 0, -1, self.groups[np.maximum(first, 0)])
+    def probabilities(self, quality: int, m: int) -> np.ndarray:
+        """float64 rows (C, K) of codebook ``m``'s tables at a quality level; exact conversions of integers."""
+        t = self.counts[self.table_of_quality[quality], m].astype(np.float64)
+        return t / t.sum(axis=1, keepdims=True)
 
-    def first_contexts(self, first: np.ndarray) -> np.ndarray:
-        """Stage-1 context of every position of a stage-1 index map (h, w)."""
-        return spatial_contexts(*neighbours(self.group_of(first)), self.num_groups)
+    def bits(self, quality: int, m: int) -> np.ndarray:
+        """Cost in bits (C, K) of each code of codebook ``m`` in each context at a quality level."""
+        return -np.log2(self.probabilities(quality, m))
 
-    def depth_contexts(self, depths: np.ndarray) -> np.ndarray:
-        """Context of every position of a depth map (h, w) with depths 1..S."""
-        return spatial_contexts(*neighbours(depths - 1), self.num_stages)
-
-    def probabilities(self, stage: int) -> np.ndarray:
-        """float64 rows (contexts, K) of one stage's table; exact conversions of the integers."""
-        return _rows(self.first if stage == 0 else self.rest[stage - 1])
-
-    def depth_probabilities(self) -> np.ndarray:
-        """float64 rows ((S+1)^2, S) of the depth table."""
-        return _rows(self.depth)
-
-    def first_bits(self, first: np.ndarray) -> np.ndarray:
-        """Bits (h, w) of each stage-1 index of a map (h, w) under its context."""
-        return -np.log2(self.probabilities(0)[self.first_contexts(first), first])
-
-    def stage_bits(self, indices: np.ndarray) -> np.ndarray:
-        """Bits (stages, h, w) of each index of stage 2 on under its context; 0 for stage 1,
-        which every position codes whatever its depth."""
-        bits = np.zeros(indices.shape)
-        for s in range(1, indices.shape[0]):
-            bits[s] = -np.log2(self.probabilities(s)[indices[s - 1], indices[s]])
-        return bits
-
-    def cross_entropy_bits(self, indices: np.ndarray, depths: np.ndarray) -> float:
-        """Ideal code length in bits of a depth map (h, w) and its indices (stages, h, w)."""
-        total = -np.log2(self.depth_probabilities()[self.depth_contexts(depths), depths - 1]).sum()
-        total += self.first_bits(indices[0]).sum()
-        coded = np.arange(indices.shape[0])[:, None, None] < depths[None]
-        return float(total + (self.stage_bits(indices) * coded).sum())
-
-
-def _rows(table: np.ndarray) -> np.ndarray:
-    t = table.astype(np.float64)
-    return t / t.sum(axis=1, keepdims=True)
-
-
-def group_codes(codebook: torch.Tensor, num_groups: int = NUM_GROUPS, seed: int = 0) -> np.ndarray:
-    """Cluster codebook rows into ``num_groups`` groups (k-means): similar codes
-    predict similar neighbours, and groups keep the context count small."""
-    gen = torch.Generator().manual_seed(seed)
-    centres = kmeans(codebook.detach().float().cpu(), num_groups, generator=gen)
-    return torch.cdist(codebook.detach().float().cpu(), centres).argmin(1).numpy()
+    def cross_entropy_bits(self, indices: np.ndarray, quality: int) -> float:
+        """Ideal code length in bits of index maps (M, h, w) at a quality level."""
+        tracker = ContextTracker(self.zero, *indices.shape[1:])
+        total = 0.0
+        for m in range(indices.shape[0]):
+            total += float(self.bits(quality, m)[tracker.contexts(), indices[m]].sum())
+            tracker.add(indices[m])
+        return total
 
 
 class PriorCounter:
-    """Counts (context, symbol) pairs over coded images, then smooths them into a Prior."""
+    """Counts (context, code) pairs per codebook over coded images, one table set at a time."""
 
-    def __init__(self, groups: np.ndarray, stages: int, num_groups: int = NUM_GROUPS) -> None:
-        u = Prior.uniform(stages, len(groups), num_groups)
-        self._shape = Prior(groups, u.first, u.rest, u.depth)
-        self.first = np.zeros(self._shape.first.shape, np.int64)
-        self.rest = np.zeros(self._shape.rest.shape, np.int64)
-        self.depth = np.zeros(self._shape.depth.shape, np.int64)
+    def __init__(self, sets: int, codebooks: int, size: int) -> None:
+        self.counts = np.zeros((sets, codebooks, NUM_CONTEXTS, size), np.int64)
 
-    def add(self, indices: np.ndarray, depths: np.ndarray | None = None) -> None:
-        """Count one image's indices (stages, h, w) where its depth map (h, w)
-        codes them (every stage where ``depths`` is None, the depth not counted)."""
-        shape = self._shape
-        np.add.at(self.first, (shape.first_contexts(indices[0]).ravel(), indices[0].ravel()), 1)
-        for s in range(1, indices.shape[0]):
-            coded = slice(None) if depths is None else depths > s
-            np.add.at(self.rest[s - 1], (indices[s - 1][coded].ravel(), indices[s][coded].ravel()), 1)
-        if depths is not None:
-            np.add.at(self.depth, (shape.depth_contexts(depths).ravel(), depths.ravel() - 1), 1)
+    def add(self, table: int, indices: np.ndarray, zero: np.ndarray) -> None:
+        """Count one image's index maps (M, h, w) into table set ``table``."""
+        tracker = ContextTracker(zero, *indices.shape[1:])
+        contexts, size = self.counts.shape[2:]
+        for m in range(indices.shape[0]):
+            pairs = tracker.contexts().ravel() * size + indices[m].ravel()
+            self.counts[table, m] += np.bincount(pairs, minlength=contexts * size).reshape(contexts, size)
+            tracker.add(indices[m])
 
-    def prior(self, strength: float = 4.0) -> Prior:
-        """Each context's frequencies, shrunk toward the table's overall
-        frequencies by ``strength`` pseudo-observations (rare contexts are
-        otherwise guesswork), scaled to integer rows of about ``ROW_TOTAL``."""
-        def smooth(table: np.ndarray) -> np.ndarray:
-            marginal = table.sum(axis=0) + 1.0
-            marginal /= marginal.sum()
-            p = (table + strength * marginal) / (table.sum(axis=1, keepdims=True) + strength)
-            return np.floor(p * ROW_TOTAL).astype(np.int64) + 1
+    def prior(self, zero: np.ndarray, table_of_quality: np.ndarray) -> Prior:
+        """The counted tables, smoothed (:func:`smooth`), as a Prior."""
+        return Prior(smooth(self.counts), zero, table_of_quality)
 
-        rest = np.stack([smooth(t) for t in self.rest]) if len(self.rest) else self.rest + 1
-        return Prior(self._shape.groups, smooth(self.first), rest, smooth(self.depth))
+
+def smooth(counts: np.ndarray, strength: float = 4.0) -> np.ndarray:
+    """Tables (..., C, K) of counts as integer rows of about ``ROW_TOTAL``: each context's
+    frequencies shrunk toward the codebook's overall frequencies by ``strength``
+    pseudo-observations (rare contexts are otherwise guesswork), every entry at least 1."""
+    marginal = counts.sum(axis=-2, keepdims=True) + 1.0
+    marginal /= marginal.sum(axis=-1, keepdims=True)
+    p = (counts + strength * marginal) / (counts.sum(axis=-1, keepdims=True) + strength)
+    return np.floor(p * ROW_TOTAL).astype(np.int64) + 1

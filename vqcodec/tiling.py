@@ -51,32 +51,27 @@ def _pixels(rgb: np.ndarray, rows: slice, cols: slice, f: int) -> np.ndarray:
 
 @torch.inference_mode()
 def analyse(net: VQVAE, rgb: np.ndarray, device: torch.device, tile: int = TILE,
-            margin: int = MARGIN) -> tuple[np.ndarray, np.ndarray]:
-    """Every stage's indices (S, h, w) and the latent error left after each
-    (S, h, w, float32) of an RGB uint8 image (H, W, 3)."""
-    f, s = net.cfg.downsample, net.cfg.stages
+            margin: int = MARGIN) -> np.ndarray:
+    """Latents (D, h, w, float32) of an RGB uint8 image (H, W, 3)."""
+    f = net.cfg.downsample
     h, w = -(-rgb.shape[0] // f), -(-rgb.shape[1] // f)
-    indices = np.empty((s, h, w), np.int64)
-    errors = np.empty((s, h, w), np.float32)
+    latents = np.empty((net.cfg.latent_dim, h, w), np.float32)
     for (rows, cols), (tr, tc) in windows(h, w, tile, margin):
         x = torch.from_numpy(_pixels(rgb, rows, cols, f)).to(device).permute(2, 0, 1)[None].float().div_(255.0)
-        idx, err = net.analyse(x)
-        inner = (slice(None), _inner(tr, rows), _inner(tc, cols))
-        indices[:, tr, tc] = idx[0][inner].cpu().numpy()
-        errors[:, tr, tc] = err[0][inner].cpu().numpy()
-    return indices, errors
+        z = net.encoder(x)[0]
+        latents[:, tr, tc] = z[:, _inner(tr, rows), _inner(tc, cols)].float().cpu().numpy()
+    return latents
 
 
 @torch.inference_mode()
-def synthesise(net: VQVAE, indices: np.ndarray, depths: np.ndarray, width: int, height: int,
-               device: torch.device, tile: int = TILE, margin: int = MARGIN) -> np.ndarray:
-    """RGB uint8 pixels (height, width, 3) from indices (S, h, w) and depths (h, w)."""
+def synthesise(net: VQVAE, indices: np.ndarray, width: int, height: int, device: torch.device,
+               tile: int = TILE, margin: int = MARGIN) -> np.ndarray:
+    """RGB uint8 pixels (height, width, 3) from code indices (M, h, w)."""
     f = net.cfg.downsample
     out = np.empty((height, width, 3), np.uint8)
-    for (rows, cols), (tr, tc) in windows(*depths.shape, tile, margin):
+    for (rows, cols), (tr, tc) in windows(*indices.shape[1:], tile, margin):
         idx = torch.from_numpy(indices[:, rows, cols]).to(device)[None]
-        dep = torch.from_numpy(depths[rows, cols]).to(device)[None]
-        y = net.decode_indices(idx, dep)[0, :, _inner(tr, rows, f), _inner(tc, cols, f)]
+        y = net.decode_indices(idx)[0, :, _inner(tr, rows, f), _inner(tc, cols, f)]
         y0, x0 = tr.start * f, tc.start * f
         y = y[:, : height - y0, : width - x0]
         out[y0:y0 + y.shape[1], x0:x0 + y.shape[2]] = (

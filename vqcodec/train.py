@@ -1,10 +1,11 @@
-"""Training: autoencoder warm-up, k-means codebook init, then VQ training.
+"""Training: block-PCA start, autoencoder warm-up, k-means codebook init, then VQ training.
 
 Sample efficiency decides what a CPU can train, so a run has three phases:
 ``ae_steps`` as a plain autoencoder (no bottleneck, fast to learn transforms),
-then every residual stage initialised by k-means on the latents it will code,
-then quantized training with quantizer dropout (a random stage count per image,
-so every quality level is trained at once) and dead-code restarts.
+then every codebook initialised by k-means on the sub-vectors it will code,
+then quantized training where each image's codes are chosen with its own
+random rate weight ``lam`` (entropy-constrained VQ), so every quality level is
+trained at once.
 
 Checkpoints are written atomically every few minutes; ``resume`` continues a
 run exactly (model, optimizer, step, random state), and ``init`` starts a new
@@ -28,9 +29,8 @@ from tqdm import tqdm
 
 from .data import CropSampler, list_images, load_rgb, split_holdout
 from .model import VQVAE, ModelConfig
-from .prior import Prior, PriorCounter, group_codes
-from .quantizer import init_from_latents, restart_dead_codes
-from .rate import calibrate, choose_depths
+from .prior import NUM_CONTEXTS, Prior, PriorCounter, smooth
+from .rate import choose_codes, quality_lambdas
 from .tiling import analyse
 from .weights import load_model, save_model
 
@@ -48,12 +48,15 @@ class TrainConfig:
     lr: float = 3e-4
     warmup: int = 200
     beta: float = 0.25
+    lam_min: float = 3e-5  # range of the per-image rate weight of the code choice (log-uniform)
+    lam_max: float = 0.3
+    nearest_share: float = 0.2  # share of images coded with lam = 0 (nearest codes, the finest level)
+    quality_lam_high: float | None = None  # rate weight of quality 0 in the export (default: lam_max)
+    quality_lam_low: float | None = None  # rate weight of quality 100 in the export (default: lam_min)
     seed: int = 0
     holdout: int = 8
     checkpoint_minutes: float = 5.0
     val_every: int = 500
-    restart_every: int = 100
-    restart_threshold: float = 0.1  # a code is dead below this share of uniform use
     kmeans_batches: int = 8
     pca_batches: int = 32  # crops whose 8x8 blocks initialise the block transform
     grad_clip: float = 1.0  # max global gradient norm (guards the inverse GDN's products)
@@ -75,15 +78,10 @@ def _entropy_bits(p: torch.Tensor) -> float:
 
 
 def codebook_stats(net: VQVAE) -> dict:
-    """Per stage: share of codes in use, perplexity, and estimated bits per index."""
-    use, ppl, bits = [], [], []
-    for vq in net.quantizer.stages:
-        u = vq.usage
-        h = _entropy_bits(u)
-        use.append(float((u > 0.1 / vq.size).float().mean()))
-        ppl.append(2**h)
-        bits.append(h)
-    return {"use": use, "perplexity": ppl, "bits": bits}
+    """Share of codes in use (above a tenth of uniform use) and bits per code, per codebook."""
+    q = net.quantizer
+    return {"use": [float((u > 0.1 / q.size).float().mean()) for u in q.usage],
+            "bits": [_entropy_bits(u) for u in q.usage]}
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -119,17 +117,20 @@ def _val_batch(images: list[np.ndarray], size: int = 256) -> torch.Tensor:
     return torch.stack([c[:s, :s] for c in crops]).permute(0, 3, 1, 2).float() / 255
 
 
+#: Rate weights at which validation reports PSNR and estimated bpp.
+VAL_LAMBDAS = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
+
+
 @torch.no_grad()
 def validate(net: VQVAE, batch: torch.Tensor, device: torch.device) -> dict:
-    """PSNR and estimated bpp on held-aside photos at low, middle and top quality."""
+    """PSNR and estimated bpp (usage bits, no context) on held-aside photos at a few rate weights."""
     net.eval()
     x = batch.to(device)
-    bits = codebook_stats(net)["bits"]
-    s = net.cfg.stages
     out = {}
-    for q in sorted({1, (s + 1) // 2, s}):
-        y = net.decode_indices(net.encode_indices(x, q))
-        out[f"q{q}"] = {"psnr": round(_psnr(y, x), 3), "bpp_est": round(sum(bits[:q]) / 64, 4)}
+    for lam in VAL_LAMBDAS:
+        y, q = net(x, lam)
+        bpp = q.bits.sum().item() / (x.shape[0] * x.shape[2] * x.shape[3])
+        out[f"lam{lam:g}"] = {"psnr": round(_psnr(y, x), 3), "bpp_est": round(bpp, 4)}
     net.train()
     return out
 
@@ -164,6 +165,7 @@ class Trainer:
     def save_checkpoint(self) -> None:
         _atomic_save({
             "model": self.net.state_dict(),
+            "usage": self.net.quantizer.usage,  # the code-cost estimate, not part of the weights
             "opt": self.opt.state_dict(),
             "step": self.step,
             "seconds": self.seconds,
@@ -180,6 +182,8 @@ class Trainer:
         if saved != self.cfg.model:
             raise ValueError(f"{self.checkpoint_path()} holds a model {saved}, not {self.cfg.model}")
         self.net.load_state_dict(ck["model"])
+        if "usage" in ck:
+            self.net.quantizer.usage.copy_(ck["usage"])
         self.opt.load_state_dict(ck["opt"])
         self.step = int(ck["step"])
         self.seconds = float(ck["seconds"])
@@ -212,19 +216,17 @@ class Trainer:
         with torch.no_grad():
             z = torch.cat([self.net.encoder(self.sampler.batch(self.cfg.batch_size).to(self.device))
                            for _ in range(self.cfg.kmeans_batches)])
-        init_from_latents(self.net.quantizer, z, seed=self.cfg.seed)
+        self.net.quantizer.init_from_latents(z, seed=self.cfg.seed)
         self.net.train()
         self.initialised_codebooks = True
         self.log(f"step {self.step}: codebooks initialised by k-means on {z.shape[0] * z.shape[2] * z.shape[3]} latents")
 
-    def _stage_counts(self, b: int, h: int, w: int) -> torch.Tensor:
-        """Quantizer dropout: half the images get one random stage count, the
-        others one per position, since the encoder picks a depth per position."""
-        s = self.cfg.model.stages
-        whole = torch.randint(1, s + 1, (b, 1, 1), device=self.device).expand(b, h, w)
-        each = torch.randint(1, s + 1, (b, h, w), device=self.device)
-        mixed = torch.rand(b, 1, 1, device=self.device) < 0.5
-        return torch.where(mixed, each, whole)
+    def _lambdas(self, b: int) -> torch.Tensor:
+        """A rate weight per image: log-uniform over the quality range, some at 0 (nearest codes)."""
+        cfg = self.cfg
+        u = torch.rand(b, device=self.device)
+        lam = cfg.lam_min * (cfg.lam_max / cfg.lam_min) ** u
+        return torch.where(torch.rand(b, device=self.device) < cfg.nearest_share, torch.zeros_like(lam), lam)
 
     def train_step(self) -> dict:
         cfg = self.cfg
@@ -235,17 +237,13 @@ class Trainer:
             y, _ = self.net(x, quantize=False)
             loss = F.mse_loss(y, x)
         else:
-            y, q = self.net(x, self._stage_counts(x.shape[0], x.shape[2] // 8, x.shape[3] // 8))
+            y, q = self.net(x, self._lambdas(x.shape[0]))
             loss = F.mse_loss(y, x) + q.codebook_loss + cfg.beta * q.commitment_loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
         self.opt.step()
         self.step += 1
-        if self.step > cfg.ae_steps and self.step % cfg.restart_every == 0:
-            with torch.no_grad():
-                restart_dead_codes(self.net.quantizer, self.net.encoder(x),
-                                   cfg.restart_threshold / cfg.model.codebook_size)
         return {"loss": loss.item(), "psnr": _psnr(y.detach(), x)}
 
     def run(self, until: int | None = None) -> None:
@@ -264,13 +262,12 @@ class Trainer:
             quant = self.step > cfg.ae_steps
             bar.update(1)
             bar.set_postfix(loss=f"{m['loss']:.4f}", psnr=f"{m['psnr']:.2f}",
-                            bpp=f"{sum(stats['bits']) / 64:.3f}" if quant else "-",
+                            bits=f"{sum(stats['bits']):.1f}" if quant else "-",
                             use=f"{np.mean(stats['use']):.0%}" if quant else "-")
             if self.val is not None and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
                 v = validate(self.net, self.val, self.device) if quant else {}
                 rec = {"step": self.step, "minutes": round(self.seconds / 60, 1), "val": v,
-                       "use": [round(u, 3) for u in stats["use"]],
-                       "perplexity": [round(p, 1) for p in stats["perplexity"]]}
+                       "use": round(float(np.mean(stats["use"])), 3)}
                 self.history.append(rec)
                 self.log(json.dumps(rec))
             if time.monotonic() - last_ckpt > 60 * cfg.checkpoint_minutes:
@@ -281,8 +278,13 @@ class Trainer:
 
     # -- export --------------------------------------------------------------
     def measure_prior(self) -> tuple[Prior, list[float]]:
+        """Sort the codebooks, then count the prior on photos spread over the training set."""
+        sort_codebooks(self.net)
         self.net.eval()
-        measured = measure_prior(self.net, self.train_images, self.device)
+        photos = self.train_images[:: max(1, len(self.train_images) // PRIOR_PHOTOS)]
+        cfg = self.cfg
+        measured = measure_prior(self.net, photos, self.device, cfg.quality_lam_high or cfg.lam_max,
+                                 cfg.quality_lam_low or cfg.lam_min)
         self.net.train()
         return measured
 
@@ -297,34 +299,69 @@ class Trainer:
         return fp
 
 
+#: Quality levels of an exported model (0 .. 100) and the table sets its prior is counted in.
+QUALITY_LEVELS = 101
+TABLE_SETS = 11
+#: Photos (spread over the training set) on which an export counts the prior.
+PRIOR_PHOTOS = 60
+
+
+@torch.no_grad()
+def sort_codebooks(net: VQVAE) -> None:
+    """Order each 1-D codebook by value, so index order is value order (the coder's
+    contexts measure distances between indices, and rate control searches windows)."""
+    q = net.quantizer
+    if q.sub_dim != 1:
+        return
+    order = q.codebooks.data[:, :, 0].argsort(dim=1)
+    q.codebooks.data.copy_(q.codebooks.data.gather(1, order[:, :, None]))
+    q.usage.copy_(q.usage.gather(1, order))
+
+
 @torch.no_grad()
 def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | str = "cpu",
-                  levels: int | None = None) -> tuple[Prior, list[float]]:
-    """The prior and the rate-control lambdas of ``levels`` quality levels (the
-    stage count by default), measured on whole photos (uint8 HxWx3).
+                  lam_high: float = 0.3, lam_low: float = 3e-5, levels: int = QUALITY_LEVELS,
+                  sets: int = TABLE_SETS, passes: int = 2, design_photos: int = 20) -> tuple[Prior, list[float]]:
+    """The prior and the rate-control lambdas of ``levels`` quality levels, measured on
+    whole photos (uint8 HxWx3) coded as the encoder codes them.
 
-    Two passes over the codes: counts at full depth give each code's cost,
-    which sets every level's lambda (:func:`rate.calibrate`); the final tables
-    then count depths and indices as the encoder codes them, over all levels."""
-    s = net.cfg.stages
-    groups = group_codes(net.quantizer.stages[0].codebook)
-    full = PriorCounter(groups, s)
-    coded = []
-    for im in tqdm(images, desc="prior", leave=False):
-        idx, err = analyse(net, im, torch.device(device))  # as the encoder sees it
-        full.add(idx)
-        coded.append((idx, err))
-    first_pass = full.prior()
-    bits = [first_pass.stage_bits(idx) for idx, _ in coded]
-    fixed = sum(first_pass.first_bits(idx[0]).sum() for idx, _ in coded)
-    pixels = 64 * sum(idx[0].size for idx, _ in coded)
-    lambdas, _ = calibrate(np.concatenate([e.reshape(s, -1) for _, e in coded], 1),
-                           np.concatenate([b.reshape(s, -1) for b in bits], 1), fixed, pixels, levels or s)
-    final = PriorCounter(groups, s)
-    for (idx, err), b in zip(coded, bits, strict=True):
-        for lam in lambdas:
-            final.add(idx, choose_depths(err, b, lam))
-    return final.prior(), lambdas
+    Level ``q`` uses table set ``round(q * (sets - 1) / (levels - 1))``; each set is
+    designed at its own level by alternating code choice and counting
+    (entropy-constrained VQ design), ``passes`` times on ``design_photos`` photos,
+    from the nearest codes' statistics for the finest set and from the next finer
+    set's tables for the others; a final count on every photo gives the tables."""
+    lambdas = quality_lambdas(lam_high, lam_low, levels)
+    table_of_quality = np.rint(np.arange(levels) * (sets - 1) / (levels - 1)).astype(np.int64)
+    anchors = [int(np.rint(t * (levels - 1) / (sets - 1))) for t in range(sets)]
+    codebooks = net.quantizer.codebooks.detach().cpu().double().numpy()
+    m_count, size, sub = codebooks.shape
+    zero = np.linalg.norm(codebooks, axis=2).argmin(axis=1)
+    latents = []
+    for im in tqdm(images, desc="latents", leave=False):
+        z = analyse(net, im, torch.device(device))
+        latents.append(z.reshape(m_count, sub, *z.shape[1:]).transpose(0, 2, 3, 1))
+    design = latents[:: max(1, len(latents) // design_photos)]
+
+    def count(prior: Prior, quality: int, photos: list[np.ndarray]) -> np.ndarray:
+        counter = PriorCounter(1, m_count, size)
+        for z in photos:
+            counter.add(0, choose_codes(z, codebooks, prior, quality, float(lambdas[quality])), zero)
+        return counter.counts[0]
+
+    tables = np.ones((sets, m_count, NUM_CONTEXTS, size), np.int64)
+    counter = PriorCounter(1, m_count, size)
+    for z in design:  # nearest codes: lam = 0
+        counter.add(0, choose_codes(z, codebooks, Prior.uniform(m_count, size, levels, zero), 0, 0.0), zero)
+    start = smooth(counter.counts[0])
+    for t in tqdm(reversed(range(sets)), total=sets, desc="prior design", leave=False):
+        tables[t] = start
+        for _ in range(passes):
+            tables[t] = smooth(count(Prior(tables, zero, table_of_quality), anchors[t], design))
+        start = tables[t]
+    final = Prior(tables, zero, table_of_quality)
+    for t in tqdm(range(sets), desc="prior count", leave=False):
+        tables[t] = smooth(count(final, anchors[t], latents))
+    return Prior(tables, zero, table_of_quality), [float(v) for v in lambdas]
 
 
 def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, cfg: TrainConfig, out_dir: str | os.PathLike,

@@ -1,8 +1,8 @@
 """Loading and saving a complete model: transforms, codebooks and prior.
 
 A model directory holds ``model.safetensors`` (tensors, float16 for the
-network, int32 for the prior's tables, float64 for the rate-control lambda of
-each quality level; no pickle) and ``config.json``. Its
+network and its codebooks, int32 for the prior's tables, float64 for the
+rate-control lambda of each quality level; no pickle) and ``config.json``. Its
 fingerprint, a hash of both, is written into every ``.vqc`` file so a file is
 never decoded by a model that did not make it.
 """
@@ -28,7 +28,7 @@ from .prior import Prior
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-PRIOR_KEYS = ("prior.groups", "prior.first", "prior.rest", "prior.depth")
+PRIOR_KEYS = ("prior.counts", "prior.zero", "prior.table_of_quality")
 LAMBDAS_KEY = "rate.lambdas"
 
 #: Where the shipped model lives inside the installed package.
@@ -41,13 +41,18 @@ class CodecModel:
 
     net: VQVAE
     prior: Prior
-    lambdas: list[float]  # rate control's lambda of quality levels 1..Q, decreasing
+    lambdas: list[float]  # rate control's lambda of quality levels 0..Q-1, decreasing
     fingerprint: bytes  # 8 bytes
     device: torch.device
 
     @property
     def num_qualities(self) -> int:
         return len(self.lambdas)
+
+    @cached_property
+    def codebooks(self) -> np.ndarray:
+        """The codebooks (M, K, d) as float64, for the encoder's code choice."""
+        return self.net.quantizer.codebooks.detach().cpu().double().numpy()
 
     @cached_property
     def coder(self) -> EntropyCoder:
@@ -67,7 +72,7 @@ def fingerprint(config: dict, tensors: dict[str, torch.Tensor]) -> bytes:
 
 def _stored_tensors(net: VQVAE, prior: Prior, lambdas: list[float]) -> dict[str, torch.Tensor]:
     tensors = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()}
-    for key, table in zip(PRIOR_KEYS, (prior.groups, prior.first, prior.rest, prior.depth), strict=True):
+    for key, table in zip(PRIOR_KEYS, (prior.counts, prior.zero, prior.table_of_quality), strict=True):
         tensors[key] = torch.from_numpy(table.astype(np.int32))
     tensors[LAMBDAS_KEY] = torch.tensor(lambdas, dtype=torch.float64)
     return tensors
@@ -87,6 +92,16 @@ def save_model(directory: str | os.PathLike, net: VQVAE, prior: Prior, lambdas: 
     os.replace(tmp_w, directory / WEIGHTS_FILE)
     os.replace(tmp_c, directory / CONFIG_FILE)
     return fingerprint(config["model"], tensors)
+
+
+def read_fingerprint(directory: str | os.PathLike | None = None) -> bytes:
+    """The fingerprint of a model directory, without building its network."""
+    directory = Path(directory) if directory is not None else DEFAULT_WEIGHTS
+    try:
+        config = json.loads((directory / CONFIG_FILE).read_text())
+        return fingerprint(config["model"], load_file(str(directory / WEIGHTS_FILE)))
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
+        raise WeightsError(f"cannot load model from {directory}: {exc}") from exc
 
 
 def load_model(directory: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> CodecModel:
@@ -113,7 +128,9 @@ def load_model(directory: str | os.PathLike | None = None, device: str | torch.d
         net.load_state_dict({k: v.float() for k, v in tensors.items()})
     except RuntimeError as exc:
         raise WeightsError(f"weights in {directory} do not fit their config: {exc}") from exc
-    if (prior.num_stages, prior.size) != (cfg.stages, cfg.codebook_size):
+    if (prior.num_codebooks, prior.size) != (cfg.latent_dim // cfg.sub_dim, cfg.codebook_size):
         raise WeightsError("prior shape does not match the model config")
+    if prior.table_of_quality.size != len(lambdas):
+        raise WeightsError("prior and rate control disagree on the number of quality levels")
     dev = torch.device(device)
     return CodecModel(net.eval().to(dev), prior, lambdas, fp, dev)
