@@ -252,7 +252,7 @@ def _terminated(signum: int, frame: object) -> None:
               help="Output file (one input), directory (several), or - for stdout. Default: INPUT with .vqc "
                    "suffix (stdout when the input is - for stdin).")
 @click.option("-q", "--quality", type=int, default=None,
-              help="Quality 0 (smallest file) .. 100 (best image); default 60, about 1 bpp on photos.")
+              help="Quality 0 (smallest file) .. 100 (best image); default 50, about 0.9 bpp on photos.")
 @force_option
 @jobs_option
 @max_pixels_option

@@ -63,14 +63,15 @@ def large(tiny_model):
 
 
 def decode_within_bounds(data: bytes, model) -> None:
-    """Decode or raise a FormatError, in under a second; anything else is kept for the corpus."""
+    """Decode or raise a FormatError, in under a second of this process's CPU time (wall time
+    would measure whatever else the machine runs); anything else is kept for the corpus."""
     try:
-        start = time.perf_counter()
+        start = time.process_time()
         try:
             vqcodec.decompress(data, model=model, max_pixels=LIMIT)
         except vqcodec.FormatError:
             pass
-        assert time.perf_counter() - start < 1.0, "a crafted file took over a second"
+        assert time.process_time() - start < 1.0, "a crafted file took over a second"
     except BaseException:
         CORPUS.mkdir(exist_ok=True)
         (CORPUS / f"{hashlib.sha256(data).hexdigest()[:16]}.vqc").write_bytes(data)

@@ -38,7 +38,7 @@ CORPUS = Path(__file__).parent / "fuzz-corpus"
 
 def _decode_or_format_error(data, model, original):
     try:
-        start = time.perf_counter()
+        start = time.process_time()  # CPU time: whatever else the machine runs does not count
         try:
             img = vqcodec.decompress(data, model=model, max_pixels=10**6)
         except vqcodec.FormatError:
@@ -46,7 +46,7 @@ def _decode_or_format_error(data, model, original):
         else:
             assert data == original, "a damaged file decoded without an error"
             assert img.size[0] > 0
-        assert time.perf_counter() - start < 1.0
+        assert time.process_time() - start < 1.0
     except BaseException:
         if data != original:
             CORPUS.mkdir(exist_ok=True)

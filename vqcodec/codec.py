@@ -25,7 +25,7 @@ from .weights import CodecModel, load_model
 
 #: Quality used when none is given (0 smallest .. 100 best; a model with fewer
 #: levels uses its best).
-DEFAULT_QUALITY = 60
+DEFAULT_QUALITY = 50
 
 #: The bundled demo photo (CC0, see assets/README.md).
 DEMO_IMAGE = Path(__file__).parent / "assets" / "coffee.png"

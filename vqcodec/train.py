@@ -321,7 +321,7 @@ def sort_codebooks(net: VQVAE) -> None:
 @torch.no_grad()
 def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | str = "cpu",
                   lam_high: float = 0.3, lam_low: float = 3e-5, levels: int = QUALITY_LEVELS,
-                  sets: int = TABLE_SETS, passes: int = 2, design_photos: int = 20) -> tuple[Prior, list[float]]:
+                  sets: int = TABLE_SETS, passes: int = 4, design_photos: int = 20) -> tuple[Prior, list[float]]:
     """The prior and the rate-control lambdas of ``levels`` quality levels, measured on
     whole photos (uint8 HxWx3) coded as the encoder codes them.
 
