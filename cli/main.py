@@ -366,7 +366,7 @@ def demo(image: Path | None, output_dir: Path | None, qualities: tuple[int, ...]
         for name in (f"{stem}-q{q}.vqc", f"{stem}-q{q}.png"):
             try:
                 check_writable(out / name, force)
-            except OSError as exc:
+            except (OSError, vqcodec.VqcError) as exc:
                 _fail(str(exc))
                 sys.exit(1)
     h, w = original.rgb.shape[:2]

@@ -212,3 +212,24 @@ def test_parallel_jobs_code_every_file_and_report_failures(tiny_model_dir, tmp_p
     r = CliRunner().invoke(main, ["decompress", *[str(tmp_path / f"p{i:02d}.vqc") for i in range(4)], "-o",
                                   str(serial), "-j", "2", "--model", str(tiny_model_dir)])
     assert r.exit_code == 0 and len(list(serial.glob("*.png"))) == 4
+
+
+def test_info_on_a_truncated_file_is_an_error(run, photo_path):
+    run("compress", str(photo_path), "-q", "30")
+    vqc = photo_path.with_suffix(".vqc")
+    vqc.write_bytes(vqc.read_bytes()[:-4])
+    r = run("info", str(vqc))
+    assert r.exit_code == 1 and "truncated" in r.output
+
+
+def test_demo_into_a_folder_with_its_files_fails_before_any_work(run, tmp_path, monkeypatch):
+    import vqcodec
+
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "coffee-q4.png").write_bytes(b"mine")
+    calls = []
+    monkeypatch.setattr(vqcodec, "compress_report", lambda *a, **k: calls.append(a))
+    r = run("demo", "-o", str(out), "-q", "1", "-q", "4")
+    assert r.exit_code == 1 and "already exists" in r.output and not calls
+    assert (out / "coffee-q4.png").read_bytes() == b"mine"
