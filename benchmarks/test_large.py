@@ -22,7 +22,7 @@ from PIL import Image
 import vqcodec
 from vqcodec import tiling
 from vqcodec.metrics import psnr
-from vqcodec.rate import choose_codes
+from vqcodec.rate import choose_codes, per_codebook
 
 from .rd import DEFAULT_DIR
 
@@ -93,8 +93,7 @@ def test_tiled_against_one_pass_on_kodak(benchmark):
 
     def run(tile: int) -> list[tuple[float, int]]:
         z = tiling.analyse(model.net, rgb, model.device, tile=tile)
-        sub = model.net.cfg.sub_dim
-        z = z.reshape(z.shape[0] // sub, sub, *z.shape[1:]).transpose(0, 2, 3, 1)
+        z = per_codebook(z, model.net.cfg.sub_dim)
         out = []
         for q in range(0, model.num_qualities, 10):
             idx = choose_codes(z, model.codebooks, model.prior, q, model.lambdas[q])

@@ -20,7 +20,7 @@ from PIL import Image
 import vqcodec
 from vqcodec import tiling
 from vqcodec.entropy import EntropyCoder
-from vqcodec.rate import choose_codes
+from vqcodec.rate import choose_codes, per_codebook
 
 from .rd import DEFAULT_DIR
 
@@ -81,8 +81,7 @@ def symbols(model, photo) -> tuple[np.ndarray, int]:
     """The codes of the photo at the default quality, as a file holds them."""
     q = vqcodec.default_quality(model)
     z = tiling.analyse(model.net, photo, model.device)
-    sub = model.net.cfg.sub_dim
-    z = z.reshape(z.shape[0] // sub, sub, *z.shape[1:]).transpose(0, 2, 3, 1)
+    z = per_codebook(z, model.net.cfg.sub_dim)
     return choose_codes(z, model.codebooks, model.prior, q, model.lambdas[q]), q
 
 

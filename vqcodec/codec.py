@@ -19,7 +19,7 @@ from PIL import Image
 from . import bitstream, tiling
 from .metrics import psnr
 from .errors import CorruptError, ModelMismatchError, VqcError
-from .rate import choose_codes
+from .rate import choose_codes, per_codebook
 from .image import ImageInput, Pixels, check_pixels, compress_alpha, decompress_alpha, from_rgb, to_pixels
 from .weights import CodecModel, load_model
 
@@ -68,10 +68,7 @@ def _encode(px: Pixels, quality: int | None, model: CodecModel) -> tuple[bytes, 
         raise VqcError(f"quality must be between 0 and {model.num_qualities - 1}, not {quality}")
     height, width = px.rgb.shape[:2]
     latents = tiling.analyse(model.net, px.rgb, model.device)
-    d, h, w = latents.shape
-    sub = model.net.cfg.sub_dim
-    per_codebook = latents.reshape(d // sub, sub, h, w).transpose(0, 2, 3, 1)
-    indices = choose_codes(per_codebook, model.codebooks, model.prior, quality, model.lambdas[quality])
+    indices = choose_codes(per_codebook(latents, model.net.cfg.sub_dim), model.codebooks, model.prior, quality, model.lambdas[quality])
     payload = model.coder.encode(indices, quality)
     alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
     header = bitstream.Header(px.mode, quality, model.fingerprint, width, height, len(payload), len(alpha))

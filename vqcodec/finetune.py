@@ -23,17 +23,15 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .data import CropSampler
-from .rate import choose_codes
+from .rate import choose_codes, per_codebook
 from .weights import CodecModel, save_model
 
 
 def _codes(model: CodecModel, z: torch.Tensor, qualities: np.ndarray) -> torch.Tensor:
     """Indices (B, M, h, w) of latents (B, D, h, w), each image at its own quality, as the encoder picks them."""
-    sub = model.net.cfg.sub_dim
     out = []
     for zb, q in zip(z.cpu().numpy(), qualities, strict=True):
-        per_codebook = zb.reshape(zb.shape[0] // sub, sub, *zb.shape[1:]).transpose(0, 2, 3, 1)
-        out.append(choose_codes(per_codebook, model.codebooks, model.prior, int(q), model.lambdas[int(q)]))
+        out.append(choose_codes(per_codebook(zb, model.net.cfg.sub_dim), model.codebooks, model.prior, int(q), model.lambdas[int(q)]))
     return torch.from_numpy(np.stack(out)).to(z.device)
 
 

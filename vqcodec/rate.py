@@ -32,6 +32,12 @@ def quality_lambdas(lam_high: float, lam_low: float, levels: int) -> np.ndarray:
     return lam_high * (lam_low / lam_high) ** (np.arange(levels) / (levels - 1))
 
 
+def per_codebook(latents: np.ndarray, sub_dim: int) -> np.ndarray:
+    """Latents (D, h, w) as the sub-vectors (M, h, w, d) that :func:`choose_codes` takes."""
+    d, h, w = latents.shape
+    return latents.reshape(d // sub_dim, sub_dim, h, w).transpose(0, 2, 3, 1)
+
+
 def _candidates(v: np.ndarray, codebook: np.ndarray, zero: int) -> np.ndarray:
     """Candidate codes (P, n) for sub-vectors ``v`` (P, d) of a codebook (K, d)."""
     k = codebook.shape[0]

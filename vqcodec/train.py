@@ -30,7 +30,7 @@ from tqdm import tqdm
 from .data import CropSampler, list_images, load_rgb, split_holdout
 from .model import VQVAE, ModelConfig
 from .prior import NUM_CONTEXTS, Prior, PriorCounter, smooth
-from .rate import choose_codes, quality_lambdas
+from .rate import choose_codes, per_codebook, quality_lambdas
 from .tiling import analyse
 from .weights import load_model, save_model
 
@@ -339,7 +339,7 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
     latents = []
     for im in tqdm(images, desc="latents", leave=False):
         z = analyse(net, im, torch.device(device))
-        latents.append(z.reshape(m_count, sub, *z.shape[1:]).transpose(0, 2, 3, 1))
+        latents.append(per_codebook(z, sub))
     design = latents[:: max(1, len(latents) // design_photos)]
 
     def count(prior: Prior, quality: int, photos: list[np.ndarray]) -> np.ndarray:
