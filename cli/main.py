@@ -11,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import click
 from tqdm import tqdm
@@ -203,13 +204,24 @@ def _run_all(task, jobs: list[Job], label: str, workers: int, report_to_stderr: 
     return failures
 
 
-def _output_for(src: Path, out: str | None, many: bool, suffix: str) -> Path:
+def _output_for(src: Path, out: str | None, many: bool, name: Callable[[Path], str]) -> Path:
+    """Where one input's output goes: -o itself, inside -o (a directory or several inputs),
+    or beside the input under ``name(src)``."""
     if out is None:
-        return STDIO if src == STDIO else src.with_suffix(suffix)
+        return STDIO if src == STDIO else src.with_name(name(src))
     target = Path(out)
     if many or target.is_dir():
-        return target / src.with_suffix(suffix).name
+        return target / name(src)
     return target
+
+
+def _vqc_name(src: Path) -> str:
+    return src.with_suffix(".vqc").name
+
+
+def _decoded_name(src: Path) -> str:
+    """photo.vqc -> photo.vqc.png: never the name of the photo it was made from."""
+    return src.name + ".png"
 
 
 model_option = click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
@@ -231,7 +243,7 @@ def main() -> None:
 
     \b
     Compress:    vqcodec compress photo.png        -> photo.vqc
-    Decompress:  vqcodec decompress photo.vqc      -> photo.png
+    Decompress:  vqcodec decompress photo.vqc      -> photo.vqc.png
     Inspect:     vqcodec info photo.vqc
     Try it:      vqcodec demo
 
@@ -278,7 +290,7 @@ def compress(images: tuple[Path, ...], output: str | None, quality: int | None, 
         raise click.BadParameter(f"must be between 0 and {model.num_qualities - 1}", param_hint="'-q'")
     _check_streams(images, output)
     limit = _unlimited(max_pixels)
-    work = [Job(src, _output_for(src, output, len(images) > 1, ".vqc"), force, model_dir, device, q, limit)
+    work = [Job(src, _output_for(src, output, len(images) > 1, _vqc_name), force, model_dir, device, q, limit)
             for src in images]
     sys.exit(1 if _run_all(_compress_job, work, "compress", jobs, _data_on_stdout(images, output)) else 0)
 
@@ -287,7 +299,8 @@ def compress(images: tuple[Path, ...], output: str | None, quality: int | None, 
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", default=None,
               help="Output image (one input), directory (several), or - for PNG on stdout. The extension "
-                   "picks the format; default .png (stdout when the input is - for stdin).")
+                   "picks the format. Default: INPUT.png, e.g. photo.vqc -> photo.vqc.png, which cannot be "
+                   "the photo it came from (stdout when the input is - for stdin).")
 @force_option
 @jobs_option
 @max_pixels_option
@@ -305,7 +318,7 @@ def decompress(files: tuple[Path, ...], output: str | None, force: bool, jobs: i
         sys.exit(1)
     _check_streams(files, output)
     limit = _unlimited(max_pixels)
-    work = [Job(src, _output_for(src, output, len(files) > 1, ".png"), force, model_dir, device, 0, limit)
+    work = [Job(src, _output_for(src, output, len(files) > 1, _decoded_name), force, model_dir, device, 0, limit)
             for src in files]
     sys.exit(1 if _run_all(_decompress_job, work, "decompress", jobs, _data_on_stdout(files, output)) else 0)
 

@@ -29,6 +29,9 @@ DEFAULT_RUNS = Path(os.environ.get("VQCODEC_CACHE", Path.home() / ".cache" / "vq
 @click.option("--codebook-size", default=256, show_default=True, help="Codes per codebook.")
 @click.option("--block-transform/--no-block-transform", default=True, show_default=True,
               help="Linear 8x8 block path (PCA-initialised) beside the nonlinear transforms.")
+@click.option("--rate-weights", type=(float, float), default=(3e-5, 0.3), show_default=True,
+              help="Range (low, high) of the per-image rate weight training draws its code choices from; "
+                   "the high end sets the lowest rate the decoder learns to serve.")
 @click.option("--quality-lambdas", type=(float, float), default=(None, None),
               help="Rate weights of quality 0 and quality 100 in the exported model "
                    "(default: the training range, 0.3 and 3e-5).")
@@ -45,7 +48,7 @@ DEFAULT_RUNS = Path(os.environ.get("VQCODEC_CACHE", Path.home() / ".cache" / "vq
                    "makes at every quality (every image keeps its codes); writes the model to --out.")
 def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_steps: int, batch_size: int,
                   crop: int, lr: float, channels: int, latent_dim: int, sub_dim: int, codebook_size: int,
-                  block_transform: bool, quality_lambdas: tuple[float | None, float | None], seed: int,
+                  block_transform: bool, rate_weights: tuple[float, float], quality_lambdas: tuple[float | None, float | None], seed: int,
                   checkpoint_minutes: float, device: str, resume: bool, export_only: bool, init_dir: str | None,
                   finetune_dir: str | None) -> None:
     """Train a model on the photos in DATA_DIR and export it.
@@ -67,6 +70,7 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
                         block_transform=block_transform)
     cfg = replace(TrainConfig(), steps=steps, ae_steps=ae_steps, batch_size=batch_size, crop=crop, lr=lr,
                   seed=seed, checkpoint_minutes=checkpoint_minutes, device=device, model=model,
+                  lam_min=rate_weights[0], lam_max=rate_weights[1],
                   quality_lam_high=quality_lambdas[0], quality_lam_low=quality_lambdas[1])
     run_dir = DEFAULT_RUNS / run_name
     train(data_dir, run_dir, cfg, out or run_dir / "model", resume=resume, init=init_dir,

@@ -48,6 +48,19 @@ def test_compress_then_decompress(run, photo_path):
     assert Image.open(out).size == Image.open(photo_path).size
 
 
+def test_readme_lines_run_in_sequence_in_a_folder_with_one_photo(run, tmp_path, monkeypatch):
+    Image.fromarray(smooth_image(48, 40)).save(tmp_path / "photo.png")
+    original = (tmp_path / "photo.png").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    assert run("compress", "photo.png").exit_code == 0
+    r = run("decompress", "photo.vqc")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "photo.png").read_bytes() == original  # the source is never the default output
+    assert Image.open(tmp_path / "photo.vqc.png").size == (48, 40)
+    r = run("decompress", "photo.vqc")  # again: the decoded file exists now, so --force is needed
+    assert r.exit_code == 1 and "photo.vqc.png" in r.output
+
+
 def test_output_format_follows_extension(run, photo_path):
     run("compress", str(photo_path), "-q", "1")
     out = photo_path.parent / "back.webp"
@@ -211,7 +224,7 @@ def test_parallel_jobs_code_every_file_and_report_failures(tiny_model_dir, tmp_p
         assert (tmp_path / f"p{i:02d}.vqc").read_bytes() == (serial / f"p{i:02d}.vqc").read_bytes()
     r = CliRunner().invoke(main, ["decompress", *[str(tmp_path / f"p{i:02d}.vqc") for i in range(4)], "-o",
                                   str(serial), "-j", "2", "--model", str(tiny_model_dir)])
-    assert r.exit_code == 0 and len(list(serial.glob("*.png"))) == 4
+    assert r.exit_code == 0 and sorted(p.name for p in serial.glob("*.png")) == [f"p{i:02d}.vqc.png" for i in range(4)]
 
 
 def test_info_on_a_truncated_file_is_an_error(run, photo_path):

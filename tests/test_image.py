@@ -30,6 +30,40 @@ def test_sixteen_bit_png_converts_with_warning(tmp_path):
     assert px.mode == "L" and px.rgb[-1, -1, 0] == 255 and px.rgb[0, 0, 0] == 0
 
 
+def _png16(path, arr: np.ndarray, colour_type: int) -> None:
+    """A 16-bit PNG written by hand (Pillow writes 16-bit gray only)."""
+    import struct
+    import zlib
+
+    h, w = arr.shape[:2]
+    raw = b"".join(b"\x00" + arr[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
+                     + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("channels,colour_type,mode", [(3, 2, "RGB"), (4, 6, "RGBA")])
+def test_sixteen_bit_colour_png_warns(tmp_path, channels, colour_type, mode):
+    arr = np.random.default_rng(0).integers(0, 65536, (6, 5, channels)).astype(np.uint16)
+    _png16(tmp_path / "deep.png", arr, colour_type)
+    with pytest.warns(ConversionWarning, match=f"16-bit {mode}"):
+        px = to_pixels(tmp_path / "deep.png")
+    assert px.mode == mode and np.array_equal(px.rgb, (arr[..., :3] >> 8).astype(np.uint8))
+
+
+def test_eight_bit_png_does_not_warn(tmp_path):
+    import warnings
+
+    Image.fromarray(smooth_image(8, 8)).save(tmp_path / "plain.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        to_pixels(tmp_path / "plain.png")
+
+
 def test_cmyk_converts_with_warning():
     with pytest.warns(ConversionWarning, match="CMYK"):
         px = to_pixels(Image.new("CMYK", (4, 4)))

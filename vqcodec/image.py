@@ -91,6 +91,9 @@ def _open(src: str | os.PathLike | bytes, max_pixels: int | None) -> Image.Image
             finally:
                 Image.MAX_IMAGE_PIXELS = saved
         check_pixels(im.width, im.height, max_pixels)
+        if im.mode in ("RGB", "RGBA", "LA") and any(";16" in str(tile.args) for tile in im.tile):
+            # Pillow reads 16-bit colour PNG/TIFF as 8-bit without a word; say so, as for 16-bit gray
+            warnings.warn(f"16-bit {im.mode} input converted to 8 bits", ConversionWarning, stacklevel=3)
         if getattr(im, "n_frames", 1) > 1:
             raise ImageError(f"{path}: animated / multi-frame images are not supported")
         im.load()
