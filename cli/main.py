@@ -67,6 +67,8 @@ class Job:
     device: str
     quality: int = 0  # compress only
     max_pixels: int | None = None  # None: the library's default limit
+    size: int | None = None  # compress to at most this many bytes (instead of quality)
+    target_psnr: float | None = None  # compress to the smallest file reaching this PSNR
 
 
 def _compress_job(job: Job) -> str:
@@ -75,10 +77,15 @@ def _compress_job(job: Job) -> str:
     if job.dst != STDIO:
         check_writable(job.dst, job.force)
     image = _read(job.src) if job.src == STDIO else job.src
-    result = vqcodec.compress_report(image, quality=job.quality, model=_load(job.model_dir, job.device),
-                                     max_pixels=job.max_pixels)
+    model = _load(job.model_dir, job.device)
+    if job.size is not None:
+        result = vqcodec.compress_to_size(image, job.size, model=model, max_pixels=job.max_pixels)
+    elif job.target_psnr is not None:
+        result = vqcodec.compress_to_psnr(image, job.target_psnr, model=model, max_pixels=job.max_pixels)
+    else:
+        result = vqcodec.compress_report(image, quality=job.quality, model=model, max_pixels=job.max_pixels)
     _emit(job.dst, result.data, job.force)
-    return (f"{job.src} -> {job.dst}: q{job.quality}, {len(result.data)} bytes, {result.bpp:.4f} bpp, "
+    return (f"{job.src} -> {job.dst}: q{result.quality}, {len(result.data)} bytes, {result.bpp:.4f} bpp, "
             f"PSNR {result.psnr:.2f} dB")
 
 
@@ -224,6 +231,27 @@ def _decoded_name(src: Path) -> str:
     return src.name + ".png"
 
 
+class ByteSize(click.ParamType):
+    """A byte count: 50000, 50k (x 1000), 1.5M (x 1000000), 48KiB (x 1024) or 2MiB."""
+
+    name = "BYTES"
+    UNITS = {"": 1, "k": 1000, "kb": 1000, "m": 1000_000, "mb": 1000_000, "kib": 1024, "mib": 1024 ** 2}
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        number = text.rstrip("kmib")
+        unit = text[len(number):]
+        try:
+            size = int(float(number) * self.UNITS[unit])
+        except (ValueError, KeyError):
+            self.fail(f"{value!r} is not a size (e.g. 50000, 50k, 1.5M, 48KiB)", param, ctx)
+        if size < 1:
+            self.fail(f"{value!r} must be at least one byte", param, ctx)
+        return size
+
+
 model_option = click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
                             help="Model directory (default: the weights shipped with vqcodec).")
 device_option = click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1, ...")
@@ -265,13 +293,20 @@ def _terminated(signum: int, frame: object) -> None:
                    "suffix (stdout when the input is - for stdin).")
 @click.option("-q", "--quality", type=int, default=None,
               help="Quality 0 (smallest file) .. 100 (best image); default 50, about 0.9 bpp on photos.")
+@click.option("--size", type=ByteSize(), default=None,
+              help="Instead of -q: the best quality whose file is at most this size (50000, 50k, 48KiB, 1.5M); "
+                   "never larger, an error if quality 0 is.")
+@click.option("--psnr", "target_psnr", type=click.FloatRange(0, 200), default=None,
+              help="Instead of -q: the smallest file whose decoded image reaches this PSNR in dB; "
+                   "never lower, an error if quality 100 falls short.")
 @force_option
 @jobs_option
 @max_pixels_option
 @model_option
 @device_option
-def compress(images: tuple[Path, ...], output: str | None, quality: int | None, force: bool, jobs: int,
-             max_pixels: int | None, model_dir: str | None, device: str) -> None:
+def compress(images: tuple[Path, ...], output: str | None, quality: int | None, size: int | None,
+             target_psnr: float | None, force: bool, jobs: int, max_pixels: int | None, model_dir: str | None,
+             device: str) -> None:
     """Compress IMAGES (PNG, JPEG, WebP, ...) to .vqc files.
 
     Prints each file's size, bits per pixel and the PSNR of the image that
@@ -280,6 +315,8 @@ def compress(images: tuple[Path, ...], output: str | None, quality: int | None, 
     """
     import vqcodec
 
+    if sum(x is not None for x in (quality, size, target_psnr)) > 1:
+        raise click.UsageError("give one of -q, --size and --psnr")
     try:
         model = _load(model_dir, device)
     except vqcodec.VqcError as exc:
@@ -290,8 +327,8 @@ def compress(images: tuple[Path, ...], output: str | None, quality: int | None, 
         raise click.BadParameter(f"must be between 0 and {model.num_qualities - 1}", param_hint="'-q'")
     _check_streams(images, output)
     limit = _unlimited(max_pixels)
-    work = [Job(src, _output_for(src, output, len(images) > 1, _vqc_name), force, model_dir, device, q, limit)
-            for src in images]
+    work = [Job(src, _output_for(src, output, len(images) > 1, _vqc_name), force, model_dir, device, q, limit,
+                size, target_psnr) for src in images]
     sys.exit(1 if _run_all(_compress_job, work, "compress", jobs, _data_on_stdout(images, output)) else 0)
 
 

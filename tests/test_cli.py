@@ -246,3 +246,19 @@ def test_demo_into_a_folder_with_its_files_fails_before_any_work(run, tmp_path, 
     r = run("demo", "-o", str(out), "-q", "1", "-q", "4")
     assert r.exit_code == 1 and "already exists" in r.output and not calls
     assert (out / "coffee-q4.png").read_bytes() == b"mine"
+
+
+def test_size_and_psnr_targets(run, photo_path):
+    out = photo_path.parent / "s.vqc"
+    r = run("compress", str(photo_path), "--size", "0.4k", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    assert out.stat().st_size <= 400
+    r = run("compress", str(photo_path), "--size", "10", "-o", str(photo_path.parent / "tiny.vqc"))
+    assert r.exit_code == 1 and "cannot fit in 10 bytes" in r.output
+    assert not (photo_path.parent / "tiny.vqc").exists()  # nothing written when the target fails
+    r = run("compress", str(photo_path), "--psnr", "99", "-o", str(photo_path.parent / "p.vqc"))
+    assert r.exit_code == 1 and "cannot reach 99 dB" in r.output
+    r = run("compress", str(photo_path), "--psnr", "5", "-o", str(photo_path.parent / "p.vqc"))
+    assert r.exit_code == 0 and float(r.output.split("PSNR ")[1].split()[0]) >= 5
+    assert run("compress", str(photo_path), "-q", "3", "--size", "1k").exit_code == 2
+    assert "not a size" in run("compress", str(photo_path), "--size", "12q").output

@@ -43,3 +43,11 @@ def test_round_trip_of_the_demo_photo(shipped):
 def test_weights_record_how_they_were_trained():
     config = json.loads((DEFAULT_WEIGHTS / CONFIG_FILE).read_text())
     assert config["training"]["steps"] > 0 and config["training"]["cpu_minutes"] > 0
+
+
+def test_targets_on_the_demo_photo(shipped):
+    """The shipped model on a real photo: 20 kB is never exceeded, 32 dB always reached."""
+    small = vqcodec.compress_to_size(vqcodec.DEMO_IMAGE, 20_000, shipped)
+    assert 15_000 < len(small.data) <= 20_000
+    good = vqcodec.compress_to_psnr(vqcodec.DEMO_IMAGE, 32.0, shipped)
+    assert good.psnr >= 32.0 and vqcodec.compress_report(vqcodec.DEMO_IMAGE, good.quality - 1, shipped).psnr < 32.0

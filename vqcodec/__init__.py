@@ -7,7 +7,17 @@
 
 from .bitstream import DEFAULT_MAX_PIXELS, Header, parse_header
 from .bitstream import read_file as read_vqc
-from .codec import DEFAULT_QUALITY, DEMO_IMAGE, CompressResult, compress, compress_report, decompress, default_quality
+from .codec import (
+    DEFAULT_QUALITY,
+    DEMO_IMAGE,
+    CompressResult,
+    compress,
+    compress_report,
+    compress_to_psnr,
+    compress_to_size,
+    decompress,
+    default_quality,
+)
 from .metrics import ms_ssim, psnr
 from .errors import (
     CorruptError,
@@ -15,6 +25,7 @@ from .errors import (
     ImageError,
     ImageTooLargeError,
     ModelMismatchError,
+    TargetError,
     TruncatedError,
     UnsupportedVersionError,
     VqcError,
@@ -29,6 +40,6 @@ pillow_plugin.register()  # PIL.Image.open / save know .vqc from here on
 __all__ = [
     "DEFAULT_MAX_PIXELS", "DEFAULT_QUALITY", "DEMO_IMAGE", "CodecModel", "CompressResult", "ConversionWarning",
     "CorruptError", "FormatError", "Header", "ImageError", "ImageTooLargeError", "LargeImageWarning",
-    "ModelMismatchError", "TruncatedError", "UnsupportedVersionError", "VqcError", "WeightsError", "compress",
-    "compress_report", "decompress", "default_quality", "load_model", "ms_ssim", "parse_header", "psnr", "read_vqc",
+    "ModelMismatchError", "TargetError", "TruncatedError", "UnsupportedVersionError", "VqcError", "WeightsError", "compress",
+    "compress_report", "compress_to_psnr", "compress_to_size", "decompress", "default_quality", "load_model", "ms_ssim", "parse_header", "psnr", "read_vqc",
 ]

@@ -12,13 +12,14 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
 
 from . import bitstream, tiling
 from .metrics import psnr
-from .errors import CorruptError, ModelMismatchError, VqcError
+from .errors import CorruptError, ModelMismatchError, TargetError, VqcError
 from .rate import choose_codes, per_codebook
 from .image import ImageInput, Pixels, check_pixels, compress_alpha, decompress_alpha, from_rgb, to_pixels
 from .weights import CodecModel, load_model
@@ -53,7 +54,8 @@ class CompressResult:
     data: bytes
     reconstruction: Image.Image
     bpp: float  # whole file, header included
-    psnr: float  # of the RGB reconstruction against the RGB input, in dB
+    psnr: float  # of the RGB reconstruction against the RGB input (gray for L/LA images), in dB
+    quality: int  # the level it was coded at
 
 
 def default_quality(model: CodecModel) -> int:
@@ -61,34 +63,58 @@ def default_quality(model: CodecModel) -> int:
     return min(DEFAULT_QUALITY, model.num_qualities - 1)
 
 
-def _encode(px: Pixels, quality: int | None, model: CodecModel) -> tuple[bytes, np.ndarray]:
-    """The .vqc bytes of ``px`` and the code indices (M, h, w) they hold."""
+class _Encoding:
+    """One image on its way to a file: the encoder runs once, then any number of
+    qualities are coded from its latents (what the size and PSNR targets search)."""
+
+    def __init__(self, px: Pixels, model: CodecModel) -> None:
+        self.px, self.model = px, model
+        self.latents = per_codebook(tiling.analyse(model.net, px.rgb, model.device), model.net.cfg.sub_dim)
+        self.alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
+
+    def code(self, quality: int) -> tuple[bytes, np.ndarray]:
+        """The .vqc bytes at ``quality`` and the code indices (M, h, w) they hold."""
+        m = self.model
+        indices = choose_codes(self.latents, m.codebooks, m.prior, quality, m.lambdas[quality])
+        payload = m.coder.encode(indices, quality)
+        height, width = self.px.rgb.shape[:2]
+        header = bitstream.Header(self.px.mode, quality, m.fingerprint, width, height, len(payload), len(self.alpha))
+        return bitstream.pack(header, payload, self.alpha), indices
+
+    def report(self, quality: int) -> CompressResult:
+        """The file at ``quality`` with the image decompress will make of it."""
+        px = self.px
+        data, indices = self.code(quality)
+        height, width = px.rgb.shape[:2]
+        rgb = tiling.synthesise(self.model.net, indices, width, height, self.model.device)
+        recon = from_rgb(rgb, px.mode, px.alpha)
+        if px.mode in ("L", "LA"):
+            quality_db = psnr(np.asarray(recon.convert("L")), np.asarray(from_rgb(px.rgb, "L", None)))
+        else:
+            quality_db = psnr(rgb, px.rgb)
+        return CompressResult(data, recon, 8 * len(data) / (width * height), quality_db, quality)
+
+
+def _level(quality: int | None, model: CodecModel) -> int:
+    """``quality``, or the default, checked against the model's levels before any work."""
     quality = default_quality(model) if quality is None else quality
     if not 0 <= quality < model.num_qualities:
         raise VqcError(f"quality must be between 0 and {model.num_qualities - 1}, not {quality}")
-    height, width = px.rgb.shape[:2]
-    latents = tiling.analyse(model.net, px.rgb, model.device)
-    indices = choose_codes(per_codebook(latents, model.net.cfg.sub_dim), model.codebooks, model.prior, quality, model.lambdas[quality])
-    payload = model.coder.encode(indices, quality)
-    alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
-    header = bitstream.Header(px.mode, quality, model.fingerprint, width, height, len(payload), len(alpha))
-    return bitstream.pack(header, payload, alpha), indices
+    return quality
+
+
+def _encode(px: Pixels, quality: int | None, model: CodecModel) -> tuple[bytes, np.ndarray]:
+    """The .vqc bytes of ``px`` and the code indices (M, h, w) they hold."""
+    quality = _level(quality, model)
+    return _Encoding(px, model).code(quality)
 
 
 def compress_report(image: ImageInput, quality: int | None = None, model: CodecModel | None = None,
                     device: str | None = None, max_pixels: int | None = None) -> CompressResult:
     """Compress ``image`` and report the bits per pixel and PSNR of the result."""
     model = _resolve(model, device)
-    px = to_pixels(image, max_pixels)
-    data, indices = _encode(px, quality, model)
-    height, width = px.rgb.shape[:2]
-    rgb = tiling.synthesise(model.net, indices, width, height, model.device)
-    recon = from_rgb(rgb, px.mode, px.alpha)
-    if px.mode in ("L", "LA"):
-        quality_db = psnr(np.asarray(recon.convert("L")), np.asarray(from_rgb(px.rgb, "L", None)))
-    else:
-        quality_db = psnr(rgb, px.rgb)
-    return CompressResult(data, recon, 8 * len(data) / (width * height), quality_db)
+    quality = _level(quality, model)
+    return _Encoding(to_pixels(image, max_pixels), model).report(quality)
 
 
 def compress(image: ImageInput, quality: int | None = None, model: CodecModel | None = None,
@@ -98,6 +124,59 @@ def compress(image: ImageInput, quality: int | None = None, model: CodecModel | 
     ``quality`` runs from 0 (smallest file) to 100 (best image); images over
     ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`) are refused."""
     return _encode(to_pixels(image, max_pixels), quality, _resolve(model, device))[0]
+
+
+def _boundary(low: int, high: int, passes: Callable[[int], bool]) -> int:
+    """The level where ``passes`` turns from False (at ``low``) to True (at ``high``):
+    bisection keeps that invariant, so the answer passes and its neighbour below does
+    not, even where size or PSNR are not perfectly monotone in quality."""
+    while high - low > 1:
+        mid = (low + high) // 2
+        if passes(mid):
+            high = mid
+        else:
+            low = mid
+    return high
+
+
+def compress_to_size(image: ImageInput, max_bytes: int, model: CodecModel | None = None,
+                     device: str | None = None, max_pixels: int | None = None) -> CompressResult:
+    """The best quality whose whole file is at most ``max_bytes`` (like cwebp ``-size``):
+    the file is never larger; :class:`TargetError` if even quality 0 is."""
+    model = _resolve(model, device)
+    enc = _Encoding(to_pixels(image, max_pixels), model)
+    sizes: dict[int, int] = {}
+
+    def too_big(q: int) -> bool:
+        sizes[q] = len(enc.code(q)[0])
+        return sizes[q] > max_bytes
+
+    top = model.num_qualities - 1
+    if too_big(0):
+        raise TargetError(f"cannot fit in {max_bytes} bytes: the smallest file (quality 0) takes {sizes[0]} bytes")
+    if not too_big(top):
+        return enc.report(top)
+    return enc.report(_boundary(0, top, too_big) - 1)
+
+
+def compress_to_psnr(image: ImageInput, min_psnr: float, model: CodecModel | None = None,
+                     device: str | None = None, max_pixels: int | None = None) -> CompressResult:
+    """The smallest quality whose decoded image reaches ``min_psnr`` dB (like cwebp ``-psnr``):
+    the PSNR is never lower; :class:`TargetError` if even the best quality falls short."""
+    model = _resolve(model, device)
+    enc = _Encoding(to_pixels(image, max_pixels), model)
+    reports: dict[int, CompressResult] = {}
+
+    def reaches(q: int) -> bool:
+        reports[q] = enc.report(q)
+        return reports[q].psnr >= min_psnr
+
+    top = model.num_qualities - 1
+    if not reaches(top):
+        raise TargetError(f"cannot reach {min_psnr:g} dB: the best quality (100) gives {reports[top].psnr:.2f} dB")
+    if reaches(0):
+        return reports[0]
+    return reports[_boundary(0, top, reaches)]
 
 
 def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None, device: str | None = None,

@@ -33,5 +33,9 @@ class ImageTooLargeError(FormatError, ImageError):
     """An image, or a file's header, has more pixels than the configured limit (a bomb guard)."""
 
 
+class TargetError(VqcError):
+    """A size or PSNR target that no quality level of the model reaches for this image."""
+
+
 class WeightsError(VqcError):
     """Model weights are missing, unreadable or inconsistent with their config."""
