@@ -69,6 +69,7 @@ class Job:
     max_pixels: int | None = None  # None: the library's default limit
     size: int | None = None  # compress to at most this many bytes (instead of quality)
     target_psnr: float | None = None  # compress to the smallest file reaching this PSNR
+    alpha_quality: int = 100
 
 
 def _compress_job(job: Job) -> str:
@@ -79,11 +80,14 @@ def _compress_job(job: Job) -> str:
     image = _read(job.src) if job.src == STDIO else job.src
     model = _load(job.model_dir, job.device)
     if job.size is not None:
-        result = vqcodec.compress_to_size(image, job.size, model=model, max_pixels=job.max_pixels)
+        result = vqcodec.compress_to_size(image, job.size, model=model, max_pixels=job.max_pixels,
+                                          alpha_quality=job.alpha_quality)
     elif job.target_psnr is not None:
-        result = vqcodec.compress_to_psnr(image, job.target_psnr, model=model, max_pixels=job.max_pixels)
+        result = vqcodec.compress_to_psnr(image, job.target_psnr, model=model, max_pixels=job.max_pixels,
+                                          alpha_quality=job.alpha_quality)
     else:
-        result = vqcodec.compress_report(image, quality=job.quality, model=model, max_pixels=job.max_pixels)
+        result = vqcodec.compress_report(image, quality=job.quality, model=model, max_pixels=job.max_pixels,
+                                         alpha_quality=job.alpha_quality)
     _emit(job.dst, result.data, job.force)
     return (f"{job.src} -> {job.dst}: q{result.quality}, {len(result.data)} bytes, {result.bpp:.4f} bpp, "
             f"PSNR {result.psnr:.2f} dB")
@@ -299,19 +303,23 @@ def _terminated(signum: int, frame: object) -> None:
 @click.option("--psnr", "target_psnr", type=click.FloatRange(0, 200), default=None,
               help="Instead of -q: the smallest file whose decoded image reaches this PSNR in dB; "
                    "never lower, an error if quality 100 falls short.")
+@click.option("--alpha-quality", type=click.IntRange(0, 100), default=100, show_default=True,
+              help="Alpha channel: 100 keeps it exact; lower keeps fewer levels for a smaller file "
+                   "(fully transparent and fully opaque stay exact), like cwebp's -alpha_q.")
 @force_option
 @jobs_option
 @max_pixels_option
 @model_option
 @device_option
 def compress(images: tuple[Path, ...], output: str | None, quality: int | None, size: int | None,
-             target_psnr: float | None, force: bool, jobs: int, max_pixels: int | None, model_dir: str | None,
+             target_psnr: float | None, alpha_quality: int, force: bool, jobs: int, max_pixels: int | None, model_dir: str | None,
              device: str) -> None:
     """Compress IMAGES (PNG, JPEG, WebP, ...) to .vqc files.
 
     Prints each file's size, bits per pixel and the PSNR of the image that
     decompress will reproduce. Grayscale stays grayscale; an alpha channel is
-    kept losslessly.
+    kept losslessly (or with fewer levels, --alpha-quality), and the colour
+    under fully transparent pixels is replaced by a cheap smooth fill.
     """
     import vqcodec
 
@@ -328,7 +336,7 @@ def compress(images: tuple[Path, ...], output: str | None, quality: int | None, 
     _check_streams(images, output)
     limit = _unlimited(max_pixels)
     work = [Job(src, _output_for(src, output, len(images) > 1, _vqc_name), force, model_dir, device, q, limit,
-                size, target_psnr) for src in images]
+                size, target_psnr, alpha_quality) for src in images]
     sys.exit(1 if _run_all(_compress_job, work, "compress", jobs, _data_on_stdout(images, output)) else 0)
 
 

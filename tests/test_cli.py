@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -262,3 +263,13 @@ def test_size_and_psnr_targets(run, photo_path):
     assert r.exit_code == 0 and float(r.output.split("PSNR ")[1].split()[0]) >= 5
     assert run("compress", str(photo_path), "-q", "3", "--size", "1k").exit_code == 2
     assert "not a size" in run("compress", str(photo_path), "--size", "12q").output
+
+
+def test_alpha_quality_option(run, tmp_path):
+    rgba = np.dstack([smooth_image(40, 32), np.tile(np.linspace(0, 255, 40).astype(np.uint8), (32, 1))])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    assert run("compress", str(tmp_path / "a.png"), "-q", "2", "-o", str(tmp_path / "exact.vqc")).exit_code == 0
+    r = run("compress", str(tmp_path / "a.png"), "-q", "2", "--alpha-quality", "10", "-o", str(tmp_path / "lossy.vqc"))
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "lossy.vqc").stat().st_size < (tmp_path / "exact.vqc").stat().st_size
+    assert run("compress", str(tmp_path / "a.png"), "--alpha-quality", "101").exit_code == 2

@@ -76,6 +76,22 @@ def test_alpha_is_kept_exactly(tiny_model, mode):
     assert np.array_equal(np.asarray(out.getchannel("A")), alpha)
 
 
+def test_lossy_alpha_is_smaller_and_decodes_to_the_quantized_plane(tiny_model):
+    from vqcodec.image import quantize_alpha
+
+    rgb = smooth_image(40, 30)
+    y, x = np.mgrid[0:30, 0:40]
+    alpha = np.clip(255 * (1.3 - np.hypot(x - 20, y - 15) / 15), 0, 255).astype(np.uint8)  # soft disc
+    src = np.dstack([rgb, alpha])
+    exact = vqcodec.compress(src, 2, tiny_model)
+    lossy = vqcodec.compress(src, 2, tiny_model, alpha_quality=20)
+    assert vqcodec.parse_header(lossy).alpha_size < vqcodec.parse_header(exact).alpha_size
+    out = np.asarray(vqcodec.decompress(lossy, model=tiny_model).getchannel("A"))
+    assert np.array_equal(out, quantize_alpha(alpha, 20))
+    with pytest.raises(vqcodec.VqcError, match="alpha quality"):
+        vqcodec.compress(src, 2, tiny_model, alpha_quality=101)
+
+
 def test_file_from_another_model_is_refused(tiny_model, tmp_path, photo_path):
     other = vqcodec.load_model(make_tiny_model(tmp_path / "other", seed=1))
     data = vqcodec.compress(photo_path, 1, other)

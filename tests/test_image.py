@@ -4,10 +4,20 @@ import numpy as np
 
 import vqcodec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from vqcodec.errors import CorruptError, ImageError
-from vqcodec.image import ConversionWarning, compress_alpha, decompress_alpha, from_rgb, to_pixels
+from vqcodec.image import (
+    ConversionWarning,
+    compress_alpha,
+    decompress_alpha,
+    fill_transparent,
+    from_rgb,
+    quantize_alpha,
+    to_pixels,
+)
 
 from .conftest import smooth_image
 
@@ -149,3 +159,40 @@ def test_a_refused_image_leaves_no_file_open(tmp_path):
         with pytest.raises(ImageError):
             to_pixels(bad)
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(0, 2 ** 32 - 1), st.floats(0.0, 1.0))
+def test_fill_keeps_visible_colour_and_fills_only_transparency(h, w, seed, hidden_share):
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+    alpha = np.where(rng.random((h, w)) < hidden_share, 0, rng.integers(1, 256, (h, w))).astype(np.uint8)
+    out = fill_transparent(rgb, alpha)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    assert np.array_equal(out[alpha > 0], rgb[alpha > 0])
+
+
+def test_fill_continues_the_visible_colour_smoothly():
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[:, :32] = (200, 40, 40)  # visible half red, the hidden half black as editors leave it
+    alpha = np.zeros((64, 64), np.uint8)
+    alpha[:, :32] = 255
+    out = fill_transparent(rgb, alpha).astype(int)
+    assert np.abs(out[:, 32:] - np.array([200, 40, 40])).max() <= 1  # no black edge to bleed
+
+
+def test_fill_of_fully_transparent_or_opaque_images():
+    rgb = np.full((5, 7, 3), 9, np.uint8)
+    assert not fill_transparent(rgb, np.zeros((5, 7), np.uint8)).any()
+    assert np.array_equal(fill_transparent(rgb, np.full((5, 7), 255, np.uint8)), rgb)
+
+
+@pytest.mark.parametrize("quality", [0, 20, 50, 99, 100])
+def test_quantized_alpha_keeps_transparent_and_opaque_exact(quality):
+    alpha = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    q = quantize_alpha(alpha, quality)
+    assert q[0, 0] == 0 and q[-1, -1] == 255
+    assert np.all(np.diff(q.ravel().astype(int)) >= 0)  # order kept
+    assert np.abs(q.astype(int) - alpha).max() <= 128
+    assert len(np.unique(q)) == (256 if quality == 100 else 2 + round(254 * (quality / 100) ** 2))
+    assert np.array_equal(quantize_alpha(alpha, 100), alpha)

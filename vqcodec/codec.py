@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -21,7 +21,16 @@ from . import bitstream, tiling
 from .metrics import psnr
 from .errors import CorruptError, ModelMismatchError, TargetError, VqcError
 from .rate import choose_codes, per_codebook
-from .image import ImageInput, Pixels, check_pixels, compress_alpha, decompress_alpha, from_rgb, to_pixels
+from .image import (
+    ImageInput,
+    Pixels,
+    check_pixels,
+    compress_alpha,
+    decompress_alpha,
+    from_rgb,
+    quantize_alpha,
+    to_pixels,
+)
 from .weights import CodecModel, load_model
 
 #: Quality used when none is given (0 smallest .. 100 best; a model with fewer
@@ -67,7 +76,11 @@ class _Encoding:
     """One image on its way to a file: the encoder runs once, then any number of
     qualities are coded from its latents (what the size and PSNR targets search)."""
 
-    def __init__(self, px: Pixels, model: CodecModel) -> None:
+    def __init__(self, px: Pixels, model: CodecModel, alpha_quality: int = 100) -> None:
+        if not 0 <= alpha_quality <= 100:
+            raise VqcError(f"alpha quality must be between 0 and 100, not {alpha_quality}")
+        if px.alpha is not None:
+            px = replace(px, alpha=quantize_alpha(px.alpha, alpha_quality))
         self.px, self.model = px, model
         self.latents = per_codebook(tiling.analyse(model.net, px.rgb, model.device), model.net.cfg.sub_dim)
         self.alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
@@ -103,27 +116,30 @@ def _level(quality: int | None, model: CodecModel) -> int:
     return quality
 
 
-def _encode(px: Pixels, quality: int | None, model: CodecModel) -> tuple[bytes, np.ndarray]:
+def _encode(px: Pixels, quality: int | None, model: CodecModel, alpha_quality: int = 100) -> tuple[bytes, np.ndarray]:
     """The .vqc bytes of ``px`` and the code indices (M, h, w) they hold."""
     quality = _level(quality, model)
-    return _Encoding(px, model).code(quality)
+    return _Encoding(px, model, alpha_quality).code(quality)
 
 
 def compress_report(image: ImageInput, quality: int | None = None, model: CodecModel | None = None,
-                    device: str | None = None, max_pixels: int | None = None) -> CompressResult:
+                    device: str | None = None, max_pixels: int | None = None,
+                    alpha_quality: int = 100) -> CompressResult:
     """Compress ``image`` and report the bits per pixel and PSNR of the result."""
     model = _resolve(model, device)
     quality = _level(quality, model)
-    return _Encoding(to_pixels(image, max_pixels), model).report(quality)
+    return _Encoding(to_pixels(image, max_pixels), model, alpha_quality).report(quality)
 
 
 def compress(image: ImageInput, quality: int | None = None, model: CodecModel | None = None,
-             device: str | None = None, max_pixels: int | None = None) -> bytes:
+             device: str | None = None, max_pixels: int | None = None, alpha_quality: int = 100) -> bytes:
     """Compress an image (path, PIL image, uint8/uint16 array, or encoded image bytes) to ``.vqc`` bytes.
 
     ``quality`` runs from 0 (smallest file) to 100 (best image); images over
-    ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`) are refused."""
-    return _encode(to_pixels(image, max_pixels), quality, _resolve(model, device))[0]
+    ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`) are refused. An alpha
+    channel is exact at ``alpha_quality`` 100 (the default), reduced to fewer
+    levels below it."""
+    return _encode(to_pixels(image, max_pixels), quality, _resolve(model, device), alpha_quality)[0]
 
 
 def _boundary(low: int, high: int, passes: Callable[[int], bool]) -> int:
@@ -140,11 +156,12 @@ def _boundary(low: int, high: int, passes: Callable[[int], bool]) -> int:
 
 
 def compress_to_size(image: ImageInput, max_bytes: int, model: CodecModel | None = None,
-                     device: str | None = None, max_pixels: int | None = None) -> CompressResult:
+                     device: str | None = None, max_pixels: int | None = None,
+                     alpha_quality: int = 100) -> CompressResult:
     """The best quality whose whole file is at most ``max_bytes`` (like cwebp ``-size``):
     the file is never larger; :class:`TargetError` if even quality 0 is."""
     model = _resolve(model, device)
-    enc = _Encoding(to_pixels(image, max_pixels), model)
+    enc = _Encoding(to_pixels(image, max_pixels), model, alpha_quality)
     sizes: dict[int, int] = {}
 
     def too_big(q: int) -> bool:
@@ -160,11 +177,12 @@ def compress_to_size(image: ImageInput, max_bytes: int, model: CodecModel | None
 
 
 def compress_to_psnr(image: ImageInput, min_psnr: float, model: CodecModel | None = None,
-                     device: str | None = None, max_pixels: int | None = None) -> CompressResult:
+                     device: str | None = None, max_pixels: int | None = None,
+                     alpha_quality: int = 100) -> CompressResult:
     """The smallest quality whose decoded image reaches ``min_psnr`` dB (like cwebp ``-psnr``):
     the PSNR is never lower; :class:`TargetError` if even the best quality falls short."""
     model = _resolve(model, device)
-    enc = _Encoding(to_pixels(image, max_pixels), model)
+    enc = _Encoding(to_pixels(image, max_pixels), model, alpha_quality)
     reports: dict[int, CompressResult] = {}
 
     def reaches(q: int) -> bool:

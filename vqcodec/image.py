@@ -2,7 +2,8 @@
 
 The network codes 8-bit RGB. Grayscale is coded as RGB and returned as
 grayscale; an alpha channel is kept exactly (stored losslessly beside the
-codes); 16-bit, palette, bilevel and CMYK inputs are converted with a warning;
+codes, unless a lossy alpha quality is asked for) and the colour under fully
+transparent pixels is replaced by a smooth fill of the visible colour; 16-bit, palette, bilevel and CMYK inputs are converted with a warning;
 EXIF orientation is applied. Anything else is refused with an ImageError.
 """
 
@@ -54,7 +55,7 @@ def check_pixels(width: int, height: int, max_pixels: int | None) -> None:
 class Pixels:
     """An image ready to code: RGB pixels, its output mode and its alpha plane."""
 
-    rgb: np.ndarray  # (H, W, 3) uint8
+    rgb: np.ndarray  # (H, W, 3) uint8; under fully transparent pixels, a smooth fill
     mode: str  # "L", "RGB", "LA" or "RGBA": what decoding gives back
     alpha: np.ndarray | None  # (H, W) uint8 or None
 
@@ -163,6 +164,8 @@ def to_pixels(src: ImageInput, max_pixels: int | None = None) -> Pixels:
     mode = im.mode
     alpha = np.asarray(im.getchannel("A")).copy() if mode in ("LA", "RGBA") else None
     rgb = np.asarray(im.convert("RGB")).copy()
+    if alpha is not None:
+        rgb = fill_transparent(rgb, alpha)
     return Pixels(rgb, mode, alpha)
 
 
@@ -176,8 +179,54 @@ def from_rgb(rgb: np.ndarray, mode: str, alpha: np.ndarray | None) -> Image.Imag
     return im
 
 
+def fill_transparent(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Colour under fully transparent pixels replaced by a smooth continuation of the
+    visible colour (push-pull over an image pyramid), as cwebp's alpha cleanup does: it
+    is never seen, so it should cost few bits and must not bleed into visible edges
+    through the 8x8 transform. Visible pixels (alpha > 0) are returned unchanged."""
+    hidden = alpha == 0
+    if not hidden.any() or hidden.all():
+        return rgb if not hidden.all() else np.zeros_like(rgb)
+    levels = [(rgb.astype(np.float64) * ~hidden[..., None], (~hidden).astype(np.float64))]
+    while max(levels[-1][1].shape) > 1:  # push: weighted means over 2x2 cells
+        colour, weight = levels[-1]
+        h, w = weight.shape
+        ph, pw = h % 2, w % 2
+        colour = np.pad(colour, ((0, ph), (0, pw), (0, 0)))
+        weight = np.pad(weight, ((0, ph), (0, pw)))
+        levels.append((colour.reshape(-1, 2, colour.shape[1] // 2, 2, 3).sum(axis=(1, 3)),
+                       weight.reshape(-1, 2, weight.shape[1] // 2, 2).sum(axis=(1, 3))))
+    colour, weight = levels[-1]
+    filled = colour / np.maximum(weight, 1e-12)[..., None]
+    for colour, weight in reversed(levels[:-1]):  # pull: empty cells take the coarser level, smoothed
+        h, w = weight.shape
+        coarse = _blur(filled.repeat(2, axis=0).repeat(2, axis=1)[:h, :w])
+        mean = colour / np.maximum(weight, 1e-12)[..., None]
+        filled = np.where((weight > 0)[..., None], mean, coarse)
+    out = rgb.copy()
+    out[hidden] = np.clip(np.round(filled[hidden]), 0, 255).astype(np.uint8)
+    return out
+
+
+def _blur(a: np.ndarray) -> np.ndarray:
+    """A [1, 2, 1] / 4 filter along both axes, edges replicated."""
+    p = np.pad(a, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    a = (p[:-2] + 2 * p[1:-1] + p[2:]) / 4
+    return (a[:, :-2] + 2 * a[:, 1:-1] + a[:, 2:]) / 4
+
+
+def quantize_alpha(alpha: np.ndarray, quality: int) -> np.ndarray:
+    """Alpha reduced to fewer levels (like cwebp's ``-alpha_q``): 100 keeps it exact,
+    0 keeps 2 levels; fully transparent and fully opaque pixels always stay exact."""
+    if quality >= 100:
+        return alpha
+    levels = 2 + round(254 * (quality / 100) ** 2)
+    step = 255 / (levels - 1)
+    return np.clip(np.round(np.round(alpha / step) * step), 0, 255).astype(np.uint8)
+
+
 def compress_alpha(alpha: np.ndarray) -> bytes:
-    """Lossless alpha plane: zlib at the highest level (alpha is usually flat)."""
+    """The alpha plane as a zlib stream at the highest level (alpha is usually flat)."""
     return zlib.compress(np.ascontiguousarray(alpha, dtype=np.uint8).tobytes(), 9)
 
 

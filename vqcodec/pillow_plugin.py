@@ -4,7 +4,8 @@ Registered on ``import vqcodec``: ``Image.open("x.vqc")`` recognises a file by i
 magic bytes (whatever it is called) and reads only the 40-byte header until the
 pixels are needed, so ``.size``, ``.mode`` and ``.verify()`` decode nothing;
 ``img.save("x.vqc", quality=60)`` encodes (the extension picks the format, or
-``format="VQC"``). Options: ``quality`` (0..100), ``max_pixels``. Images are coded
+``format="VQC"``). Options: ``quality`` (0..100), ``alpha_quality`` (0..100),
+``max_pixels``. Images are coded
 with the shipped model.
 """
 
@@ -73,7 +74,8 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
 
     info = im.encoderinfo
     try:
-        fp.write(compress(im, quality=info.get("quality"), max_pixels=info.get("max_pixels")))
+        fp.write(compress(im, quality=info.get("quality"), max_pixels=info.get("max_pixels"),
+                          alpha_quality=info.get("alpha_quality", 100)))
     except VqcError as exc:
         raise OSError(str(exc)) from exc
 
