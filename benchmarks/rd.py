@@ -130,14 +130,13 @@ def markdown(curves: dict[str, list[dict]], summary: dict, meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-@torch.inference_mode()
 def ceiling_psnr(model: vqcodec.CodecModel, rgb: np.ndarray) -> float:
     """PSNR of decoder(encoder(x)) with no quantization, rounded to 8 bits like a decoded image."""
     from vqcodec import tiling
 
-    latents = torch.from_numpy(tiling.analyse(model.net, rgb, model.device)).to(model.device)[None]
-    y = model.net.decoder(latents)[0, :, : rgb.shape[0], : rgb.shape[1]]
-    out = (y * 255.0).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    latents = tiling.analyse(model.transforms, model.cfg, rgb)[None]
+    y = model.transforms.decode(latents)[0, :, : rgb.shape[0], : rgb.shape[1]]
+    out = np.clip(np.round(y * np.float32(255.0)), 0, 255).astype(np.uint8).transpose(1, 2, 0)
     return psnr(rgb, out)
 
 

@@ -92,12 +92,12 @@ def test_tiled_against_one_pass_on_kodak(benchmark):
     h, w = rgb.shape[:2]
 
     def run(tile: int) -> list[tuple[float, int]]:
-        z = tiling.analyse(model.net, rgb, model.device, tile=tile)
-        z = per_codebook(z, model.net.cfg.sub_dim)
+        z = tiling.analyse(model.transforms, model.cfg, rgb, tile=tile)
+        z = per_codebook(z, model.cfg.sub_dim)
         out = []
         for q in range(0, model.num_qualities, 10):
             idx = choose_codes(z, model.codebooks, model.prior, q, model.lambdas[q])
-            rec = tiling.synthesise(model.net, idx, w, h, model.device, tile=tile)
+            rec = tiling.synthesise(model.transforms, model.cfg, model.codebooks, idx, w, h, tile=tile)
             out.append((psnr(rec, rgb), len(model.coder.encode(idx, q))))
         return out
 

@@ -169,9 +169,9 @@ def _run(task, job: Job) -> tuple[str | None, str | None, list[str]]:
 
 
 def _worker_init(threads: int) -> None:
-    import torch
+    from vqcodec.runtime import set_threads
 
-    torch.set_num_threads(threads)
+    set_threads(threads)
     signal.signal(signal.SIGTERM, _terminated)
 
 
@@ -258,7 +258,10 @@ class ByteSize(click.ParamType):
 
 model_option = click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
                             help="Model directory (default: the weights shipped with vqcodec).")
-device_option = click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1, ...")
+device_option = click.option(
+    "--device", default="cpu", show_default=True,
+    help="cpu runs the model's ONNX graphs with ONNX Runtime (no torch needed); cuda, cuda:1, ... run it "
+         "with torch on that GPU.")
 force_option = click.option("-f", "--force", is_flag=True, help="Overwrite existing output files.")
 max_pixels_option = click.option(
     "--max-pixels", type=click.IntRange(0), default=None,

@@ -55,7 +55,7 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
 
     Checkpoints are written every few minutes; rerun with --resume to continue
     (a finished run given --resume only re-exports). The exported directory
-    (model.safetensors + config.json) loads with vqcodec.load_model(DIR) and
+    (model.safetensors, config.json and the ONNX graphs) loads with vqcodec.load_model(DIR) and
     the CLI's --model DIR.
     """
     from vqcodec.model import ModelConfig
@@ -85,7 +85,7 @@ def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: i
     from vqcodec.finetune import finetune_decoder
     from vqcodec.weights import CONFIG_FILE, load_model
 
-    model = load_model(model_dir, device)
+    model = load_model(model_dir, device, backend="torch")
     extra = {k: v for k, v in json.loads((Path(model_dir) / CONFIG_FILE).read_text()).items() if k != "model"}
     train_paths, _ = split_holdout(list_images(data_dir), 8)  # the same photos held aside as in training
     images = [load_rgb(p) for p in train_paths]

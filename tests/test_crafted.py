@@ -121,7 +121,7 @@ def test_cli_reports_a_crafted_file_in_one_line_and_goes_on(tmp_path, tiny_model
         r = CliRunner().invoke(main, ["decompress", str(bad), str(good), "-o", str(tmp_path / f"out{jobs}"),
                                       "-j", jobs, "--model", str(tiny_model_dir)])
         assert r.exit_code == 1 and "Traceback" not in r.output
-        assert (tmp_path / f"out{jobs}" / "good.png").exists() and not (tmp_path / f"out{jobs}" / "bad.png").exists()
+        assert (tmp_path / f"out{jobs}" / "good.vqc.png").exists() and not (tmp_path / f"out{jobs}" / "bad.vqc.png").exists()
         assert "1 of 2 files done, 1 failed" in r.output
 
 

@@ -10,12 +10,12 @@ from .conftest import smooth_image
 
 
 def test_only_the_decoder_changes_and_codes_stay(tiny_model_dir, tmp_path):
-    before = vqcodec.load_model(tiny_model_dir)
-    untouched = vqcodec.load_model(tiny_model_dir)
+    before = vqcodec.load_model(tiny_model_dir, backend="torch")
+    untouched = vqcodec.load_model(tiny_model_dir, backend="torch")
     images = [smooth_image(64, 48, seed) for seed in range(3)]
     finetune_decoder(before, images, tmp_path / "tuned", steps=3, extra={"training": {"steps": 1}},
                      batch_size=2, crop=32, lr=1e-2, log=lambda s: None)
-    after = vqcodec.load_model(tmp_path / "tuned")
+    after = vqcodec.load_model(tmp_path / "tuned", backend="torch")
     old, new = untouched.net.state_dict(), after.net.state_dict()
     moved = {k for k in old if not torch.equal(old[k], new[k])}
     assert moved and all(k.startswith("decoder.") for k in moved)

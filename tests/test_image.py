@@ -59,6 +59,7 @@ def _png16(path, arr: np.ndarray, colour_type: int) -> None:
 @pytest.mark.parametrize("channels,colour_type,mode", [(3, 2, "RGB"), (4, 6, "RGBA")])
 def test_sixteen_bit_colour_png_warns(tmp_path, channels, colour_type, mode):
     arr = np.random.default_rng(0).integers(0, 65536, (6, 5, channels)).astype(np.uint16)
+    arr[..., 3:] |= 0x8000  # visible, so the colour is kept as given
     _png16(tmp_path / "deep.png", arr, colour_type)
     with pytest.warns(ConversionWarning, match=f"16-bit {mode}"):
         px = to_pixels(tmp_path / "deep.png")

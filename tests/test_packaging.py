@@ -22,15 +22,50 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_contents(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"vqcodec/weights/model.safetensors", "vqcodec/weights/config.json",
+    assert {"vqcodec/weights/model.safetensors", "vqcodec/weights/config.json", "vqcodec/weights/encoder.onnx",
+            "vqcodec/weights/decoder.onnx",
             "vqcodec/assets/coffee.png", "vqcodec_cli/main.py"} <= names
     assert not any(n.startswith("cli/") for n in names)
 
 
-def test_installed_wheel_loads_its_weights_and_codes(wheel, tmp_path):
-    target = tmp_path / "site"
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("site")
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)
+    return target
+
+
+#: Runs the installed command line with torch and onnx made unimportable, as where they are not installed,
+#: then prints which heavy modules the command imported.
+NO_TORCH = (
+    "import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None; sys.path.insert(0, sys.argv[1]);"
+    "from vqcodec_cli.main import main; sys.argv = ['vqcodec', *sys.argv[2:]];"
+    "code = 0\ntry: main()\nexcept SystemExit as e: code = e.code\n"
+    "print('loaded:', sorted(m for m in ('onnxruntime', 'torch') if sys.modules.get(m))); sys.exit(code)"
+)
+
+
+def test_installed_command_codes_without_torch(installed, tmp_path):
+    import vqcodec
+
+    def vqcodec_cmd(*args: str) -> str:
+        out = subprocess.run([sys.executable, "-c", NO_TORCH, str(installed), *args], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(vqcodec.DEMO_IMAGE.read_bytes())
+    assert "PSNR" in vqcodec_cmd("compress", str(photo), "-q", "30")
+    vqcodec_cmd("decompress", str(tmp_path / "photo.vqc"))
+    assert (tmp_path / "photo.vqc.png").stat().st_size > 0
+    info = vqcodec_cmd("info", str(tmp_path / "photo.vqc"))
+    assert "matches loaded model: yes" in info
+    assert "loaded: []" in info  # info reads a header and a fingerprint: no inference engine
+
+
+def test_installed_wheel_loads_its_weights_and_codes(installed):
+    target = installed
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]); import vqcodec;"
         "assert vqcodec.__file__.startswith(sys.argv[1]), vqcodec.__file__;"

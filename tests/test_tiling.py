@@ -22,24 +22,23 @@ def test_tiles_cover_the_grid_once_and_windows_hold_their_tile(h, w, tile, margi
 
 
 def test_small_tiles_give_the_latents_and_pixels_of_one_pass(tiny_model):
-    net, dev = tiny_model.net, tiny_model.device
+    t, cfg = tiny_model.transforms, tiny_model.cfg
     rgb = smooth_image(203, 141, seed=4)  # 26 x 18 latents, sides not multiples of 8
-    whole = analyse(net, rgb, dev, tile=1000)
-    tiled = analyse(net, rgb, dev, tile=5)
-    assert whole.shape == (net.cfg.latent_dim, 18, 26)
+    whole = analyse(t, cfg, rgb, tile=1000)
+    tiled = analyse(t, cfg, rgb, tile=5)
+    assert whole.shape == (cfg.latent_dim, 18, 26)
     assert np.allclose(tiled, whole, rtol=1e-4, atol=1e-5)
-    idx = np.random.default_rng(0).integers(0, net.cfg.codebook_size, (net.quantizer.num_codebooks, 18, 26))
-    one = synthesise(net, idx, 203, 141, dev, tile=1000)
-    many = synthesise(net, idx, 203, 141, dev, tile=5)
+    idx = np.random.default_rng(0).integers(0, cfg.codebook_size, (cfg.latent_dim // cfg.sub_dim, 18, 26))
+    one = synthesise(t, cfg, tiny_model.codebooks, idx, 203, 141, tile=1000)
+    many = synthesise(t, cfg, tiny_model.codebooks, idx, 203, 141, tile=5)
     assert one.shape == many.shape == (141, 203, 3)
     assert np.abs(one.astype(int) - many).max() <= 1 and (one == many).mean() > 0.999
 
 
 def test_too_small_a_margin_would_show_seams(tiny_model):
     """The margin matters: without it, tiles disagree with one pass (so the test above has teeth)."""
-    torch.manual_seed(0)
-    net, dev = tiny_model.net, tiny_model.device
+    t, cfg = tiny_model.transforms, tiny_model.cfg
     rgb = smooth_image(160, 160, seed=5)
-    whole = analyse(net, rgb, dev, tile=1000)
-    seamed = analyse(net, rgb, dev, tile=5, margin=0)
+    whole = analyse(t, cfg, rgb, tile=1000)
+    seamed = analyse(t, cfg, rgb, tile=5, margin=0)
     assert not np.allclose(seamed, whole, rtol=1e-4, atol=1e-5)

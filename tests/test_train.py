@@ -44,7 +44,7 @@ def test_export_is_loadable_and_init_starts_from_it(tmp_path):
     t = Trainer(data, tmp_path / "run", CFG, log=lambda s: None)
     t.run()
     t.export(tmp_path / "model")
-    m = load_model(tmp_path / "model")
+    m = load_model(tmp_path / "model", backend="torch")
     assert m.num_qualities == QUALITY_LEVELS
     assert m.prior.counts.min() >= 1 and m.prior.num_codebooks == TINY.latent_dim // TINY.sub_dim
     assert len(np.unique(m.prior.counts)) > 2  # counted, not uniform

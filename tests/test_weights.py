@@ -4,17 +4,57 @@ from vqcodec.errors import WeightsError
 from vqcodec.weights import CONFIG_FILE, WEIGHTS_FILE, load_model, save_model
 
 
-def test_save_load_keeps_fingerprint(tiny_model, tmp_path):
-    fp = save_model(tmp_path / "copy", tiny_model.net, tiny_model.prior, tiny_model.lambdas)
-    assert fp == tiny_model.fingerprint == load_model(tmp_path / "copy").fingerprint
+@pytest.fixture()
+def torch_model(tiny_model_dir):
+    return load_model(tiny_model_dir, backend="torch")
 
 
-def test_fingerprint_changes_with_the_weights(tiny_model, tmp_path):
-    tiny_model.net.decoder.net[0].bias.data[0] += 1.0
-    try:
-        assert save_model(tmp_path / "changed", tiny_model.net, tiny_model.prior, tiny_model.lambdas) != tiny_model.fingerprint
-    finally:
-        tiny_model.net.decoder.net[0].bias.data[0] -= 1.0
+def test_save_load_keeps_fingerprint(tiny_model, torch_model, tmp_path):
+    fp = save_model(tmp_path / "copy", torch_model.net, torch_model.prior, torch_model.lambdas)
+    assert fp == tiny_model.fingerprint == torch_model.fingerprint == load_model(tmp_path / "copy").fingerprint
+
+
+def test_fingerprint_changes_with_the_weights(torch_model, tmp_path):
+    torch_model.net.decoder.net[0].bias.data[0] += 1.0
+    assert save_model(tmp_path / "changed", torch_model.net, torch_model.prior, torch_model.lambdas) != torch_model.fingerprint
+
+
+def test_fingerprint_covers_the_graphs(tiny_model_dir, tmp_path):
+    import shutil
+
+    from vqcodec.runtime import DECODER_FILE
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, copy)
+    (copy / DECODER_FILE).write_bytes((copy / DECODER_FILE).read_bytes() + b"\0")
+    assert load_model(copy, backend="torch").fingerprint != load_model(tiny_model_dir, backend="torch").fingerprint
+
+
+def test_onnx_and_torch_backends_decode_a_file_alike(tiny_model, torch_model):
+    import numpy as np
+
+    import vqcodec
+
+    from .conftest import smooth_image
+
+    assert (tiny_model.backend, torch_model.backend) == ("onnx", "torch")
+    data = vqcodec.compress(smooth_image(77, 51, seed=2), 60, tiny_model)
+    a = np.asarray(vqcodec.decompress(data, model=tiny_model)).astype(int)
+    b = np.asarray(vqcodec.decompress(data, model=torch_model)).astype(int)
+    assert np.abs(a - b).max() <= 1
+
+
+def test_a_model_without_graphs_needs_the_torch_backend(tiny_model_dir, tmp_path):
+    import shutil
+
+    from vqcodec.runtime import ENCODER_FILE
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, copy)
+    (copy / ENCODER_FILE).unlink()
+    assert load_model(copy).backend == "torch"  # the default falls back to torch
+    with pytest.raises(WeightsError, match="no ONNX graphs"):
+        load_model(copy, backend="onnx")
 
 
 def test_missing_or_damaged_weights_raise_weights_error(tiny_model_dir, tmp_path):

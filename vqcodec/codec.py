@@ -82,7 +82,7 @@ class _Encoding:
         if px.alpha is not None:
             px = replace(px, alpha=quantize_alpha(px.alpha, alpha_quality))
         self.px, self.model = px, model
-        self.latents = per_codebook(tiling.analyse(model.net, px.rgb, model.device), model.net.cfg.sub_dim)
+        self.latents = per_codebook(tiling.analyse(model.transforms, model.cfg, px.rgb), model.cfg.sub_dim)
         self.alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
 
     def code(self, quality: int) -> tuple[bytes, np.ndarray]:
@@ -99,7 +99,8 @@ class _Encoding:
         px = self.px
         data, indices = self.code(quality)
         height, width = px.rgb.shape[:2]
-        rgb = tiling.synthesise(self.model.net, indices, width, height, self.model.device)
+        m = self.model
+        rgb = tiling.synthesise(m.transforms, m.cfg, m.codebooks, indices, width, height)
         recon = from_rgb(rgb, px.mode, px.alpha)
         if px.mode in ("L", "LA"):
             quality_db = psnr(np.asarray(recon.convert("L")), np.asarray(from_rgb(px.rgb, "L", None)))
@@ -215,8 +216,8 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
     if hdr.quality >= model.num_qualities:
         raise CorruptError(f"quality {hdr.quality} exceeds the model's levels (0 .. {model.num_qualities - 1})")
     check_pixels(hdr.width, hdr.height, max_pixels)
-    h, w = _latent_shape(hdr.width, hdr.height, model.net.cfg.downsample)
+    h, w = _latent_shape(hdr.width, hdr.height, model.cfg.downsample)
     indices = model.coder.decode(container.payload, h, w, hdr.quality)
     alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
-    rgb = tiling.synthesise(model.net, indices, hdr.width, hdr.height, model.device)
+    rgb = tiling.synthesise(model.transforms, model.cfg, model.codebooks, indices, hdr.width, hdr.height)
     return from_rgb(rgb, hdr.mode, alpha)

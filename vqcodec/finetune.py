@@ -31,7 +31,7 @@ def _codes(model: CodecModel, z: torch.Tensor, qualities: np.ndarray) -> torch.T
     """Indices (B, M, h, w) of latents (B, D, h, w), each image at its own quality, as the encoder picks them."""
     out = []
     for zb, q in zip(z.cpu().numpy(), qualities, strict=True):
-        out.append(choose_codes(per_codebook(zb, model.net.cfg.sub_dim), model.codebooks, model.prior, int(q), model.lambdas[int(q)]))
+        out.append(choose_codes(per_codebook(zb, model.cfg.sub_dim), model.codebooks, model.prior, int(q), model.lambdas[int(q)]))
     return torch.from_numpy(np.stack(out)).to(z.device)
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import math
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:  # MS-SSIM runs on torch, imported when it is asked for: coding needs no torch
+    import torch
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang, Simoncelli & Bovik (2003)
 
@@ -27,6 +30,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    import torch
+
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
     return g / g.sum()
@@ -34,6 +39,8 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
 
 def _ssim_and_cs(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor, data_range: float):
     """Mean SSIM and contrast-structure per channel, valid (unpadded) Gaussian filtering."""
+    import torch.nn.functional as F
+
     c = x.shape[1]
     wx = window.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
     wy = window.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
@@ -55,8 +62,11 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Multi-scale SSIM (5 scales) of two uint8 images, averaged over channels.
 
     Needs both sides above 160 pixels, as the 11-tap window must fit the
-    coarsest scale.
+    coarsest scale. Needs torch.
     """
+    import torch
+    import torch.nn.functional as F
+
     x = torch.from_numpy(np.array(a, dtype=np.float64))
     y = torch.from_numpy(np.array(b, dtype=np.float64))
     if x.ndim == 2:

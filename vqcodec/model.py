@@ -16,38 +16,13 @@ starts at zero, then only has to learn what a linear transform cannot do.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-
 import torch
 from torch import Tensor, nn
 
+from .config import ModelConfig
 from .quantizer import ProductVQ, VQOutput
 
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Shape of a model; stored as JSON beside the weights."""
-
-    channels: int = 128  # width of the transforms
-    latent_dim: int = 64  # dimension of each latent vector
-    sub_dim: int = 1  # dimension of each sub-vector with its own codebook
-    codebook_size: int = 256  # codes per codebook
-    res_blocks: int = 1  # residual blocks at the latent resolution, per transform
-    block_transform: bool = True  # linear 8x8 block path beside the nonlinear one
-
-    #: Each latent vector covers a DOWNSAMPLE x DOWNSAMPLE block of pixels.
-    downsample: int = 8
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
-        return cls(**data)
+__all__ = ["VQVAE", "ModelConfig"]
 
 
 class SimpleGDN(nn.Module):

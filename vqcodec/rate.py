@@ -38,6 +38,14 @@ def per_codebook(latents: np.ndarray, sub_dim: int) -> np.ndarray:
     return latents.reshape(d // sub_dim, sub_dim, h, w).transpose(0, 2, 3, 1)
 
 
+def from_codes(indices: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
+    """Latents (D, h, w, float32) of code indices (M, h, w) into ``codebooks`` (M, K, d):
+    what the decoder is given, the inverse of :func:`per_codebook` up to quantization."""
+    m, h, w = indices.shape
+    codes = codebooks[np.arange(m)[:, None, None], indices]  # (M, h, w, d)
+    return codes.transpose(0, 3, 1, 2).reshape(-1, h, w).astype(np.float32)
+
+
 def _candidates(v: np.ndarray, codebook: np.ndarray, zero: int) -> np.ndarray:
     """Candidate codes (P, n) for sub-vectors ``v`` (P, d) of a codebook (K, d)."""
     k = codebook.shape[0]

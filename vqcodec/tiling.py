@@ -16,9 +16,10 @@ from __future__ import annotations
 from typing import Iterator
 
 import numpy as np
-import torch
 
-from .model import VQVAE
+from .config import ModelConfig
+from .rate import from_codes
+from .runtime import Transforms
 
 #: Latents per tile side (1024 pixels).
 TILE = 128
@@ -49,31 +50,29 @@ def _pixels(rgb: np.ndarray, rows: slice, cols: slice, f: int) -> np.ndarray:
     return np.pad(part, ((0, y1 - y0 - part.shape[0]), (0, x1 - x0 - part.shape[1]), (0, 0)), mode="edge")
 
 
-@torch.inference_mode()
-def analyse(net: VQVAE, rgb: np.ndarray, device: torch.device, tile: int = TILE,
+def analyse(transforms: Transforms, cfg: ModelConfig, rgb: np.ndarray, tile: int = TILE,
             margin: int = MARGIN) -> np.ndarray:
     """Latents (D, h, w, float32) of an RGB uint8 image (H, W, 3)."""
-    f = net.cfg.downsample
+    f = cfg.downsample
     h, w = -(-rgb.shape[0] // f), -(-rgb.shape[1] // f)
-    latents = np.empty((net.cfg.latent_dim, h, w), np.float32)
+    latents = np.empty((cfg.latent_dim, h, w), np.float32)
     for (rows, cols), (tr, tc) in windows(h, w, tile, margin):
-        x = torch.from_numpy(_pixels(rgb, rows, cols, f)).to(device).permute(2, 0, 1)[None].float().div_(255.0)
-        z = net.encoder(x)[0]
-        latents[:, tr, tc] = z[:, _inner(tr, rows), _inner(tc, cols)].float().cpu().numpy()
+        x = _pixels(rgb, rows, cols, f).transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255.0)
+        z = transforms.encode(x)[0]
+        latents[:, tr, tc] = z[:, _inner(tr, rows), _inner(tc, cols)]
     return latents
 
 
-@torch.inference_mode()
-def synthesise(net: VQVAE, indices: np.ndarray, width: int, height: int, device: torch.device,
-               tile: int = TILE, margin: int = MARGIN) -> np.ndarray:
-    """RGB uint8 pixels (height, width, 3) from code indices (M, h, w)."""
-    f = net.cfg.downsample
+def synthesise(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, indices: np.ndarray, width: int,
+               height: int, tile: int = TILE, margin: int = MARGIN) -> np.ndarray:
+    """RGB uint8 pixels (height, width, 3) from code indices (M, h, w) into ``codebooks`` (M, K, d)."""
+    f = cfg.downsample
     out = np.empty((height, width, 3), np.uint8)
     for (rows, cols), (tr, tc) in windows(*indices.shape[1:], tile, margin):
-        idx = torch.from_numpy(indices[:, rows, cols]).to(device)[None]
-        y = net.decode_indices(idx)[0, :, _inner(tr, rows, f), _inner(tc, cols, f)]
+        latents = from_codes(indices[:, rows, cols], codebooks)
+        y = transforms.decode(latents[None])[0, :, _inner(tr, rows, f), _inner(tc, cols, f)]
         y0, x0 = tr.start * f, tc.start * f
         y = y[:, : height - y0, : width - x0]
         out[y0:y0 + y.shape[1], x0:x0 + y.shape[2]] = (
-            (y * 255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy())
+            np.clip(np.round(y * np.float32(255.0)), 0, 255).astype(np.uint8).transpose(1, 2, 0))
     return out

@@ -31,6 +31,7 @@ from .data import CropSampler, list_images, load_rgb, split_holdout
 from .model import VQVAE, ModelConfig
 from .prior import NUM_CONTEXTS, Prior, PriorCounter, smooth
 from .rate import choose_codes, per_codebook, quality_lambdas
+from .runtime import TorchTransforms
 from .tiling import analyse
 from .weights import load_model, save_model
 
@@ -196,7 +197,7 @@ class Trainer:
     def init_from(self, model_dir: str | os.PathLike) -> None:
         """Start from an exported model (weights only; fresh optimizer, step 0 of
         the VQ phase, so the autoencoder warm-up and k-means are skipped)."""
-        loaded = load_model(model_dir, self.device)
+        loaded = load_model(model_dir, str(self.device), backend="torch")
         if loaded.net.cfg != self.cfg.model:
             raise ValueError(f"{model_dir} has config {loaded.net.cfg}, run wants {self.cfg.model}")
         self.net.load_state_dict(loaded.net.state_dict())
@@ -337,8 +338,9 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
     m_count, size, sub = codebooks.shape
     zero = np.linalg.norm(codebooks, axis=2).argmin(axis=1)
     latents = []
+    transforms = TorchTransforms(net, str(device))
     for im in tqdm(images, desc="latents", leave=False):
-        z = analyse(net, im, torch.device(device))
+        z = analyse(transforms, net.cfg, im)
         latents.append(per_codebook(z, sub))
     design = latents[:: max(1, len(latents) // design_photos)]
 

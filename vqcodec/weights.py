@@ -2,9 +2,14 @@
 
 A model directory holds ``model.safetensors`` (tensors, float16 for the
 network and its codebooks, int32 for the prior's tables, float64 for the
-rate-control lambda of each quality level; no pickle) and ``config.json``. Its
-fingerprint, a hash of both, is written into every ``.vqc`` file so a file is
-never decoded by a model that did not make it.
+rate-control lambda of each quality level; no pickle), ``config.json``, and
+the transforms as ONNX graphs (``encoder.onnx``, ``decoder.onnx``, see
+:mod:`runtime`). Its fingerprint, a hash of all of them, is written into every
+``.vqc`` file so a file is never decoded by a model that did not make it.
+
+Loading needs neither torch nor the network's code: the coder reads the
+tensors with numpy and runs the graphs with ONNX Runtime. ``backend="torch"``
+builds the torch network instead (training, GPUs).
 """
 
 from __future__ import annotations
@@ -15,44 +20,63 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.numpy import load_file
 
+from .config import ModelConfig
 from .entropy import EntropyCoder
 from .errors import WeightsError
-from .model import VQVAE, ModelConfig
 from .prior import Prior
+from .runtime import DECODER_FILE, ENCODER_FILE, OnnxTransforms, TorchTransforms, Transforms, export_graphs, has_graphs
+
+if TYPE_CHECKING:
+    from .model import VQVAE
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 PRIOR_KEYS = ("prior.counts", "prior.zero", "prior.table_of_quality")
 LAMBDAS_KEY = "rate.lambdas"
+CODEBOOKS_KEY = "quantizer.codebooks"
 
 #: Where the shipped model lives inside the installed package.
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
 
+#: dtype names as the fingerprint has always spelled them (torch's), so a model's
+#: fingerprint does not depend on the library that read its tensors.
+_DTYPE_NAMES = {np.dtype(np.float16): "torch.float16", np.dtype(np.float32): "torch.float32",
+                np.dtype(np.float64): "torch.float64", np.dtype(np.int32): "torch.int32",
+                np.dtype(np.int64): "torch.int64"}
+
 
 @dataclass(eq=False)
 class CodecModel:
-    """A network with its prior and fingerprint, ready to code images."""
+    """A model's transforms with its codebooks, prior and fingerprint, ready to code images."""
 
-    net: VQVAE
+    cfg: ModelConfig
+    transforms: Transforms
+    codebooks: np.ndarray  # (M, K, d) float64, for the encoder's code choice and the decoder's lookup
     prior: Prior
     lambdas: list[float]  # rate control's lambda of quality levels 0..Q-1, decreasing
     fingerprint: bytes  # 8 bytes
-    device: torch.device
+    device: str
 
     @property
     def num_qualities(self) -> int:
         return len(self.lambdas)
 
-    @cached_property
-    def codebooks(self) -> np.ndarray:
-        """The codebooks (M, K, d) as float64, for the encoder's code choice."""
-        return self.net.quantizer.codebooks.detach().cpu().double().numpy()
+    @property
+    def backend(self) -> str:
+        return self.transforms.name
+
+    @property
+    def net(self) -> "VQVAE":
+        """The torch network (training, fine-tuning): only on the torch backend."""
+        if not isinstance(self.transforms, TorchTransforms):
+            raise WeightsError("this model was loaded for ONNX Runtime; load it with backend='torch' to train")
+        return self.transforms.net
 
     @cached_property
     def coder(self) -> EntropyCoder:
@@ -60,77 +84,121 @@ class CodecModel:
         return EntropyCoder(self.prior)
 
 
-def fingerprint(config: dict, tensors: dict[str, torch.Tensor]) -> bytes:
-    """8-byte hash of a model's config and every stored tensor."""
+def fingerprint(config: dict, tensors: dict[str, np.ndarray], graphs: dict[str, bytes] | None = None) -> bytes:
+    """8-byte hash of a model's config, every stored tensor and its ONNX graphs."""
     h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
     for name in sorted(tensors):
-        t = tensors[name].contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.numpy().tobytes())
+        t = np.ascontiguousarray(tensors[name])
+        h.update(f"{name}:{_DTYPE_NAMES.get(t.dtype, str(t.dtype))}:{tuple(t.shape)}".encode())
+        h.update(t.tobytes())
+    for name in sorted(graphs or {}):
+        h.update(f"graph:{name}:".encode())
+        h.update(graphs[name])
     return h.digest()[:8]
 
 
-def _stored_tensors(net: VQVAE, prior: Prior, lambdas: list[float]) -> dict[str, torch.Tensor]:
-    tensors = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()}
-    for key, table in zip(PRIOR_KEYS, (prior.counts, prior.zero, prior.table_of_quality), strict=True):
-        tensors[key] = torch.from_numpy(table.astype(np.int32))
-    tensors[LAMBDAS_KEY] = torch.tensor(lambdas, dtype=torch.float64)
-    return tensors
+def _graphs(directory: Path) -> dict[str, bytes]:
+    return {name: (directory / name).read_bytes() for name in (ENCODER_FILE, DECODER_FILE)
+            if (directory / name).is_file()}
 
 
-def save_model(directory: str | os.PathLike, net: VQVAE, prior: Prior, lambdas: list[float],
+def save_model(directory: str | os.PathLike, net: "VQVAE", prior: Prior, lambdas: list[float],
                extra: dict | None = None) -> bytes:
-    """Write a loadable model directory atomically; returns its fingerprint."""
+    """Write a loadable model directory (tensors, config, ONNX graphs); returns its fingerprint.
+    Needs torch and onnx (the training extra)."""
+    from safetensors.numpy import save_file
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = _stored_tensors(net, prior, lambdas)
+    tensors = {k: v.detach().cpu().float().numpy().astype(np.float16) for k, v in net.state_dict().items()}
+    for key, table in zip(PRIOR_KEYS, (prior.counts, prior.zero, prior.table_of_quality), strict=True):
+        tensors[key] = np.ascontiguousarray(table, dtype=np.int32)
+    tensors[LAMBDAS_KEY] = np.asarray(lambdas, dtype=np.float64)
     config = {"model": net.cfg.to_dict(), **(extra or {})}
     tmp_w = directory / (WEIGHTS_FILE + ".tmp")
     tmp_c = directory / (CONFIG_FILE + ".tmp")
     save_file(tensors, str(tmp_w))
     tmp_c.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    export_graphs(net, directory)
     os.replace(tmp_w, directory / WEIGHTS_FILE)
     os.replace(tmp_c, directory / CONFIG_FILE)
-    return fingerprint(config["model"], tensors)
+    return fingerprint(config["model"], tensors, _graphs(directory))
+
+
+def _read(directory: Path) -> tuple[dict, dict[str, np.ndarray], dict[str, bytes]]:
+    try:
+        config = json.loads((directory / CONFIG_FILE).read_text())
+        return config, load_file(str(directory / WEIGHTS_FILE)), _graphs(directory)
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
+        raise WeightsError(f"cannot load model from {directory}: {exc}") from exc
 
 
 def read_fingerprint(directory: str | os.PathLike | None = None) -> bytes:
-    """The fingerprint of a model directory, without building its network."""
+    """The fingerprint of a model directory, without building its transforms."""
     directory = Path(directory) if directory is not None else DEFAULT_WEIGHTS
+    config, tensors, graphs = _read(directory)
     try:
-        config = json.loads((directory / CONFIG_FILE).read_text())
-        return fingerprint(config["model"], load_file(str(directory / WEIGHTS_FILE)))
-    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
+        return fingerprint(config["model"], tensors, graphs)
+    except (KeyError, TypeError) as exc:
         raise WeightsError(f"cannot load model from {directory}: {exc}") from exc
 
 
-def load_model(directory: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> CodecModel:
-    """Load a model directory (the shipped weights by default) for coding."""
-    directory = Path(directory) if directory is not None else DEFAULT_WEIGHTS
+def _torch_net(cfg: ModelConfig, tensors: dict[str, np.ndarray], directory: Path) -> "VQVAE":
+    import torch
+
+    from .model import VQVAE
+
+    net = VQVAE(cfg)
     try:
-        config = json.loads((directory / CONFIG_FILE).read_text())
+        net.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()})
+    except RuntimeError as exc:
+        raise WeightsError(f"weights in {directory} do not fit their config: {exc}") from exc
+    return net.eval()
+
+
+def load_model(directory: str | os.PathLike | None = None, device: str | None = None,
+               backend: str | None = None) -> CodecModel:
+    """Load a model directory (the shipped weights by default) for coding.
+
+    ``backend`` "onnx" runs the transforms with ONNX Runtime on the CPU (the default
+    when the model has its graphs and the device is the CPU); "torch" builds the
+    torch network on ``device`` (the default for other devices, and what training
+    needs)."""
+    directory = Path(directory) if directory is not None else DEFAULT_WEIGHTS
+    device = device or "cpu"
+    if backend is None:
+        backend = "onnx" if device == "cpu" and has_graphs(directory) else "torch"
+    if backend not in ("onnx", "torch"):
+        raise WeightsError(f"unknown backend {backend!r} (onnx or torch)")
+    if backend == "onnx" and device != "cpu":
+        raise WeightsError(f"the ONNX backend runs on the CPU, not {device}; use the torch backend")
+    config, tensors, graphs = _read(directory)
+    try:
         cfg = ModelConfig.from_dict(config["model"])
-        tensors = load_file(str(directory / WEIGHTS_FILE))
-    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise WeightsError(f"cannot load model from {directory}: {exc}") from exc
-    if any(key not in tensors for key in (*PRIOR_KEYS, LAMBDAS_KEY)):
+    if any(key not in tensors for key in (*PRIOR_KEYS, LAMBDAS_KEY, CODEBOOKS_KEY)):
         raise WeightsError(f"{directory / WEIGHTS_FILE} has no context prior or rate control (an older model format)")
-    fp = fingerprint(config["model"], tensors)
+    fp = fingerprint(config["model"], tensors, graphs)
     lambdas = [float(v) for v in tensors.pop(LAMBDAS_KEY)]
     if not lambdas or any(not v >= 0 for v in lambdas):
         raise WeightsError(f"bad rate-control lambdas in {directory}")
     try:
-        prior = Prior(*(tensors.pop(key).numpy() for key in PRIOR_KEYS))
+        prior = Prior(*(tensors.pop(key) for key in PRIOR_KEYS))
     except ValueError as exc:
         raise WeightsError(f"bad prior in {directory}: {exc}") from exc
-    net = VQVAE(cfg)
-    try:
-        net.load_state_dict({k: v.float() for k, v in tensors.items()})
-    except RuntimeError as exc:
-        raise WeightsError(f"weights in {directory} do not fit their config: {exc}") from exc
+    codebooks = tensors[CODEBOOKS_KEY].astype(np.float64)
+    if codebooks.shape != (cfg.latent_dim // cfg.sub_dim, cfg.codebook_size, cfg.sub_dim):
+        raise WeightsError("codebooks do not match the model config")
     if (prior.num_codebooks, prior.size) != (cfg.latent_dim // cfg.sub_dim, cfg.codebook_size):
         raise WeightsError("prior shape does not match the model config")
     if prior.table_of_quality.size != len(lambdas):
         raise WeightsError("prior and rate control disagree on the number of quality levels")
-    dev = torch.device(device)
-    return CodecModel(net.eval().to(dev), prior, lambdas, fp, dev)
+    if backend == "onnx":
+        if not has_graphs(directory):
+            raise WeightsError(f"{directory} has no ONNX graphs ({ENCODER_FILE}, {DECODER_FILE}); "
+                               "use the torch backend or re-export the model")
+        transforms: Transforms = OnnxTransforms(directory)
+    else:
+        transforms = TorchTransforms(_torch_net(cfg, tensors, directory).to(device), device)
+    return CodecModel(cfg, transforms, codebooks, prior, lambdas, fp, device)
