@@ -62,6 +62,9 @@ def test_installed_command_codes_without_torch(installed, tmp_path):
     info = vqcodec_cmd("info", str(tmp_path / "photo.vqc"))
     assert "matches loaded model: yes" in info
     assert "loaded: []" in info  # info reads a header and a fingerprint: no inference engine
+    gpu = subprocess.run([sys.executable, "-c", NO_TORCH, str(installed), "compress", str(photo), "--device", "cuda",
+                          "-o", str(tmp_path / "gpu.vqc")], capture_output=True, text=True)
+    assert gpu.returncode == 1 and "torch is not installed" in gpu.stderr and "Traceback" not in gpu.stderr
 
 
 def test_installed_wheel_loads_its_weights_and_codes(installed):

@@ -66,3 +66,10 @@ def test_missing_or_damaged_weights_raise_weights_error(tiny_model_dir, tmp_path
     (bad / WEIGHTS_FILE).write_bytes(b"garbage")
     with pytest.raises(WeightsError):
         load_model(bad)
+
+
+def test_an_unusable_device_is_a_weights_error(tiny_model_dir):
+    with pytest.raises(WeightsError, match="device"):
+        load_model(tiny_model_dir, device="nosuchdevice")
+    with pytest.raises(WeightsError, match="CPU"):
+        load_model(tiny_model_dir, device="cuda", backend="onnx")

@@ -143,9 +143,12 @@ def read_fingerprint(directory: str | os.PathLike | None = None) -> bytes:
         raise WeightsError(f"cannot load model from {directory}: {exc}") from exc
 
 
-def _torch_net(cfg: ModelConfig, tensors: dict[str, np.ndarray], directory: Path) -> "VQVAE":
-    import torch
-
+def _torch_net(cfg: ModelConfig, tensors: dict[str, np.ndarray], directory: Path, device: str) -> "VQVAE":
+    try:
+        import torch
+    except ImportError as exc:
+        raise WeightsError(f"device {device} needs the torch backend, and torch is not installed "
+                           "(pip install 'vqcodec[train]')") from exc
     from .model import VQVAE
 
     net = VQVAE(cfg)
@@ -153,7 +156,10 @@ def _torch_net(cfg: ModelConfig, tensors: dict[str, np.ndarray], directory: Path
         net.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()})
     except RuntimeError as exc:
         raise WeightsError(f"weights in {directory} do not fit their config: {exc}") from exc
-    return net.eval()
+    try:
+        return net.eval().to(torch.device(device))
+    except (RuntimeError, AssertionError, ValueError) as exc:  # no such device, or torch built without it
+        raise WeightsError(f"cannot use device {device!r}: {exc}") from exc
 
 
 def load_model(directory: str | os.PathLike | None = None, device: str | None = None,
@@ -200,5 +206,5 @@ def load_model(directory: str | os.PathLike | None = None, device: str | None = 
                                "use the torch backend or re-export the model")
         transforms: Transforms = OnnxTransforms(directory)
     else:
-        transforms = TorchTransforms(_torch_net(cfg, tensors, directory).to(device), device)
+        transforms = TorchTransforms(_torch_net(cfg, tensors, directory, device), device)
     return CodecModel(cfg, transforms, codebooks, prior, lambdas, fp, device)
