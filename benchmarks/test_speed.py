@@ -98,3 +98,36 @@ def test_entropy_decode(benchmark, model, symbols):
     decoded = benchmark(coder.decode, data, *indices.shape[1:], q)
     assert np.array_equal(decoded, indices)
     benchmark.extra_info["symbols_per_s"] = indices.size / benchmark.stats.stats.mean
+
+
+# -- whole processes, as a user runs them --------------------------------------------------------
+
+def _process(benchmark, tmp_path_factory, photo, argv: list[str]) -> None:
+    """Time one whole process (interpreter start, imports, model load, work), 5 rounds, in a
+    folder holding the photo as photo.png, photo.vqc (default quality) and photo.webp."""
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("proc")
+    Image.fromarray(photo).save(folder / "photo.png")
+    Image.fromarray(photo).save(folder / "photo.webp", method=6)
+    (folder / "photo.vqc").write_bytes(vqcodec.compress(photo))
+    cmd = [sys.executable, *[a.replace("DIR", str(folder)) for a in argv]]
+    benchmark.pedantic(lambda: subprocess.run(cmd, check=True, capture_output=True), rounds=5, iterations=1)
+
+
+@pytest.mark.parametrize("command", ["compress", "decompress", "info"])
+def test_process_vqcodec(benchmark, tmp_path_factory, photo, command):
+    """`vqcodec compress photo.png`, `decompress photo.vqc`, `info photo.vqc` (default quality)."""
+    args = {"compress": ["compress", "DIR/photo.png", "-f", "-o", "DIR/out.vqc"],
+            "decompress": ["decompress", "DIR/photo.vqc", "-f", "-o", "DIR/out.png"],
+            "info": ["info", "DIR/photo.vqc"]}[command]
+    _process(benchmark, tmp_path_factory, photo, ["-m", "vqcodec_cli", *args])
+
+
+@pytest.mark.parametrize("direction", ["encode", "decode"])
+def test_process_pillow_webp(benchmark, tmp_path_factory, photo, direction):
+    """Pillow's WebP (method 6, default quality) PNG -> WebP -> PNG in a whole Python process, for scale."""
+    code = {"encode": "from PIL import Image; Image.open('DIR/photo.png').save('DIR/out.webp', method=6)",
+            "decode": "from PIL import Image; Image.open('DIR/photo.webp').save('DIR/out.png')"}[direction]
+    _process(benchmark, tmp_path_factory, photo, ["-c", code])
