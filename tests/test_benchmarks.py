@@ -62,3 +62,16 @@ def test_each_level_is_compared_with_jpeg_at_its_own_rate():
     levels = rd.summarise(curves)["levels"]
     assert levels[0]["jpeg_psnr"] is None  # below JPEG's lowest rate
     assert levels[1]["jpeg_psnr"] == pytest.approx(26.0)  # halfway in log-rate
+
+
+def test_gallery_entry_sets_codecs_at_or_below_vqcodecs_size(tmp_path, tiny_model):
+    from benchmarks import gallery
+
+    (tmp_path / "gallery").mkdir()
+    rgb = smooth_image(272, 264, seed=3)
+    row = gallery.entry("x", rgb, (4, 8), tiny_model, 90, tmp_path)
+    budget = int(row.split("|")[3].split(" B")[0])
+    sizes = [int(cell.split(" B")[0]) for cell in row.split("|")[4:7] if " B" in cell]
+    assert sizes and all(s <= budget for s in sizes)
+    picture = Image.open(tmp_path / "gallery" / "x.png")
+    assert picture.size == (5 * 2 * gallery.CROP, 2 * gallery.CROP + 28)  # original + 4 codecs, captioned
