@@ -58,6 +58,7 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
     (model.safetensors, config.json and the ONNX graphs) loads with vqcodec.load_model(DIR) and
     the CLI's --model DIR.
     """
+    from vqcodec.errors import VqcError
     from vqcodec.model import ModelConfig
     from vqcodec.train import TrainConfig, train
 
@@ -73,8 +74,12 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
                   lam_min=rate_weights[0], lam_max=rate_weights[1],
                   quality_lam_high=quality_lambdas[0], quality_lam_low=quality_lambdas[1])
     run_dir = DEFAULT_RUNS / run_name
-    train(data_dir, run_dir, cfg, out or run_dir / "model", resume=resume, init=init_dir,
-          export_only=export_only, log=click.echo)
+    try:
+        train(data_dir, run_dir, cfg, out or run_dir / "model", resume=resume, init=init_dir,
+              export_only=export_only, log=click.echo)
+    except VqcError as exc:
+        click.echo(f"vqcodec: error: {exc}", err=True)
+        raise SystemExit(1) from None
 
 
 def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: int, crop: int, seed: int,

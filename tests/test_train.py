@@ -89,3 +89,29 @@ def test_resume_refuses_a_different_model_shape(tmp_path):
     other = Trainer(data, tmp_path / "run", replace(CFG, model=replace(TINY, codebook_size=16)), log=lambda s: None)
     with pytest.raises(ValueError, match="holds a model"):
         other.resume()
+
+
+def test_a_small_folder_trains_and_one_too_small_is_a_one_line_error(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from vqcodec.data import split_holdout
+    from vqcodec_cli.main import main
+
+    data = _data(tmp_path)  # 5 photos: one held aside for validation, four to train on
+    train, held = split_holdout(sorted(data.iterdir()), 8)
+    assert len(held) == 1 and len(train) == 4
+    t = Trainer(data, tmp_path / "run", replace(CFG, holdout=8, steps=2), log=lambda s: None)
+    t.run()
+    assert t.step == 2 and t.val is not None
+
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    Image.fromarray(smooth_image(20, 20)).save(tiny / "a.png")
+    monkeypatch.setattr("vqcodec_cli.train.DEFAULT_RUNS", tmp_path / "runs")
+    r = CliRunner().invoke(main, ["train", str(tiny), "--steps", "2", "--crop", "32"])
+    assert r.exit_code == 1 and "at least 32x32" in r.output and "Traceback" not in r.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = CliRunner().invoke(main, ["train", str(empty), "--steps", "2"])
+    assert r.exit_code == 1 and "no images to train on" in r.output
+    assert not (tmp_path / "runs").exists()  # a run that cannot start leaves nothing behind

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from .errors import TrainingDataError
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm"}
 
 
@@ -24,9 +26,10 @@ def list_images(directory: str | os.PathLike) -> list[Path]:
 
 
 def split_holdout(paths: list[Path], count: int) -> tuple[list[Path], list[Path]]:
-    """Deterministically hold ``count`` photos aside for validation (by name hash)."""
+    """Deterministically hold ``count`` photos aside for validation (by name hash), but
+    never more than a fifth of them: a small folder still trains on the rest."""
     ranked = sorted(paths, key=lambda p: hashlib.sha256(p.name.encode()).hexdigest())
-    held = set(ranked[:count])
+    held = set(ranked[:min(count, len(paths) // 5)])
     return [p for p in paths if p not in held], [p for p in paths if p in held]
 
 
@@ -41,7 +44,8 @@ class CropSampler:
     def __init__(self, images: list[np.ndarray], crop: int, seed: int) -> None:
         self.images = [im for im in images if min(im.shape[:2]) >= crop]
         if not self.images:
-            raise ValueError(f"no training image is at least {crop}x{crop}")
+            raise TrainingDataError(f"none of the {len(images)} training photos is at least {crop}x{crop} pixels "
+                                    "(add larger photos or lower --crop)")
         self.crop = crop
         self.rng = np.random.default_rng(seed)
         areas = np.array([im.shape[0] * im.shape[1] for im in self.images], dtype=np.float64)

@@ -37,5 +37,9 @@ class TargetError(VqcError):
     """A size or PSNR target that no quality level of the model reaches for this image."""
 
 
+class TrainingDataError(VqcError):
+    """A training folder that cannot be trained on: no images, or none large enough."""
+
+
 class WeightsError(VqcError):
     """Model weights are missing, unreadable or inconsistent with their config."""

@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .data import CropSampler, list_images, load_rgb, split_holdout
+from .data import IMAGE_SUFFIXES, CropSampler, list_images, load_rgb, split_holdout
+from .errors import TrainingDataError
 from .model import VQVAE, ModelConfig
 from .prior import NUM_CONTEXTS, Prior, PriorCounter, smooth
 from .rate import choose_codes, per_codebook, quality_lambdas
@@ -99,7 +100,7 @@ def _atomic_save(obj: dict, path: Path) -> None:
 def _load_split(data_dir: str | os.PathLike, holdout: int, log: Callable[[str], None]):
     paths = list_images(data_dir)
     if not paths:
-        raise FileNotFoundError(f"no images in {data_dir}")
+        raise TrainingDataError(f"{data_dir}: no images to train on ({', '.join(sorted(IMAGE_SUFFIXES))})")
     train_paths, val_paths = split_holdout(paths, holdout)
     log(f"loading {len(train_paths)} training and {len(val_paths)} validation photos from {data_dir}")
     train_imgs = [load_rgb(p) for p in tqdm(train_paths, desc="decode", leave=False)]
@@ -143,7 +144,6 @@ class Trainer:
                  log: Callable[[str], None] = print) -> None:
         self.data_dir = Path(data_dir)
         self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.cfg = cfg
         self.log = log
         self.device = torch.device(cfg.device)
@@ -158,6 +158,7 @@ class Trainer:
         self.train_images = train_imgs
         self.sampler = CropSampler(train_imgs, cfg.crop, cfg.seed)
         self.val = _val_batch(val_imgs) if val_imgs else None
+        self.run_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to be usable
 
     # -- state ---------------------------------------------------------------
     def checkpoint_path(self) -> Path:
