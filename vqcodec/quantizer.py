@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import distributed
+
 
 def nearest_code(vectors: Tensor, codebook: Tensor) -> Tensor:
     """Index of the L2-nearest codebook row for each row of ``vectors`` (N, d)."""
@@ -143,7 +145,8 @@ class ProductVQ(nn.Module):
     def track_usage(self, idx: Tensor, decay: float = 0.99) -> None:
         counts = torch.zeros_like(self.usage).scatter_add_(
             1, idx.t(), torch.ones(idx.t().shape, dtype=self.usage.dtype, device=idx.device))
-        self.usage.mul_(decay).add_(counts / idx.shape[0], alpha=1 - decay)
+        counts = distributed.sum_(counts)  # under DDP: every process's codes, so all keep one estimate
+        self.usage.mul_(decay).add_(counts / (idx.shape[0] * distributed.world_size()), alpha=1 - decay)
 
     @torch.no_grad()
     def init_from_latents(self, z_e: Tensor, iters: int = 20, seed: int = 0) -> None:

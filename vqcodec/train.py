@@ -18,6 +18,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -27,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from . import distributed
 from .data import IMAGE_SUFFIXES, CropSampler, list_images, load_rgb, split_holdout
 from .errors import TrainingDataError
 from .model import VQVAE, ModelConfig
@@ -145,27 +147,41 @@ class Trainer:
         self.data_dir = Path(data_dir)
         self.run_dir = Path(run_dir)
         self.cfg = cfg
-        self.log = log
-        self.device = torch.device(cfg.device)
+        self.group = distributed.join(cfg.device)  # alone, unless started by torchrun
+        self.log = log if self.group.main else (lambda message: None)
+        self.device = distributed.device_for(cfg.device, self.group)
         torch.manual_seed(cfg.seed)
         self.net = VQVAE(cfg.model).to(self.device)
+        self.model: torch.nn.Module = self.net  # what the training steps call: DDP's wrapper under torchrun
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.step = 0
         self.seconds = 0.0
         self.initialised_codebooks = False
         self.history: list[dict] = []
-        train_imgs, val_imgs = _load_split(data_dir, cfg.holdout, log)
+        train_imgs, val_imgs = _load_split(data_dir, cfg.holdout, self.log)
         self.train_images = train_imgs
-        self.sampler = CropSampler(train_imgs, cfg.crop, cfg.seed)
-        self.val = _val_batch(val_imgs) if val_imgs else None
-        self.run_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to be usable
+        rank, world = self.group.rank, self.group.world
+        if world > 1:  # each process its own share of the photos and its own random draws
+            torch.manual_seed(cfg.seed + 1000 * rank)
+        self.sampler = CropSampler(train_imgs[rank::world], cfg.crop, cfg.seed + rank)
+        self.val = _val_batch(val_imgs) if val_imgs and self.group.main else None
+        if self.group.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to be usable
 
     # -- state ---------------------------------------------------------------
     def checkpoint_path(self) -> Path:
         return self.run_dir / CHECKPOINT
 
     def save_checkpoint(self) -> None:
+        """Rank 0 writes the run's state, with every process's random state (a collective
+        call under torchrun: every rank makes it)."""
+        states = distributed.gather((self.sampler.state(), torch.get_rng_state()))
+        if not self.group.main:
+            return
+        ranks = {} if len(states) == 1 else {"rank_samplers": json.dumps([s for s, _ in states]),
+                                              "rank_rngs": torch.stack([r for _, r in states])}
         _atomic_save({
+            **ranks,
             "model": self.net.state_dict(),
             "usage": self.net.quantizer.usage,  # the code-cost estimate, not part of the weights
             "opt": self.opt.state_dict(),
@@ -190,8 +206,16 @@ class Trainer:
         self.step = int(ck["step"])
         self.seconds = float(ck["seconds"])
         self.initialised_codebooks = bool(ck["initialised_codebooks"])
-        self.sampler.set_state(json.loads(ck["sampler"]))
-        torch.set_rng_state(ck["torch_rng"])
+        saved_world = len(json.loads(ck["rank_samplers"])) if "rank_samplers" in ck else 1
+        if saved_world != self.group.world:
+            raise ValueError(f"{self.checkpoint_path()} was written by {saved_world} training processes; "
+                             f"resume it with as many, not {self.group.world}")
+        if saved_world == 1:
+            self.sampler.set_state(json.loads(ck["sampler"]))
+            torch.set_rng_state(ck["torch_rng"])
+        else:
+            self.sampler.set_state(json.loads(ck["rank_samplers"])[self.group.rank])
+            torch.set_rng_state(ck["rank_rngs"][self.group.rank].clone())  # a view would be read from its storage start
         self.history = json.loads(ck["history"])
         self.log(f"resumed {self.checkpoint_path()} at step {self.step}")
 
@@ -219,6 +243,7 @@ class Trainer:
             z = torch.cat([self.net.encoder(self.sampler.batch(self.cfg.batch_size).to(self.device))
                            for _ in range(self.cfg.kmeans_batches)])
         self.net.quantizer.init_from_latents(z, seed=self.cfg.seed)
+        distributed.share(self.net.quantizer)  # rank 0's codebooks on every rank
         self.net.train()
         self.initialised_codebooks = True
         self.log(f"step {self.step}: codebooks initialised by k-means on {z.shape[0] * z.shape[2] * z.shape[3]} latents")
@@ -236,10 +261,10 @@ class Trainer:
         for group in self.opt.param_groups:
             group["lr"] = cfg.lr * _lr_factor(self.step, cfg)
         if self.step < cfg.ae_steps:
-            y, _ = self.net(x, quantize=False)
+            y, _ = self.model(x, quantize=False)
             loss = F.mse_loss(y, x)
         else:
-            y, q = self.net(x, self._lambdas(x.shape[0]))
+            y, q = self.model(x, self._lambdas(x.shape[0]))
             loss = F.mse_loss(y, x) + q.codebook_loss + cfg.beta * q.commitment_loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -253,7 +278,19 @@ class Trainer:
         cfg = self.cfg
         stop = cfg.steps if until is None else min(until, cfg.steps)
         last_ckpt = time.monotonic()
-        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True)
+        if self.group.active and self.model is self.net:
+            distributed.share(self.net)  # one starting point (block PCA, resume or --init) on every rank
+            from torch.nn.parallel import DistributedDataParallel
+
+            # the usage buffer is summed over ranks by the quantizer itself; the codebooks sit
+            # unused in the autoencoder warm-up
+            with warnings.catch_warnings():  # broadcast_buffers=False is still the way to keep buffers local
+                warnings.simplefilter("ignore", FutureWarning)
+                self.model = DistributedDataParallel(
+                    self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                    broadcast_buffers=False, find_unused_parameters=True)
+        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True,
+                   disable=not self.group.main)
         while self.step < stop:
             if self.step >= cfg.ae_steps and not self.initialised_codebooks:
                 self._init_codebooks()
@@ -272,7 +309,7 @@ class Trainer:
                        "use": round(float(np.mean(stats["use"])), 3)}
                 self.history.append(rec)
                 self.log(json.dumps(rec))
-            if time.monotonic() - last_ckpt > 60 * cfg.checkpoint_minutes:
+            if distributed.agree(time.monotonic() - last_ckpt > 60 * cfg.checkpoint_minutes):
                 self.save_checkpoint()
                 last_ckpt = time.monotonic()
         bar.close()
@@ -386,4 +423,7 @@ def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, cfg: TrainCon
     elif cfg.model.block_transform:
         trainer.init_block_transform()
     trainer.run()
-    return trainer.export(out_dir)
+    fingerprint = trainer.export(out_dir) if trainer.group.main else b""
+    distributed.barrier()  # the other ranks wait for rank 0's export, then all leave together
+    distributed.leave()
+    return fingerprint
