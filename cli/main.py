@@ -328,6 +328,7 @@ def compress(images: tuple[Path, ...], output: str | None, quality: int | None, 
 
     if sum(x is not None for x in (quality, size, target_psnr)) > 1:
         raise click.UsageError("give one of -q, --size and --psnr")
+    _fail_if_none_readable(images)
     try:
         model = _load(model_dir, device)
     except vqcodec.VqcError as exc:
@@ -359,6 +360,7 @@ def decompress(files: tuple[Path, ...], output: str | None, force: bool, jobs: i
     """Decompress .vqc FILES to images (PNG by default)."""
     import vqcodec
 
+    _fail_if_none_readable(files)
     try:
         _load(model_dir, device)  # a missing or broken model is one error, not one per file
     except vqcodec.VqcError as exc:
@@ -369,6 +371,16 @@ def decompress(files: tuple[Path, ...], output: str | None, force: bool, jobs: i
     work = [Job(src, _output_for(src, output, len(files) > 1, _decoded_name), force, model_dir, device, 0, limit)
             for src in files]
     sys.exit(1 if _run_all(_decompress_job, work, "decompress", jobs, _data_on_stdout(files, output)) else 0)
+
+
+def _fail_if_none_readable(inputs: tuple[Path, ...]) -> None:
+    """When no input can be read at all (a mistyped name), say so and exit before loading the model."""
+    problems = [f"{src}: is a directory" if src.is_dir() else f"{src}: no such file"
+                for src in inputs if src != STDIO and not src.is_file()]
+    if len(problems) == len(inputs):
+        for message in problems:
+            _fail(message)
+        sys.exit(1)
 
 
 def _unlimited(max_pixels: int | None) -> int | None:

@@ -273,3 +273,12 @@ def test_alpha_quality_option(run, tmp_path):
     assert r.exit_code == 0, r.output
     assert (tmp_path / "lossy.vqc").stat().st_size < (tmp_path / "exact.vqc").stat().st_size
     assert run("compress", str(tmp_path / "a.png"), "--alpha-quality", "101").exit_code == 2
+
+
+def test_a_mistyped_input_is_reported_before_any_model_is_loaded(tmp_path):
+    missing_model = str(tmp_path / "no-model")  # loading it would fail: the input must be named first
+    for command, name in (("compress", "typo.png"), ("decompress", "typo.vqc")):
+        r = CliRunner().invoke(main, [command, str(tmp_path / name), "--model", missing_model])
+        assert r.exit_code == 1 and f"{name}: no such file" in r.output and "cannot load model" not in r.output
+    r = CliRunner().invoke(main, ["compress", str(tmp_path), "--model", missing_model])
+    assert r.exit_code == 1 and "is a directory" in r.output
