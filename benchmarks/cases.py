@@ -13,7 +13,6 @@ above vqcodec's size), magnified 2x, to look at rather than read about;
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from pathlib import Path
 

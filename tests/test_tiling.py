@@ -1,7 +1,6 @@
 """Tiled transforms: the same latents and pixels as one pass over the whole image."""
 
 import numpy as np
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
