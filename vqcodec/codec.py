@@ -84,9 +84,15 @@ class _Encoding:
         self.px, self.model = px, model
         self.latents = per_codebook(tiling.analyse(model.transforms, model.cfg, px.rgb), model.cfg.sub_dim)
         self.alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
+        self._coded: dict[int, tuple[bytes, np.ndarray]] = {}  # a target search reports a level it coded
 
     def code(self, quality: int) -> tuple[bytes, np.ndarray]:
-        """The .vqc bytes at ``quality`` and the code indices (M, h, w) they hold."""
+        """The .vqc bytes at ``quality`` and the code indices (M, h, w) they hold (each level coded once)."""
+        if quality not in self._coded:
+            self._coded[quality] = self._code(quality)
+        return self._coded[quality]
+
+    def _code(self, quality: int) -> tuple[bytes, np.ndarray]:
         m = self.model
         indices = choose_codes(self.latents, m.codebooks, m.prior, quality, m.lambdas[quality])
         payload = m.coder.encode(indices, quality)
