@@ -21,6 +21,8 @@ DEFAULT_RUNS = Path(os.environ.get("VQCODEC_CACHE", Path.home() / ".cache" / "vq
 @click.option("--ae-steps", default=1500, show_default=True, help="Autoencoder warm-up steps before quantization.")
 @click.option("--batch-size", default=16, show_default=True)
 @click.option("--crop", default=128, show_default=True, help="Side of the random training crops.")
+@click.option("--synthetic", default=0.0, show_default=True,
+              help="Share of training crops drawn as random text or smooth gradients instead of photo crops.")
 @click.option("--lr", default=3e-4, show_default=True, help="Peak Adam learning rate (cosine schedule).")
 @click.option("--channels", default=128, show_default=True, help="Width of the transforms.")
 @click.option("--latent-dim", default=64, show_default=True, help="Dimension of the latent vectors.")
@@ -46,11 +48,14 @@ DEFAULT_RUNS = Path(os.environ.get("VQCODEC_CACHE", Path.home() / ".cache" / "vq
 @click.option("--finetune-decoder", "finetune_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Tune only the decoder of this exported model, for --steps steps, on the codes its prior "
                    "makes at every quality (every image keeps its codes); writes the model to --out.")
+@click.option("--remeasure-prior", "reprior_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Measure the prior of this exported model anew on DATA_DIR, with no training (after a "
+                   "change of the prior's design; older models load this way), and write the model to --out.")
 def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_steps: int, batch_size: int,
-                  crop: int, lr: float, channels: int, latent_dim: int, sub_dim: int, codebook_size: int,
+                  crop: int, synthetic: float, lr: float, channels: int, latent_dim: int, sub_dim: int, codebook_size: int,
                   block_transform: bool, rate_weights: tuple[float, float], quality_lambdas: tuple[float | None, float | None], seed: int,
                   checkpoint_minutes: float, device: str, resume: bool, export_only: bool, init_dir: str | None,
-                  finetune_dir: str | None) -> None:
+                  finetune_dir: str | None, reprior_dir: str | None) -> None:
     """Train a model on the photos in DATA_DIR and export it.
 
     Checkpoints are written every few minutes; rerun with --resume to continue
@@ -60,8 +65,15 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
     """
     from vqcodec.errors import VqcError
     from vqcodec.model import ModelConfig
-    from vqcodec.train import TrainConfig, train
+    from vqcodec.train import TrainConfig, remeasure_prior, train
 
+    if reprior_dir is not None:
+        try:
+            remeasure_prior(reprior_dir, data_dir, out or str(DEFAULT_RUNS / run_name / "model"), device, log=click.echo)
+        except VqcError as exc:
+            click.echo(f"vqcodec: error: {exc}", err=True)
+            raise SystemExit(1) from None
+        return
     if finetune_dir is not None:
         _finetune(data_dir, finetune_dir, out or str(DEFAULT_RUNS / run_name / "model"), steps, batch_size, crop,
                   seed, checkpoint_minutes, device)
@@ -69,7 +81,10 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
 
     model = ModelConfig(channels=channels, latent_dim=latent_dim, sub_dim=sub_dim, codebook_size=codebook_size,
                         block_transform=block_transform)
+    if not 0 <= synthetic <= 1:
+        raise click.BadParameter(f"{synthetic} is not a share between 0 and 1", param_hint="--synthetic")
     cfg = replace(TrainConfig(), steps=steps, ae_steps=ae_steps, batch_size=batch_size, crop=crop, lr=lr,
+                  synthetic=synthetic,
                   seed=seed, checkpoint_minutes=checkpoint_minutes, device=device, model=model,
                   lam_min=rate_weights[0], lam_max=rate_weights[1],
                   quality_lam_high=quality_lambdas[0], quality_lam_low=quality_lambdas[1])

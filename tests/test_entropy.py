@@ -8,22 +8,21 @@ from hypothesis import strategies as st
 
 from vqcodec.entropy import EntropyCoder
 from vqcodec.errors import CorruptError
-from vqcodec.prior import NUM_CONTEXTS, ContextTracker, Prior
+from vqcodec.prior import NUM_CLASSES, NUM_CONTEXTS, Prior, schedule
 
 
 def random_prior(rng: np.random.Generator, codebooks: int, size: int, sets: int = 2, levels: int = 3) -> Prior:
-    counts = rng.integers(1, 1000, (sets, codebooks, NUM_CONTEXTS, size))
-    return Prior(counts, rng.integers(0, size, codebooks), rng.integers(0, sets, levels))
+    counts = rng.integers(1, 1000, (sets, codebooks, NUM_CLASSES, size))
+    classes = rng.integers(0, NUM_CLASSES, (sets, codebooks, NUM_CONTEXTS))
+    return Prior(counts, classes, rng.integers(0, size, codebooks), rng.integers(0, sets, levels))
 
 
 def sample(prior: Prior, quality: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    """Index maps drawn from the prior itself, codebook by codebook under their contexts."""
-    tracker = ContextTracker(prior.zero, h, w)
+    """Index maps drawn from the prior itself, in coding order under their contexts."""
     out = np.zeros((prior.num_codebooks, h, w), np.int64)
-    for m in range(prior.num_codebooks):
-        p = prior.probabilities(quality, m)[tracker.contexts().ravel()]
-        out[m] = (p.cumsum(1) > rng.random((h * w, 1))).argmax(1).reshape(h, w)
-        tracker.add(out[m])
+    for m, pos, ctx in schedule(prior.zero, prior.size, out):
+        p = prior.probabilities(quality, m)[prior.class_of(quality, m)[ctx]]
+        out[m].reshape(-1)[pos] = (p.cumsum(1) > rng.random((pos.size, 1))).argmax(1)
     return out
 
 
@@ -40,36 +39,22 @@ def test_round_trip_is_exact(codebooks, h, w, size, quality, seed):
 
 def test_rate_within_one_percent_of_cross_entropy():
     rng = np.random.default_rng(0)
-    counts = (1e6 * rng.dirichlet(np.full(64, 0.3), (1, 4, NUM_CONTEXTS))).astype(np.int64) + 1
-    prior = Prior(counts, np.full(4, 32), np.zeros(1, np.int64))
+    counts = (1e6 * rng.dirichlet(np.full(64, 0.3), (1, 4, NUM_CLASSES))).astype(np.int64) + 1
+    prior = Prior(counts, rng.integers(0, NUM_CLASSES, (1, 4, NUM_CONTEXTS)), np.full(4, 32), np.zeros(1, np.int64))
     idx = sample(prior, 0, 60, 70, rng)
     bits = 8 * len(EntropyCoder(prior).encode(idx, 0))
     ideal = prior.cross_entropy_bits(idx, 0)
     assert ideal < bits <= 1.01 * ideal + 32 + 64  # terminator, flushed state
 
 
-def test_a_busy_neighbourhood_changes_the_context():
-    """Codes far from the zero code in earlier codebooks raise later codebooks' contexts."""
-    zero = np.array([5, 5, 5])
-    flat = np.full((3, 4, 4), 5)
-    busy = flat.copy()
-    busy[1, 1, 1] = 9  # codebook 1 (codebook 0 never counts)
-    t_flat, t_busy = ContextTracker(zero, 4, 4), ContextTracker(zero, 4, 4)
-    for m in range(2):
-        t_flat.add(flat[m])
-        t_busy.add(busy[m])
-    assert (t_flat.contexts() == 0).all()
-    assert (t_busy.contexts()[0:3, 0:3] > 0).all() and t_busy.contexts()[3, 3] == 0
-
-
 def test_thin_images_take_as_few_coder_calls_as_square_ones():
-    """Contexts are known per codebook before decoding it, so a 1-pixel strip is no slower per symbol."""
+    """Contexts are known per phase before decoding it, so a 1-pixel strip is no slower per symbol."""
     rng = np.random.default_rng(3)
     prior = random_prior(rng, 3, 16)
     coder = EntropyCoder(prior)
     idx = rng.integers(0, 16, (3, 1, 5000))
     assert np.array_equal(coder.decode(coder.encode(idx, 1), 1, 5000, 1), idx)
-    assert len(coder._models) <= 2 * 3 * NUM_CONTEXTS
+    assert len(coder._models) <= 2 * 3 * NUM_CLASSES  # table sets x codebooks x classes
 
 
 def test_rejects_bad_input():

@@ -24,3 +24,17 @@ def test_only_the_decoder_changes_and_codes_stay(tiny_model_dir, tmp_path):
         a, b = vqcodec.compress(photo, q, untouched), vqcodec.compress(photo, q, after)
         assert a[HEADER_SIZE:] == b[HEADER_SIZE:]  # same codes; only the fingerprint differs
     assert after.fingerprint != untouched.fingerprint
+
+
+def test_each_round_of_tuning_is_recorded(tiny_model_dir, tmp_path):
+    import json
+
+    model = vqcodec.load_model(tiny_model_dir, backend="torch")
+    images = [smooth_image(64, 48, 0)]
+    finetune_decoder(model, images, tmp_path / "one", steps=1, extra={}, batch_size=1, crop=32, log=lambda s: None)
+    first = json.loads((tmp_path / "one" / "config.json").read_text())
+    again = vqcodec.load_model(tmp_path / "one", backend="torch")
+    finetune_decoder(again, images, tmp_path / "two", steps=2, extra={k: v for k, v in first.items() if k != "model"},
+                     batch_size=1, crop=32, seed=1, log=lambda s: None)
+    rounds = json.loads((tmp_path / "two" / "config.json").read_text())["decoder_finetune"]
+    assert [(r["steps"], r["seed"]) for r in rounds] == [(1, 0), (2, 1)]

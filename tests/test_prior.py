@@ -1,60 +1,97 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from vqcodec.prior import MAGNITUDE_CAP, NUM_CONTEXTS, ROW_TOTAL, ContextTracker, Prior, PriorCounter, box3, bucket
+from vqcodec.prior import (
+    ACTIVITY_BUCKETS,
+    MAGNITUDE_CAP,
+    MEAN_BUCKETS,
+    NUM_CLASSES,
+    NUM_CONTEXTS,
+    ContextTracker,
+    Prior,
+    box3,
+    bucket,
+    cross4,
+    phase_positions,
+    schedule,
+)
 
 
 def test_buckets_are_bit_lengths():
     assert bucket(np.array([0, 1, 2, 3, 4, 7, 8, 255, 256, 10**6])).tolist() == [0, 1, 2, 2, 3, 3, 4, 8, 9, 9]
-    assert bucket(np.array([10**9])).max() == NUM_CONTEXTS - 1
+    assert bucket(np.array([10**9])).max() == ACTIVITY_BUCKETS - 1
 
 
-def test_box3_sums_the_neighbourhood_inside_the_map():
+def test_box3_and_cross4_sum_neighbourhoods_inside_the_map():
     grid = np.zeros((3, 4), np.int64)
     grid[0, 0] = 1
     assert box3(grid).tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]]
+    assert cross4(grid).tolist() == [[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
+
+
+def test_phases_are_a_checkerboard_covering_every_position_once():
+    first, second = phase_positions(3, 4)
+    assert sorted(np.r_[first, second].tolist()) == list(range(12))
+    assert all((p // 4 + p % 4) % 2 == 0 for p in first) and all((p // 4 + p % 4) % 2 == 1 for p in second)
 
 
 def test_activity_skips_codebook_zero_and_caps_magnitudes():
     zero = np.array([0, 10, 10])
-    tracker = ContextTracker(zero, 1, 1)
+    tracker = ContextTracker(zero, 256, 1, 1)
     tracker.add(np.array([[200]]))  # codebook 0: brightness, not texture
-    assert tracker.contexts().tolist() == [[0]]
+    assert tracker.activity.tolist() == [[0]]
     tracker.add(np.array([[0]]))  # 10 away from its zero code: counts MAGNITUDE_CAP
     assert tracker.activity.tolist() == [[MAGNITUDE_CAP]]
 
 
-def test_counter_learns_what_context_predicts_and_keeps_every_code_codable():
-    zero = np.array([0, 0])
-    counter = PriorCounter(1, 2, 8)
-    rng = np.random.default_rng(0)
-    for _ in range(30):  # codebook 1 is busy (code 3) exactly where ... it is the second codebook: context 0
-        idx = np.stack([rng.integers(0, 8, (5, 5)), np.full((5, 5), 3)])
-        counter.add(0, idx, zero)
-    prior = counter.prior(zero, np.zeros(2, np.int64))
-    assert prior.probabilities(0, 1)[0].argmax() == 3 and prior.probabilities(0, 1)[0].max() > 0.9
-    assert prior.counts.min() >= 1 and prior.counts.max() <= ROW_TOTAL + 1
+def test_second_phase_reads_its_neighbours_and_nothing_of_its_own_phase():
+    """Phase 1 sees the same codebook's phase-0 codes; what sits at other phase-1
+    positions (the decoder has not decoded them yet) must not matter."""
+    zero = np.array([8, 8])
+    tracker = ContextTracker(zero, 16, 3, 3)
+    tracker.add(np.full((3, 3), 8))
+    flat, busy = np.full((3, 3), 8), np.full((3, 3), 8)
+    busy[0, 1] = busy[1, 0] = 12  # phase-1 positions: invisible to phase 1
+    assert np.array_equal(tracker.contexts(1, flat), tracker.contexts(1, busy))
+    busy[0, 0] = 12  # phase 0: a neighbour of (0, 1) and (1, 0)
+    changed = tracker.contexts(1, busy) != tracker.contexts(1, flat)
+    assert changed[0, 1] and changed[1, 0] and not changed[2, 1]
 
 
-def test_rare_contexts_fall_back_to_the_codebooks_frequencies():
-    counter = PriorCounter(1, 1, 4)
-    counter.add(0, np.full((1, 1, 50), 2), np.zeros(1, np.int64))  # only context 0 is ever seen
-    p = counter.prior(np.zeros(1, np.int64), np.zeros(1, np.int64)).probabilities(0, 0)
-    assert p[NUM_CONTEXTS - 1].argmax() == 2
+def test_codebook_zero_is_predicted_by_its_neighbours_mean():
+    tracker = ContextTracker(np.array([0]), 256, 2, 2)
+    low, high = np.full((2, 2), 3), np.full((2, 2), 250)
+    assert (tracker.contexts(0, low) == 0).all()
+    assert tracker.contexts(1, low)[0, 1] == 1 and tracker.contexts(1, high)[0, 1] == MEAN_BUCKETS
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 9), st.integers(1, 9), st.integers(2, 300), st.integers(0, 2**32 - 1))
+def test_every_context_is_in_range(codebooks, h, w, size, seed):
+    rng = np.random.default_rng(seed)
+    maps = rng.integers(0, size, (codebooks, h, w))
+    for _, _, ctx in schedule(rng.integers(0, size, codebooks), size, maps):
+        assert 0 <= ctx.min() and ctx.max() < NUM_CONTEXTS
 
 
 def test_invalid_tables_are_refused():
     ok = Prior.uniform(2, 4, 3)
     with pytest.raises(ValueError):
-        Prior(ok.counts * 0, ok.zero, ok.table_of_quality)
+        Prior(ok.counts * 0, ok.classes, ok.zero, ok.table_of_quality)
     with pytest.raises(ValueError):
-        Prior(ok.counts[:, :, :-1], ok.zero, ok.table_of_quality)
+        Prior(ok.counts[:, :, :-1], ok.classes, ok.zero, ok.table_of_quality)
     with pytest.raises(ValueError):
-        Prior(ok.counts, ok.zero + 4, ok.table_of_quality)
+        Prior(ok.counts, ok.classes + NUM_CLASSES, ok.zero, ok.table_of_quality)
     with pytest.raises(ValueError):
-        Prior(ok.counts.astype(float), ok.zero, ok.table_of_quality)
+        Prior(ok.counts, ok.classes[:, :, :-1], ok.zero, ok.table_of_quality)
     with pytest.raises(ValueError):
-        Prior(ok.counts, ok.zero, ok.table_of_quality + 1)
+        Prior(ok.counts, ok.classes, ok.zero + 4, ok.table_of_quality)
+    with pytest.raises(ValueError):
+        Prior(ok.counts.astype(float), ok.classes, ok.zero, ok.table_of_quality)
+    with pytest.raises(ValueError):
+        Prior(ok.counts, ok.classes, ok.zero, ok.table_of_quality + 1)
 
 
 def test_cross_entropy_of_uniform_prior():

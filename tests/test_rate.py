@@ -2,19 +2,17 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vqcodec.prior import NUM_CONTEXTS, ContextTracker, Prior
+from vqcodec.prior import NUM_CLASSES, NUM_CONTEXTS, Prior, schedule
 from vqcodec.rate import choose_codes, quality_lambdas
 
 
 def _exhaustive(latents, codebooks, prior, quality, lam):
-    tracker = ContextTracker(prior.zero, *latents.shape[1:3])
-    out = np.empty(latents.shape[:3], np.int64)
-    for m in range(latents.shape[0]):
-        v = latents[m].reshape(-1, latents.shape[3])
+    out = np.zeros(latents.shape[:3], np.int64)
+    for m, pos, ctx in schedule(prior.zero, prior.size, out):
+        v = latents[m].reshape(-1, latents.shape[3])[pos]
         cost = ((v[:, None] - codebooks[m][None]) ** 2).sum(-1)
-        cost = cost + lam * prior.bits(quality, m)[tracker.contexts().reshape(-1)]
-        out[m] = cost.argmin(1).reshape(latents.shape[1:3])
-        tracker.add(out[m])
+        cost = cost + lam * prior.bits(quality, m)[prior.class_of(quality, m)[ctx]]
+        out[m].reshape(-1)[pos] = cost.argmin(1)
     return out
 
 
@@ -25,7 +23,8 @@ def test_small_codebooks_get_the_exact_entropy_constrained_choice(codebooks, d, 
     cb = rng.normal(size=(codebooks, size, d))
     if d == 1:
         cb = np.sort(cb, axis=1)
-    prior = Prior(rng.integers(1, 100, (1, codebooks, NUM_CONTEXTS, size)), rng.integers(0, size, codebooks),
+    prior = Prior(rng.integers(1, 100, (1, codebooks, NUM_CLASSES, size)),
+                  rng.integers(0, NUM_CLASSES, (1, codebooks, NUM_CONTEXTS)), rng.integers(0, size, codebooks),
                   np.zeros(1, np.int64))
     z = rng.normal(size=(codebooks, 4, 5, d))
     got = choose_codes(z, cb, prior, 0, lam)
@@ -39,9 +38,9 @@ def test_small_codebooks_get_the_exact_entropy_constrained_choice(codebooks, d, 
 
 def test_no_lambda_is_the_nearest_code_and_a_huge_one_the_cheapest():
     cb = np.linspace(-3, 3, 64)[None, :, None]
-    counts = np.ones((1, 1, NUM_CONTEXTS, 64), np.int64)
+    counts = np.ones((1, 1, NUM_CLASSES, 64), np.int64)
     counts[..., 32] = 10**6  # code 32 is nearly free
-    prior = Prior(counts, np.array([32]), np.zeros(1, np.int64))
+    prior = Prior(counts, np.zeros((1, 1, NUM_CONTEXTS), np.int64), np.array([32]), np.zeros(1, np.int64))
     z = np.array([-2.9, 0.7, 2.95]).reshape(1, 1, 3, 1)
     assert choose_codes(z, cb, prior, 0, 0.0)[0, 0].tolist() == [1, 39, 62]  # nearest of levels 6/63 apart
     assert choose_codes(z, cb, prior, 0, 1e6)[0, 0].tolist() == [32, 32, 32]

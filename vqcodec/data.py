@@ -16,6 +16,7 @@ import torch
 from PIL import Image, ImageOps
 
 from .errors import TrainingDataError
+from .synthetic import synthetic_crop
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm"}
 
@@ -39,14 +40,16 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 class CropSampler:
-    """Random ``crop`` x ``crop`` patches with random flips, as float tensors in [0, 1]."""
+    """Random ``crop`` x ``crop`` patches with random flips, as float tensors in [0, 1]; a
+    share ``synthetic`` of them drawn instead as text or gradients (:mod:`synthetic`)."""
 
-    def __init__(self, images: list[np.ndarray], crop: int, seed: int) -> None:
+    def __init__(self, images: list[np.ndarray], crop: int, seed: int, synthetic: float = 0.0) -> None:
         self.images = [im for im in images if min(im.shape[:2]) >= crop]
         if not self.images:
             raise TrainingDataError(f"none of the {len(images)} training photos is at least {crop}x{crop} pixels "
                                     "(add larger photos or lower --crop)")
         self.crop = crop
+        self.synthetic = synthetic
         self.rng = np.random.default_rng(seed)
         areas = np.array([im.shape[0] * im.shape[1] for im in self.images], dtype=np.float64)
         self.weights = areas / areas.sum()  # sample pixels uniformly, not images
@@ -55,6 +58,9 @@ class CropSampler:
         c = self.crop
         out = np.empty((size, c, c, 3), dtype=np.uint8)
         for i, k in enumerate(self.rng.choice(len(self.images), size=size, p=self.weights)):
+            if self.synthetic and self.rng.random() < self.synthetic:  # no draw at 0: older runs resume exactly
+                out[i] = synthetic_crop(self.rng, c)
+                continue
             im = self.images[k]
             y = self.rng.integers(0, im.shape[0] - c + 1)
             x = self.rng.integers(0, im.shape[1] - c + 1)

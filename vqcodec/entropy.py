@@ -1,11 +1,11 @@
 """Range coding of the code indices with constriction, under the context prior.
 
 One constriction ``queue`` range-coder stream holds, codebook by codebook
-(m = 0 .. M-1), that codebook's index map: its positions grouped by context
-(``vqcodec/prior.py``; known to the decoder before the codebook starts),
-contexts ascending, raster order within a context, each group coded with its
-context's model in one call. The number of calls is at most M x contexts,
-whatever the image's shape. The stream ends with four fixed bytes under a
+(m = 0 .. M-1) and checkerboard phase by phase, that codebook's index map: a
+phase's positions grouped by class (``vqcodec/prior.py``; known to the decoder
+before the phase starts), classes ascending, raster order within a class, each
+group coded with its class's model in one call. The number of calls is at most
+M x phases x classes, whatever the image's shape. The stream ends with four fixed bytes under a
 uniform model, so a decoder that ran off the end of the data (constriction then
 reads zeros) or a payload spliced from elsewhere is caught; words left unread
 after them are caught too.
@@ -23,7 +23,7 @@ import constriction
 import numpy as np
 
 from .errors import CorruptError
-from .prior import ContextTracker, Prior
+from .prior import NUM_CLASSES, Prior, schedule
 
 _model = constriction.stream.model
 _queue = constriction.stream.queue
@@ -37,11 +37,10 @@ PRECISION = 24
 STATE_BITS = 64
 
 
-def _groups(ctx: np.ndarray, contexts: int) -> list[tuple[int, np.ndarray]]:
-    """(context, raster positions) for each context present, contexts ascending."""
-    flat = ctx.ravel()
-    order = np.argsort(flat, kind="stable")
-    bounds = np.cumsum(np.bincount(flat, minlength=contexts))
+def _groups(classes: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(class, where in ``classes``) for each class present, classes ascending, order kept within a class."""
+    order = np.argsort(classes, kind="stable")
+    bounds = np.cumsum(np.bincount(classes, minlength=NUM_CLASSES))
     return [(c, order[lo:hi]) for c, (lo, hi) in enumerate(zip(np.r_[0, bounds[:-1]], bounds, strict=True))
             if hi > lo]
 
@@ -59,12 +58,12 @@ class EntropyCoder:
         slack = prior.size * 2.0**-PRECISION
         self._min_bits = -np.log2(np.minimum(1.0, p_max + slack))  # (T, M)
 
-    def _model(self, quality: int, m: int, ctx: int):
+    def _model(self, quality: int, m: int, row: int):
         t = int(self.prior.table_of_quality[quality])
-        key = (t, m, ctx)
+        key = (t, m, row)
         model = self._models.get(key)
         if model is None:
-            model = _model.Categorical(self.prior.probabilities(quality, m)[ctx], perfect=False)
+            model = _model.Categorical(self.prior.probabilities(quality, m)[row], perfect=False)
             self._models[key] = model
         return model
 
@@ -83,12 +82,10 @@ class EntropyCoder:
         if not 0 <= quality < self.prior.table_of_quality.size:
             raise ValueError(f"quality {quality} out of range")
         encoder = _queue.RangeEncoder()
-        tracker = ContextTracker(self.prior.zero, h, w)
-        for m in range(m_count):
-            symbols = indices[m].ravel().astype(np.int32)
-            for c, pos in _groups(tracker.contexts(), self.prior.counts.shape[2]):
-                encoder.encode(symbols[pos], self._model(quality, m, c))
-            tracker.add(indices[m])
+        symbols = indices.reshape(m_count, -1).astype(np.int32)
+        for m, pos, ctx in schedule(self.prior.zero, self.prior.size, indices):
+            for c, at in _groups(self.prior.class_of(quality, m)[ctx]):
+                encoder.encode(symbols[m, pos[at]], self._model(quality, m, c))
         encoder.encode(TERMINATOR, _BYTE)
         return encoder.get_compressed().astype("<u4").tobytes()
 
@@ -107,16 +104,14 @@ class EntropyCoder:
         self.check_size(len(payload), h, w, quality)
         m_count = self.prior.num_codebooks
         out = np.zeros((m_count, h, w), np.int64)
-        tracker = ContextTracker(self.prior.zero, h, w)
+        flat = out.reshape(m_count, -1)
         try:
             decoder = _queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
-            for m in range(m_count):
-                if decoder.maybe_exhausted() and self.min_bits(quality, h * w, m) > STATE_BITS:
+            for m, pos, ctx in schedule(self.prior.zero, self.prior.size, out):
+                if pos[0] == 0 and decoder.maybe_exhausted() and self.min_bits(quality, h * w, m) > STATE_BITS:
                     raise CorruptError("payload ends before the codes it claims")
-                flat = out[m].reshape(-1)
-                for c, pos in _groups(tracker.contexts(), self.prior.counts.shape[2]):
-                    flat[pos] = decoder.decode(self._model(quality, m, c), pos.size)
-                tracker.add(out[m])
+                for c, at in _groups(self.prior.class_of(quality, m)[ctx]):
+                    flat[m, pos[at]] = decoder.decode(self._model(quality, m, c), at.size)
             end = decoder.decode(_BYTE, TERMINATOR.size)
             exhausted = decoder.maybe_exhausted()
         except CorruptError:

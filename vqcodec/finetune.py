@@ -50,9 +50,13 @@ def finetune_decoder(model: CodecModel, images: list[np.ndarray], out_dir: str |
     net.decoder.train()
     seconds, last_save = 0.0, time.monotonic()
 
+    earlier = extra.get("decoder_finetune", [])  # a model fine-tuned before keeps its record of each round
+    earlier = [earlier] if isinstance(earlier, dict) else list(earlier)
+
     def export(step: int) -> bytes:
-        info = {**extra, "decoder_finetune": {"steps": step, "cpu_minutes": round(seconds / 60, 1),
-                                              "batch_size": batch_size, "crop": crop, "lr": lr}}
+        info = {**extra, "decoder_finetune": [*earlier, {"steps": step, "cpu_minutes": round(seconds / 60, 1),
+                                                          "batch_size": batch_size, "crop": crop, "lr": lr,
+                                                          "seed": seed}]}
         net.decoder.eval()
         fp = save_model(out_dir, net, model.prior, model.lambdas, extra=info)
         net.decoder.train()

@@ -4,7 +4,8 @@ The nearest code is not always the best buy: a code the prior finds likely can
 cost a fraction of a bit where the nearest costs six. So the encoder picks, for
 each sub-vector, the code minimising ``||z - e||^2 + lam * bits(e | context)``
 (entropy-constrained VQ), codebook by codebook in the order they are coded, so
-each code's context (``vqcodec/prior.py``) is the one the decoder will see.
+each code's context (``vqcodec/prior.py``) is the one the decoder will see:
+codebook by codebook and, within each, checkerboard phase by phase.
 A quality level is a ``lam``: the model stores one per level, spaced evenly in
 log scale between the rate weights it was trained over, so rate rises smoothly
 with quality.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .prior import ContextTracker, Prior
+from .prior import Prior, schedule
 
 #: Codes searched on each side of the nearest code and of the zero code (1-D codebooks).
 WINDOW = 6
@@ -59,25 +60,25 @@ def _candidates(v: np.ndarray, codebook: np.ndarray, zero: int) -> np.ndarray:
 
 
 def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quality: int, lam: float) -> np.ndarray:
-    """Indices (M, h, w) for latents (M, h, w, d) under codebooks (M, K, d)."""
+    """Indices (M, h, w) for latents (M, h, w, d) under codebooks (M, K, d), chosen in
+    the coder's order (:func:`prior.schedule`) so every code's context is the decoder's."""
     m_count, h, w, d = latents.shape
     k = codebooks.shape[1]
-    tracker = ContextTracker(prior.zero, h, w)
-    out = np.empty((m_count, h, w), np.int64)
-    for m in range(m_count):
+    out = np.zeros((m_count, h, w), np.int64)
+    for m, pos, ctx in schedule(prior.zero, prior.size, out):
         cb = codebooks[m].astype(np.float32)
         bits = (lam * prior.bits(quality, m)).astype(np.float32).ravel() if lam > 0 else None
-        offsets = tracker.contexts().reshape(-1, 1) * k
+        offsets = prior.class_of(quality, m)[ctx] * k
         flat_v, flat_out = latents[m].reshape(-1, d), out[m].reshape(-1)
-        for lo in range(0, h * w, CHUNK):
-            v = flat_v[lo:lo + CHUNK].astype(np.float32)
+        for lo in range(0, pos.size, CHUNK):
+            at = pos[lo:lo + CHUNK]
+            v = flat_v[at].astype(np.float32)
             cand = _candidates(v, cb, int(prior.zero[m]))
             if d == 1:
                 err = np.square(v - cb[:, 0].take(cand))
             else:
                 err = np.square(v[:, None, :] - cb[cand]).sum(-1)
             if bits is not None:
-                err += bits.take(offsets[lo:lo + CHUNK] + cand)
-            flat_out[lo:lo + CHUNK] = np.take_along_axis(cand, err.argmin(1)[:, None], 1)[:, 0]
-        tracker.add(out[m])
+                err += bits.take(offsets[lo:lo + CHUNK, None] + cand)
+            flat_out[at] = np.take_along_axis(cand, err.argmin(1)[:, None], 1)[:, 0]
     return out

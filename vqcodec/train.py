@@ -32,11 +32,12 @@ from . import distributed
 from .data import IMAGE_SUFFIXES, CropSampler, list_images, load_rgb, split_holdout
 from .errors import TrainingDataError
 from .model import VQVAE, ModelConfig
-from .prior import NUM_CONTEXTS, Prior, PriorCounter, smooth
+from .prior import NUM_CLASSES, NUM_CONTEXTS, Prior
+from .prior_design import ContextCounter
 from .rate import choose_codes, per_codebook, quality_lambdas
 from .runtime import TorchTransforms
 from .tiling import analyse
-from .weights import load_model, save_model
+from .weights import load_model, load_network, save_model
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -49,6 +50,7 @@ class TrainConfig:
     ae_steps: int = 1500
     batch_size: int = 16
     crop: int = 128
+    synthetic: float = 0.0  # share of crops drawn as text or gradients instead of photo crops
     lr: float = 3e-4
     warmup: int = 200
     beta: float = 0.25
@@ -163,7 +165,7 @@ class Trainer:
         rank, world = self.group.rank, self.group.world
         if world > 1:  # each process its own share of the photos and its own random draws
             torch.manual_seed(cfg.seed + 1000 * rank)
-        self.sampler = CropSampler(train_imgs[rank::world], cfg.crop, cfg.seed + rank)
+        self.sampler = CropSampler(train_imgs[rank::world], cfg.crop, cfg.seed + rank, cfg.synthetic)
         self.val = _val_batch(val_imgs) if val_imgs and self.group.main else None
         if self.group.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to be usable
@@ -382,26 +384,39 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
         latents.append(per_codebook(z, sub))
     design = latents[:: max(1, len(latents) // design_photos)]
 
-    def count(prior: Prior, quality: int, photos: list[np.ndarray]) -> np.ndarray:
-        counter = PriorCounter(1, m_count, size)
+    def count(prior: Prior, quality: int, photos: list[np.ndarray]) -> ContextCounter:
+        counter = ContextCounter(m_count, size)
         for z in photos:
-            counter.add(0, choose_codes(z, codebooks, prior, quality, float(lambdas[quality])), zero)
-        return counter.counts[0]
+            counter.add(choose_codes(z, codebooks, prior, quality, float(lambdas[quality])), zero)
+        return counter
 
-    tables = np.ones((sets, m_count, NUM_CONTEXTS, size), np.int64)
-    counter = PriorCounter(1, m_count, size)
-    for z in design:  # nearest codes: lam = 0
-        counter.add(0, choose_codes(z, codebooks, Prior.uniform(m_count, size, levels, zero), 0, 0.0), zero)
-    start = smooth(counter.counts[0])
+    classes = np.zeros((sets, m_count, NUM_CONTEXTS), np.int64)
+    tables = np.ones((sets, m_count, NUM_CLASSES, size), np.int64)
+    start = count(Prior.uniform(m_count, size, levels, zero), 0, design).design()  # uniform prior, lam 0: nearest codes
     for t in tqdm(reversed(range(sets)), total=sets, desc="prior design", leave=False):
-        tables[t] = start
+        classes[t], tables[t] = start
         for _ in range(passes):
-            tables[t] = smooth(count(Prior(tables, zero, table_of_quality), anchors[t], design))
-        start = tables[t]
-    final = Prior(tables, zero, table_of_quality)
+            classes[t], tables[t] = count(Prior(tables, classes, zero, table_of_quality), anchors[t], design).design()
+        start = classes[t], tables[t]
+    final = Prior(tables, classes, zero, table_of_quality)
     for t in tqdm(range(sets), desc="prior count", leave=False):
-        tables[t] = smooth(count(final, anchors[t], latents))
-    return Prior(tables, zero, table_of_quality), [float(v) for v in lambdas]
+        classes[t], tables[t] = count(final, anchors[t], latents).design()
+    return Prior(tables, classes, zero, table_of_quality), [float(v) for v in lambdas]
+
+
+def remeasure_prior(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike,
+                    device: str = "cpu", log: Callable[[str], None] = print) -> bytes:
+    """Export ``model_dir``'s network to ``out_dir`` with a prior measured anew on
+    ``data_dir`` (the photos an export counts on, same quality range): what a change of
+    the prior's design needs, with no training."""
+    net, lambdas, extra = load_network(model_dir, device)
+    train_imgs, _ = _load_split(data_dir, TrainConfig().holdout, log)
+    sort_codebooks(net)
+    prior, lambdas = measure_prior(net, train_imgs[:: max(1, len(train_imgs) // PRIOR_PHOTOS)], device,
+                                   lambdas[0], lambdas[-1], levels=len(lambdas))
+    fp = save_model(out_dir, net.cpu(), prior, lambdas, extra=extra)
+    log(f"exported model {fp.hex()} with a prior measured anew to {out_dir}")
+    return fp
 
 
 def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, cfg: TrainConfig, out_dir: str | os.PathLike,

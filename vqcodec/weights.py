@@ -1,7 +1,8 @@
 """Loading and saving a complete model: transforms, codebooks and prior.
 
 A model directory holds ``model.safetensors`` (tensors, float16 for the
-network and its codebooks, int32 for the prior's tables, float64 for the
+network and its codebooks, int32 for the prior's tables, uint8 for its
+context classes, float64 for the
 rate-control lambda of each quality level; no pickle), ``config.json``, and
 the transforms as ONNX graphs (``encoder.onnx``, ``decoder.onnx``, see
 :mod:`runtime`). Its fingerprint, a hash of all of them, is written into every
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-PRIOR_KEYS = ("prior.counts", "prior.zero", "prior.table_of_quality")
+PRIOR_KEYS = ("prior.counts", "prior.classes", "prior.zero", "prior.table_of_quality")
 LAMBDAS_KEY = "rate.lambdas"
 CODEBOOKS_KEY = "quantizer.codebooks"
 
@@ -48,7 +49,7 @@ DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
 #: fingerprint does not depend on the library that read its tensors.
 _DTYPE_NAMES = {np.dtype(np.float16): "torch.float16", np.dtype(np.float32): "torch.float32",
                 np.dtype(np.float64): "torch.float64", np.dtype(np.int32): "torch.int32",
-                np.dtype(np.int64): "torch.int64"}
+                np.dtype(np.int64): "torch.int64", np.dtype(np.uint8): "torch.uint8"}
 
 
 @dataclass(eq=False)
@@ -111,8 +112,8 @@ def save_model(directory: str | os.PathLike, net: "VQVAE", prior: Prior, lambdas
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().float().numpy().astype(np.float16) for k, v in net.state_dict().items()}
-    for key, table in zip(PRIOR_KEYS, (prior.counts, prior.zero, prior.table_of_quality), strict=True):
-        tensors[key] = np.ascontiguousarray(table, dtype=np.int32)
+    for key, table in zip(PRIOR_KEYS, (prior.counts, prior.classes, prior.zero, prior.table_of_quality), strict=True):
+        tensors[key] = np.ascontiguousarray(table, dtype=np.uint8 if key == "prior.classes" else np.int32)
     tensors[LAMBDAS_KEY] = np.asarray(lambdas, dtype=np.float64)
     config = {"model": net.cfg.to_dict(), **(extra or {})}
     tmp_w = directory / (WEIGHTS_FILE + ".tmp")
@@ -160,6 +161,20 @@ def _torch_net(cfg: ModelConfig, tensors: dict[str, np.ndarray], directory: Path
         return net.eval().to(torch.device(device))
     except (RuntimeError, AssertionError, ValueError) as exc:  # no such device, or torch built without it
         raise WeightsError(f"cannot use device {device!r}: {exc}") from exc
+
+
+def load_network(directory: str | os.PathLike, device: str = "cpu") -> tuple["VQVAE", list[float], dict]:
+    """The torch network of a model directory, its rate-control lambdas and its config's
+    other entries, whatever its prior (so a prior of an older design can be measured anew)."""
+    directory = Path(directory)
+    config, tensors, _ = _read(directory)
+    try:
+        cfg = ModelConfig.from_dict(config["model"])
+        lambdas = [float(v) for v in tensors[LAMBDAS_KEY]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"cannot load model from {directory}: {exc}") from exc
+    network = {k: v for k, v in tensors.items() if not k.startswith(("prior.", "rate."))}
+    return _torch_net(cfg, network, directory, device), lambdas, {k: v for k, v in config.items() if k != "model"}
 
 
 def load_model(directory: str | os.PathLike | None = None, device: str | None = None,
