@@ -82,10 +82,10 @@ class EntropyCoder:
         if not 0 <= quality < self.prior.table_of_quality.size:
             raise ValueError(f"quality {quality} out of range")
         encoder = _queue.RangeEncoder()
-        symbols = indices.reshape(m_count, -1).astype(np.int32)
         for m, pos, ctx in schedule(self.prior.zero, self.prior.size, indices):
+            symbols = indices[m].ravel()[pos]
             for c, at in _groups(self.prior.class_of(quality, m)[ctx]):
-                encoder.encode(symbols[m, pos[at]], self._model(quality, m, c))
+                encoder.encode(symbols[at].astype(np.int32), self._model(quality, m, c))
         encoder.encode(TERMINATOR, _BYTE)
         return encoder.get_compressed().astype("<u4").tobytes()
 

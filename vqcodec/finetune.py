@@ -32,7 +32,7 @@ def _codes(model: CodecModel, z: torch.Tensor, qualities: np.ndarray) -> torch.T
     out = []
     for zb, q in zip(z.cpu().numpy(), qualities, strict=True):
         out.append(choose_codes(per_codebook(zb, model.cfg.sub_dim), model.codebooks, model.prior, int(q), model.lambdas[int(q)]))
-    return torch.from_numpy(np.stack(out)).to(z.device)
+    return torch.from_numpy(np.stack(out).astype(np.int64)).to(z.device)
 
 
 def finetune_decoder(model: CodecModel, images: list[np.ndarray], out_dir: str | os.PathLike, steps: int,
