@@ -115,3 +115,27 @@ def test_a_small_folder_trains_and_one_too_small_is_a_one_line_error(tmp_path, m
     r = CliRunner().invoke(main, ["train", str(empty), "--steps", "2"])
     assert r.exit_code == 1 and "no images to train on" in r.output
     assert not (tmp_path / "runs").exists()  # a run that cannot start leaves nothing behind
+
+
+def test_a_prior_measured_anew_keeps_the_network_and_codes_by_the_new_tables(tmp_path):
+    """--remeasure-prior: same transforms and codebooks, the prior counted again on the data."""
+    import vqcodec
+    from vqcodec.prior import Prior
+    from vqcodec.train import remeasure_prior
+    from vqcodec.weights import save_model
+
+    data = _data(tmp_path)
+    t = Trainer(data, tmp_path / "run", CFG, log=lambda s: None)
+    t.run()
+    t.export(tmp_path / "model")
+    old = load_model(tmp_path / "model", backend="torch")
+    flat = Prior.uniform(old.prior.num_codebooks, old.prior.size, old.num_qualities, old.prior.zero)
+    save_model(tmp_path / "flat", old.net, flat, old.lambdas)  # as if its prior were of another design
+    remeasure_prior(tmp_path / "flat", data, tmp_path / "again", log=lambda s: None)
+    new = load_model(tmp_path / "again", backend="torch")
+    assert new.lambdas == old.lambdas
+    for (k, a), b in zip(old.net.state_dict().items(), new.net.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    assert len(np.unique(new.prior.counts)) > 2 and len(np.unique(new.prior.classes)) > 1  # counted and clustered
+    photo = smooth_image(64, 48, seed=9)
+    assert len(vqcodec.compress(photo, 50, new)) < len(vqcodec.compress(photo, 50, load_model(tmp_path / "flat")))
