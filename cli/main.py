@@ -299,7 +299,7 @@ def _terminated(signum: int, frame: object) -> None:
               help="Output file (one input), directory (several), or - for stdout. Default: INPUT with .vqc "
                    "suffix (stdout when the input is - for stdin).")
 @click.option("-q", "--quality", type=int, default=None,
-              help="Quality 0 (smallest file) .. 100 (best image); default 50, about 0.8 bpp on photos.")
+              help="Quality 0 (smallest file) .. 100 (best image); default 55, about 1 bpp on photos.")
 @click.option("--size", type=ByteSize(), default=None,
               help="Instead of -q: the best quality whose file is at most this size (50000, 50k, 48KiB, 1.5M); "
                    "never larger, an error if quality 0 is.")
