@@ -1,6 +1,6 @@
 """Rate-distortion and timing of vqcodec against JPEG, WebP and AVIF.
 
-    python -m benchmarks.rd [DIR] [--out bench-out] [--model DIR]
+    python -m benchmarks.rd [DIR] [--out bench-out] [--model DIR] [--anchors OLD/results.json]
 
 DIR defaults to ../shared/data/kodak when present, else the bundled demo
 photo. For every image, codec and setting it measures whole-file bpp (and, for
@@ -175,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ceiling", action="store_true",
                         help="also measure the transforms without quantization, decoder(encoder(x)): "
                              "what no quantizer or prior can beat")
+    parser.add_argument("--anchors", type=Path, default=None,
+                        help="results.json of an earlier run on the same images: take JPEG/WebP/AVIF's rows "
+                             "from it instead of measuring them again (they do not depend on the model)")
     args = parser.parse_args(argv)
 
     paths = list_images(args.dir) if args.dir else default_images()
@@ -187,10 +190,21 @@ def main(argv: list[str] | None = None) -> int:
     model = vqcodec.load_model(args.model)
     wanted = {c.strip() for c in args.codecs.split(",")} | {"vqcodec"}
     chosen = [c for c in (codecs.vq(model), codecs.jpeg(), codecs.webp(), codecs.avif()) if c.name in wanted]
-    total = sum(len(c.settings) for c in chosen) * len(images)
     rows: list[dict] = []
+    if args.anchors:
+        earlier = [r for r in json.loads(args.anchors.read_text())["per_image"] if r["codec"] != "vqcodec"]
+        reused = {c.name for c in chosen if c.name != "vqcodec" and {r["image"] for r in earlier if r["codec"] == c.name} >= set(images)}
+        missing = wanted - reused - {"vqcodec"}
+        if missing:
+            print(f"{args.anchors} has no rows of {', '.join(sorted(missing))} for every image", file=sys.stderr)
+            return 1
+        rows += [r for r in earlier if r["codec"] in reused and r["image"] in images]
+        chosen_to_measure = [c for c in chosen if c.name not in reused]
+    else:
+        chosen_to_measure = chosen
+    total = sum(len(c.settings) for c in chosen_to_measure) * len(images)
     with tqdm(total=total, desc="rd", unit="code") as bar:
-        for codec in chosen:
+        for codec in chosen_to_measure:
             bar.set_postfix(codec=codec.name)
             rows += measure(codec, images, bar)
     curves = {c.name: curve(rows, c.name) for c in chosen}

@@ -51,6 +51,15 @@ def test_run_writes_json_table_and_plot(tmp_path, tiny_model_dir):
     assert [lv["setting"] for lv in result["summary"]["levels"]] == list(range(0, 101, 10))
     assert "JPEG's PSNR at that bpp" in (out / "results.md").read_text()
 
+    again = tmp_path / "again"  # a second model's run takes JPEG's rows from the first
+    assert rd.main([str(images), "--out", str(again), "--model", str(tiny_model_dir), "--codecs", "vqcodec,JPEG",
+                    "--anchors", str(out / "results.json")]) == 0
+    reused = json.loads((again / "results.json").read_text())
+    assert [r for r in reused["per_image"] if r["codec"] == "JPEG"] == [r for r in result["per_image"] if r["codec"] == "JPEG"]
+    assert reused["summary"]["bd_rate"]["JPEG"] == result["summary"]["bd_rate"]["JPEG"]
+    assert rd.main([str(images), "--out", str(again), "--model", str(tiny_model_dir), "--codecs", "vqcodec,WebP",
+                    "--anchors", str(out / "results.json")]) == 1  # no WebP rows to take
+
     pytest.importorskip("matplotlib")
     assert (out / "rd.png").stat().st_size > 0
 

@@ -102,7 +102,7 @@ def _with_fields(data: bytes, **fields) -> bytes:
     return head + struct.pack("<I", zlib.crc32(body)) + body
 
 
-@pytest.mark.parametrize("version", [0, 1, 2, 3])
+@pytest.mark.parametrize("version", [0, 1, 2, 3, 4])
 def test_versions_without_a_layout_here_are_refused(version):
     _, data = _file()
     with pytest.raises(UnsupportedVersionError):

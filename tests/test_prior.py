@@ -31,10 +31,12 @@ def test_box3_and_cross4_sum_neighbourhoods_inside_the_map():
     assert cross4(grid).tolist() == [[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
 
 
-def test_phases_are_a_checkerboard_covering_every_position_once():
-    first, second = phase_positions(3, 4)
-    assert sorted(np.r_[first, second].tolist()) == list(range(12))
-    assert all((p // 4 + p % 4) % 2 == 0 for p in first) and all((p // 4 + p % 4) % 2 == 1 for p in second)
+def test_phases_cover_every_position_once_quarters_first():
+    first, second, third = phase_positions(4, 5)
+    assert sorted(np.r_[first, second, third].tolist()) == list(range(20))
+    assert all(p // 5 % 2 == 0 and p % 5 % 2 == 0 for p in first)
+    assert all(p // 5 % 2 == 1 and p % 5 % 2 == 1 for p in second)
+    assert all((p // 5 + p % 5) % 2 == 1 for p in third)
 
 
 def test_activity_skips_codebook_zero_and_caps_magnitudes():
@@ -46,25 +48,30 @@ def test_activity_skips_codebook_zero_and_caps_magnitudes():
     assert tracker.activity.tolist() == [[MAGNITUDE_CAP]]
 
 
-def test_second_phase_reads_its_neighbours_and_nothing_of_its_own_phase():
-    """Phase 1 sees the same codebook's phase-0 codes; what sits at other phase-1
-    positions (the decoder has not decoded them yet) must not matter."""
+def test_later_phases_read_earlier_ones_and_nothing_not_yet_decoded():
+    """Phase 1 sees the same codebook's phase-0 codes on its diagonals, phase 2 its direct
+    neighbours; codes the decoder has not decoded yet must not matter."""
     zero = np.array([8, 8])
-    tracker = ContextTracker(zero, 16, 3, 3)
-    tracker.add(np.full((3, 3), 8))
-    flat, busy = np.full((3, 3), 8), np.full((3, 3), 8)
-    busy[0, 1] = busy[1, 0] = 12  # phase-1 positions: invisible to phase 1
+    tracker = ContextTracker(zero, 16, 4, 4)
+    tracker.add(np.full((4, 4), 8))
+    flat, busy = np.full((4, 4), 8), np.full((4, 4), 8)
+    busy[0, 1] = busy[1, 0] = 12  # phase 2: invisible to phases 1 and 2
     assert np.array_equal(tracker.contexts(1, flat), tracker.contexts(1, busy))
-    busy[0, 0] = 12  # phase 0: a neighbour of (0, 1) and (1, 0)
-    changed = tracker.contexts(1, busy) != tracker.contexts(1, flat)
-    assert changed[0, 1] and changed[1, 0] and not changed[2, 1]
+    assert np.array_equal(tracker.contexts(2, flat), tracker.contexts(2, busy))
+    busy[1, 1] = 12  # phase 1: read by phase 2 at (0, 1), (1, 0), not by phase 1
+    assert np.array_equal(tracker.contexts(1, flat), tracker.contexts(1, busy))
+    changed = tracker.contexts(2, busy) != tracker.contexts(2, flat)
+    assert changed[0, 1] and changed[1, 0] and not changed[2, 3]
+    busy[0, 0] = 12  # phase 0: a diagonal neighbour of (1, 1)
+    assert (tracker.contexts(1, busy) != tracker.contexts(1, flat))[1, 1]
 
 
 def test_codebook_zero_is_predicted_by_its_neighbours_mean():
     tracker = ContextTracker(np.array([0]), 256, 2, 2)
     low, high = np.full((2, 2), 3), np.full((2, 2), 250)
     assert (tracker.contexts(0, low) == 0).all()
-    assert tracker.contexts(1, low)[0, 1] == 1 and tracker.contexts(1, high)[0, 1] == MEAN_BUCKETS
+    assert tracker.contexts(1, low)[1, 1] == 1 and tracker.contexts(1, high)[1, 1] == MEAN_BUCKETS
+    assert tracker.contexts(2, low)[0, 1] == 1 + MEAN_BUCKETS and tracker.contexts(2, high)[0, 1] == 2 * MEAN_BUCKETS
 
 
 @settings(max_examples=30, deadline=None)

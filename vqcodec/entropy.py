@@ -1,7 +1,7 @@
 """Range coding of the code indices with constriction, under the context prior.
 
 One constriction ``queue`` range-coder stream holds, codebook by codebook
-(m = 0 .. M-1) and checkerboard phase by phase, that codebook's index map: a
+(m = 0 .. M-1) and phase by phase, that codebook's index map: a
 phase's positions grouped by class (``vqcodec/prior.py``; known to the decoder
 before the phase starts), classes ascending, raster order within a class, each
 group coded with its class's model in one call. The number of calls is at most

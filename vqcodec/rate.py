@@ -5,7 +5,7 @@ cost a fraction of a bit where the nearest costs six. So the encoder picks, for
 each sub-vector, the code minimising ``||z - e||^2 + lam * bits(e | context)``
 (entropy-constrained VQ), codebook by codebook in the order they are coded, so
 each code's context (``vqcodec/prior.py``) is the one the decoder will see:
-codebook by codebook and, within each, checkerboard phase by phase.
+codebook by codebook and, within each, phase by phase.
 A quality level is a ``lam``: the model stores one per level, spaced evenly in
 log scale between the rate weights it was trained over, so rate rises smoothly
 with quality.

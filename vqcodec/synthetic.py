@@ -44,10 +44,10 @@ def text_crop(rng: np.random.Generator, size: int) -> np.ndarray:
     draw = ImageDraw.Draw(im)
     points = int(rng.integers(8, 33))
     font = _font(points)
-    y = int(rng.integers(-points, points // 2 + 1))
+    y = int(rng.integers(-(points // 3), points // 2 + 1))  # the first line shows in the crop
     while y < size:
-        line = "".join(rng.choice(_CHARS, int(size / points * 2.5)))
-        draw.text((int(rng.integers(-points, 8)), y), line, fill=ink, font=font)
+        line = "".join(rng.choice(_CHARS[:-12], 2)) + "".join(rng.choice(_CHARS, max(6, int(size / points * 2.5))))
+        draw.text((int(rng.integers(-(points // 2), 8)), y), line, fill=ink, font=font)
         y += int(points * rng.uniform(1.1, 1.8))
     return np.asarray(im)
 
