@@ -23,6 +23,15 @@ def _data(tmp_path):
     return d
 
 
+def _exported(tmp_path):
+    """The photos folder, with a tiny run trained on it and exported to tmp_path / "model"."""
+    data = _data(tmp_path)
+    t = Trainer(data, tmp_path / "run", CFG, log=lambda s: None)
+    t.run()
+    t.export(tmp_path / "model")
+    return data
+
+
 def test_resume_continues_exactly(tmp_path):
     data = _data(tmp_path)
     straight = Trainer(data, tmp_path / "a", CFG, log=lambda s: None)
@@ -40,10 +49,7 @@ def test_resume_continues_exactly(tmp_path):
 
 
 def test_export_is_loadable_and_init_starts_from_it(tmp_path):
-    data = _data(tmp_path)
-    t = Trainer(data, tmp_path / "run", CFG, log=lambda s: None)
-    t.run()
-    t.export(tmp_path / "model")
+    data = _exported(tmp_path)
     m = load_model(tmp_path / "model", backend="torch")
     assert m.num_qualities == QUALITY_LEVELS
     assert m.prior.counts.min() >= 1 and m.prior.num_codebooks == TINY.latent_dim // TINY.sub_dim
@@ -124,10 +130,7 @@ def test_a_prior_measured_anew_keeps_the_network_and_codes_by_the_new_tables(tmp
     from vqcodec.train import remeasure_prior
     from vqcodec.weights import save_model
 
-    data = _data(tmp_path)
-    t = Trainer(data, tmp_path / "run", CFG, log=lambda s: None)
-    t.run()
-    t.export(tmp_path / "model")
+    data = _exported(tmp_path)
     old = load_model(tmp_path / "model", backend="torch")
     flat = Prior.uniform(old.prior.num_codebooks, old.prior.size, old.num_qualities, old.prior.zero)
     save_model(tmp_path / "flat", old.net, flat, old.lambdas)  # as if its prior were of another design
