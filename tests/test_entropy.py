@@ -20,9 +20,9 @@ def random_prior(rng: np.random.Generator, codebooks: int, size: int, sets: int 
 def sample(prior: Prior, quality: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     """Index maps drawn from the prior itself, in coding order under their contexts."""
     out = np.zeros((prior.num_codebooks, h, w), np.int64)
-    for m, pos, ctx in schedule(prior.zero, prior.size, out):
+    for m, pos, ctx, shift in schedule(prior.zero, prior.size, out):
         p = prior.probabilities(quality, m)[prior.class_of(quality, m)[ctx]]
-        out[m].reshape(-1)[pos] = (p.cumsum(1) > rng.random((pos.size, 1))).argmax(1)
+        out[m].reshape(-1)[pos] = ((p.cumsum(1) > rng.random((pos.size, 1))).argmax(1) + shift) % prior.size
     return out
 
 

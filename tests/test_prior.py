@@ -6,9 +6,11 @@ from hypothesis import strategies as st
 from vqcodec.prior import (
     ACTIVITY_BUCKETS,
     MAGNITUDE_CAP,
+    MEAN_CAP,
     MEAN_BUCKETS,
     NUM_CLASSES,
     NUM_CONTEXTS,
+    SPREAD_BUCKETS,
     ContextTracker,
     Prior,
     box3,
@@ -55,23 +57,50 @@ def test_later_phases_read_earlier_ones_and_nothing_not_yet_decoded():
     tracker = ContextTracker(zero, 16, 4, 4)
     tracker.add(np.full((4, 4), 8))
     flat, busy = np.full((4, 4), 8), np.full((4, 4), 8)
+
+    def ctx(phase, grid):
+        return tracker.contexts(phase, grid)[0]
+
     busy[0, 1] = busy[1, 0] = 12  # phase 2: invisible to phases 1 and 2
-    assert np.array_equal(tracker.contexts(1, flat), tracker.contexts(1, busy))
-    assert np.array_equal(tracker.contexts(2, flat), tracker.contexts(2, busy))
+    assert np.array_equal(ctx(1, flat), ctx(1, busy))
+    assert np.array_equal(ctx(2, flat), ctx(2, busy))
     busy[1, 1] = 12  # phase 1: read by phase 2 at (0, 1), (1, 0), not by phase 1
-    assert np.array_equal(tracker.contexts(1, flat), tracker.contexts(1, busy))
-    changed = tracker.contexts(2, busy) != tracker.contexts(2, flat)
+    assert np.array_equal(ctx(1, flat), ctx(1, busy))
+    changed = ctx(2, busy) != ctx(2, flat)
     assert changed[0, 1] and changed[1, 0] and not changed[2, 3]
     busy[0, 0] = 12  # phase 0: a diagonal neighbour of (1, 1)
-    assert (tracker.contexts(1, busy) != tracker.contexts(1, flat))[1, 1]
+    assert (ctx(1, busy) != ctx(1, flat))[1, 1]
 
 
 def test_codebook_zero_is_predicted_by_its_neighbours_mean():
     tracker = ContextTracker(np.array([0]), 256, 2, 2)
     low, high = np.full((2, 2), 3), np.full((2, 2), 250)
-    assert (tracker.contexts(0, low) == 0).all()
-    assert tracker.contexts(1, low)[1, 1] == 1 and tracker.contexts(1, high)[1, 1] == MEAN_BUCKETS
-    assert tracker.contexts(2, low)[0, 1] == 1 + MEAN_BUCKETS and tracker.contexts(2, high)[0, 1] == 2 * MEAN_BUCKETS
+    assert (tracker.contexts(0, low)[0] == 0).all()
+    assert tracker.contexts(1, low)[0][1, 1] == 1 and tracker.contexts(1, high)[0][1, 1] == MEAN_BUCKETS
+    assert tracker.contexts(2, low)[0][0, 1] == 1 + MEAN_BUCKETS and tracker.contexts(2, high)[0][0, 1] == 2 * MEAN_BUCKETS
+    assert not tracker.contexts(2, high)[1].any()  # codebook 0 codes indices as they are
+
+
+def test_positions_far_from_zero_code_their_difference_from_the_neighbours_mean():
+    """A region where a codebook sits far from its zero code (a smooth colour) is
+    predicted: shift is the neighbours' rounded mean index, in contexts of their own."""
+    zero = np.array([0, 100])
+    tracker = ContextTracker(zero, 256, 4, 4)
+    tracker.add(np.zeros((4, 4), np.int64))
+    grid = np.full((4, 4), 100 + MEAN_CAP)  # at the edge of the near contexts: not predicted
+    ctx, shift = tracker.contexts(2, grid)
+    assert not shift.any() and ctx.max() < NUM_CONTEXTS - 2 * SPREAD_BUCKETS * 50
+    grid = np.full((4, 4), 140)
+    grid[0, 0] = 143  # (0, 1) has neighbours 143, 140, 140 (the fourth is outside): mean 141
+    ctx, shift = tracker.contexts(2, grid)
+    assert shift[0, 1] == 141 and shift[2, 1] == 140
+    assert ctx[0, 1] != ctx[2, 1]  # its neighbours stray by 4 in all: another spread bucket
+    assert min(ctx[0, 1], ctx[2, 1]) >= NUM_CONTEXTS - 2 * SPREAD_BUCKETS * 50 and ctx.max() < NUM_CONTEXTS
+    shift1 = tracker.contexts(1, grid)[1]
+    assert shift1[3, 3] == 140 and shift1[1, 1] == 0  # diagonals 143, 140, 140, 140 stray by 2 + 3 * 1
+    grid[0, 0] = 150  # neighbours that disagree: the absolute tables again
+    ctx, shift = tracker.contexts(2, grid)
+    assert shift[0, 1] == 0 and shift[2, 1] == 140 and ctx[0, 1] < 2 * 2700
 
 
 @settings(max_examples=30, deadline=None)
@@ -79,8 +108,9 @@ def test_codebook_zero_is_predicted_by_its_neighbours_mean():
 def test_every_context_is_in_range(codebooks, h, w, size, seed):
     rng = np.random.default_rng(seed)
     maps = rng.integers(0, size, (codebooks, h, w))
-    for _, _, ctx in schedule(rng.integers(0, size, codebooks), size, maps):
+    for _, _, ctx, shift in schedule(rng.integers(0, size, codebooks), size, maps):
         assert 0 <= ctx.min() and ctx.max() < NUM_CONTEXTS
+        assert 0 <= shift.min() and shift.max() < size
 
 
 def test_invalid_tables_are_refused():

@@ -8,10 +8,11 @@ from vqcodec.rate import choose_codes, quality_lambdas
 
 def _exhaustive(latents, codebooks, prior, quality, lam):
     out = np.zeros(latents.shape[:3], np.int64)
-    for m, pos, ctx in schedule(prior.zero, prior.size, out):
+    for m, pos, ctx, shift in schedule(prior.zero, prior.size, out):
         v = latents[m].reshape(-1, latents.shape[3])[pos]
         cost = ((v[:, None] - codebooks[m][None]) ** 2).sum(-1)
-        cost = cost + lam * prior.bits(quality, m)[prior.class_of(quality, m)[ctx]]
+        symbols = (np.arange(prior.size)[None] - shift[:, None]) % prior.size
+        cost = cost + lam * np.take_along_axis(prior.bits(quality, m)[prior.class_of(quality, m)[ctx]], symbols, 1)
         out[m].reshape(-1)[pos] = cost.argmin(1)
     return out
 

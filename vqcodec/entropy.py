@@ -82,8 +82,8 @@ class EntropyCoder:
         if not 0 <= quality < self.prior.table_of_quality.size:
             raise ValueError(f"quality {quality} out of range")
         encoder = _queue.RangeEncoder()
-        for m, pos, ctx in schedule(self.prior.zero, self.prior.size, indices):
-            symbols = indices[m].ravel()[pos]
+        for m, pos, ctx, shift in schedule(self.prior.zero, self.prior.size, indices):
+            symbols = (indices[m].ravel()[pos] - shift) % self.prior.size
             for c, at in _groups(self.prior.class_of(quality, m)[ctx]):
                 encoder.encode(symbols[at].astype(np.int32), self._model(quality, m, c))
         encoder.encode(TERMINATOR, _BYTE)
@@ -107,11 +107,11 @@ class EntropyCoder:
         flat = out.reshape(m_count, -1)
         try:
             decoder = _queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
-            for m, pos, ctx in schedule(self.prior.zero, self.prior.size, out):
+            for m, pos, ctx, shift in schedule(self.prior.zero, self.prior.size, out):
                 if pos[0] == 0 and decoder.maybe_exhausted() and self.min_bits(quality, h * w, m) > STATE_BITS:
                     raise CorruptError("payload ends before the codes it claims")
                 for c, at in _groups(self.prior.class_of(quality, m)[ctx]):
-                    flat[m, pos[at]] = decoder.decode(self._model(quality, m, c), at.size)
+                    flat[m, pos[at]] = (decoder.decode(self._model(quality, m, c), at.size) + shift[at]) % self.prior.size
             end = decoder.decode(_BYTE, TERMINATOR.size)
             exhausted = decoder.maybe_exhausted()
         except CorruptError:

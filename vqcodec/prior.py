@@ -19,6 +19,18 @@ says what that is:
   prediction of the code;
 - for codebook 0, instead, the mean of its four decoded neighbours' indices.
 
+Where the neighbours' mean lies beyond +-4 (a codebook far from its zero code
+over a whole region: the colour of a flat background or a smooth gradient),
+a table over absolute indices cannot know where the code will be, and every
+code there cost several bits, so rate control flattened such regions into a
+few cheap codes (the banding of smooth gradients). There the position is
+**predicted**: it codes its index's difference from the neighbours' rounded
+mean index, modulo the codebook size, in a context of its own (by how far its
+neighbours stray from that mean), so a code that continues its neighbours
+costs little wherever it lies in the codebook. :func:`schedule` yields each
+position's ``shift`` (its prediction, or 0): the coded symbol is
+``(index - shift) mod K``.
+
 Many contexts behave alike and a table per context would be too large to
 count or ship, so each codebook maps its contexts onto ``NUM_CLASSES`` classes
 (``classes``, designed at export by clustering contexts with similar
@@ -64,8 +76,14 @@ BUSY_OF_SUM = np.array([0, 1, 2, 3, 3, 4, 4, 4, 4])
 MEAN_BUCKETS = 16
 #: Contexts of phases 0 and 1: (activity, previous, busyness 0..5, mean 0..8); phase 2's follow.
 _PHASE_CONTEXTS = ACTIVITY_BUCKETS * (2 * PREVIOUS_CAP + 1) * 6 * (2 * MEAN_CAP + 1)
+#: A position far from zero is predicted only if its neighbours stray at most this far from their mean in all.
+PREDICT_MAX_STRAY = 4
+#: Buckets of how far predicted positions' neighbours stray from their mean (bit length of the sum: 0, 1, 2-3, 4).
+SPREAD_BUCKETS = 4
+#: Contexts of predicted positions: (phase 1 or 2, spread, activity, previous); after phases 1 and 2's.
+_PREDICTED_CONTEXTS = 2 * SPREAD_BUCKETS * ACTIVITY_BUCKETS * (2 * PREVIOUS_CAP + 1)
 #: Every context (codebook 0 uses 0 .. 2 * MEAN_BUCKETS).
-NUM_CONTEXTS = 2 * _PHASE_CONTEXTS
+NUM_CONTEXTS = 2 * _PHASE_CONTEXTS + _PREDICTED_CONTEXTS
 #: Table rows (classes of contexts) per codebook.
 NUM_CLASSES = 10
 #: Coding phases of each codebook's map: a quarter, a quarter under its diagonal neighbours,
@@ -95,8 +113,7 @@ def box3(grid: np.ndarray) -> np.ndarray:
 
 def cross4(grid: np.ndarray) -> np.ndarray:
     """Sum over each position's four neighbours (up, down, left, right) inside the map."""
-    p = _padded(grid)
-    return p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:]
+    return sum(directs(grid))
 
 
 #: Smallest activity of each bucket after the first: 1, 2, 4, ..., 256.
@@ -110,8 +127,19 @@ def bucket(activity: np.ndarray) -> np.ndarray:
 
 def diagonal4(grid: np.ndarray) -> np.ndarray:
     """Sum over each position's four diagonal neighbours inside the map."""
+    return sum(diagonals(grid))
+
+
+def diagonals(grid: np.ndarray) -> list[np.ndarray]:
+    """Each position's four diagonal neighbours (0 outside the map), one array each."""
     p = _padded(grid)
-    return p[:-2, :-2] + p[:-2, 2:] + p[2:, :-2] + p[2:, 2:]
+    return [p[:-2, :-2], p[:-2, 2:], p[2:, :-2], p[2:, 2:]]
+
+
+def directs(grid: np.ndarray) -> list[np.ndarray]:
+    """Each position's four direct neighbours (0 outside the map), one array each."""
+    p = _padded(grid)
+    return [p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]]
 
 
 def phase_of(h: int, w: int) -> np.ndarray:
@@ -137,15 +165,18 @@ class ContextTracker:
         # per phase p >= 1: which positions it reads, the neighbours it sums and their number there (>= 1)
         self.known = {1: phase == 0, 2: phase <= 1}
         self.around = {1: diagonal4, 2: cross4}
+        self.each = {1: diagonals, 2: directs}
         self.neighbours = {p: np.maximum(1, self.around[p](self.known[p].astype(np.int64))) for p in (1, 2)}
         self.next = 0
         self._base: np.ndarray | None = None
 
-    def contexts(self, phase: int, current: np.ndarray | None = None) -> np.ndarray:
-        """Contexts (h, w) of the next codebook's positions of ``phase`` (other positions'
-        values mean nothing); phases 1 and 2 read ``current``, that codebook's map, at earlier
-        phases' positions only, so a decoder's part-filled map gives what the encoder's full one does."""
+    def contexts(self, phase: int, current: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Contexts and shifts (h, w) of the next codebook's positions of ``phase`` (other
+        positions' values mean nothing); phases 1 and 2 read ``current``, that codebook's map,
+        at earlier phases' positions only, so a decoder's part-filled map gives what the
+        encoder's full one does. A position codes ``(index - shift) mod K``."""
         m = self.next
+        no_shift = np.zeros(self.activity.shape, np.int64)
         if phase == 0:
             known = around = n = None
         else:
@@ -153,18 +184,29 @@ class ContextTracker:
             around, n = self.around[phase], self.neighbours[phase]
         if m == 0:
             if known is None:
-                return np.zeros(self.activity.shape, np.int64)
+                return no_shift, no_shift
             mean = around(known) // n
-            return 1 + (phase - 1) * MEAN_BUCKETS + np.minimum(mean * MEAN_BUCKETS // self.size, MEAN_BUCKETS - 1)
+            ctx = 1 + (phase - 1) * MEAN_BUCKETS + np.minimum(mean * MEAN_BUCKETS // self.size, MEAN_BUCKETS - 1)
+            return ctx, no_shift
         if self._base is None:  # the same for every phase of a codebook
             self._base = bucket(self.activity) * (2 * PREVIOUS_CAP + 1) + self.previous + PREVIOUS_CAP
         ctx = self._base
         if known is None:
-            return (ctx * 6) * (2 * MEAN_CAP + 1) + MEAN_CAP
+            return (ctx * 6) * (2 * MEAN_CAP + 1) + MEAN_CAP, no_shift
         offset = np.where(self.known[phase], known - self.zero[m], 0)
         busy = 1 + BUSY_OF_SUM[np.minimum(around(np.minimum(np.abs(offset), MAGNITUDE_CAP)), 8)]
-        mean = np.clip((2 * around(offset) + n) // (2 * n), -MEAN_CAP, MEAN_CAP)  # rounded half up
-        return (phase - 1) * _PHASE_CONTEXTS + (ctx * 6 + busy) * (2 * MEAN_CAP + 1) + mean + MEAN_CAP
+        mean = (2 * around(offset) + n) // (2 * n)  # rounded half up
+        near = (ctx * 6 + busy) * (2 * MEAN_CAP + 1) + np.clip(mean, -MEAN_CAP, MEAN_CAP) + MEAN_CAP
+        far = np.abs(mean) > MEAN_CAP
+        if not far.any():
+            return (phase - 1) * _PHASE_CONTEXTS + near, no_shift
+        stray = sum(np.where(k, np.abs(o - mean), 0)
+                    for o, k in zip(self.each[phase](offset), self.each[phase](self.known[phase]), strict=True))
+        far &= stray <= PREDICT_MAX_STRAY
+        spread = np.minimum(bucket(stray), SPREAD_BUCKETS - 1)
+        predicted = 2 * _PHASE_CONTEXTS + ((phase - 1) * SPREAD_BUCKETS + spread) * (ACTIVITY_BUCKETS * (2 * PREVIOUS_CAP + 1)) + ctx
+        shift = np.where(far, np.clip(self.zero[m] + mean, 0, self.size - 1), 0)
+        return np.where(far, predicted, (phase - 1) * _PHASE_CONTEXTS + near), shift
 
     def add(self, indices: np.ndarray) -> None:
         """Record the next codebook's complete index map (h, w)."""
@@ -176,17 +218,19 @@ class ContextTracker:
         self._base = None
 
 
-def schedule(zero: np.ndarray, size: int, maps: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+def schedule(zero: np.ndarray, size: int, maps: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """The coding order of index maps ``maps`` (M, h, w): for each codebook and phase,
-    ``(m, raster positions, their contexts)``. A decoder fills ``maps`` in as it goes:
-    each step reads only positions that earlier steps yielded."""
+    ``(m, raster positions, their contexts, their shifts)``; a position codes
+    ``(index - shift) mod size``. A decoder fills ``maps`` in as it goes: each step
+    reads only positions that earlier steps yielded."""
     m_count, h, w = maps.shape
     tracker = ContextTracker(zero, size, h, w)
     phases = phase_positions(h, w)
     for m in range(m_count):
         for phase, pos in enumerate(phases):
             if pos.size:
-                yield m, pos, tracker.contexts(phase, maps[m]).ravel()[pos]
+                ctx, shift = tracker.contexts(phase, maps[m])
+                yield m, pos, ctx.ravel()[pos], shift.ravel()[pos]
         tracker.add(maps[m])
 
 
@@ -254,6 +298,7 @@ class Prior:
     def cross_entropy_bits(self, indices: np.ndarray, quality: int) -> float:
         """Ideal code length in bits of index maps (M, h, w) at a quality level."""
         total = 0.0
-        for m, pos, ctx in schedule(self.zero, self.size, indices):
-            total += float(self.bits(quality, m)[self.class_of(quality, m)[ctx], indices[m].ravel()[pos]].sum())
+        for m, pos, ctx, shift in schedule(self.zero, self.size, indices):
+            symbols = (indices[m].ravel()[pos] - shift) % self.size
+            total += float(self.bits(quality, m)[self.class_of(quality, m)[ctx], symbols].sum())
         return total

@@ -35,13 +35,13 @@ class ContextCounter:
     """Counts (context, code) pairs of each codebook over coded images."""
 
     def __init__(self, codebooks: int, size: int) -> None:
-        self.counts = np.zeros((codebooks, NUM_CONTEXTS, size), np.int32)  # 177 MB at 64 x 256
+        self.counts = np.zeros((codebooks, NUM_CONTEXTS, size), np.int32)  # 393 MB at 64 x 256
 
     def add(self, indices: np.ndarray, zero: np.ndarray) -> None:
         """Count one image's index maps (M, h, w)."""
         size = self.counts.shape[2]
-        for m, pos, ctx in schedule(zero, size, indices):
-            pairs = ctx * size + indices[m].ravel()[pos]
+        for m, pos, ctx, shift in schedule(zero, size, indices):
+            pairs = ctx * size + (indices[m].ravel()[pos] - shift) % size
             self.counts[m] += np.bincount(pairs, minlength=NUM_CONTEXTS * size).reshape(NUM_CONTEXTS, size)
 
     def design(self, classes: int = NUM_CLASSES) -> tuple[np.ndarray, np.ndarray]:

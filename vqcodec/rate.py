@@ -65,7 +65,7 @@ def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quali
     m_count, h, w, d = latents.shape
     k = codebooks.shape[1]
     out = np.zeros((m_count, h, w), np.int32)  # half of int64's memory on a 50-megapixel photo
-    for m, pos, ctx in schedule(prior.zero, prior.size, out):
+    for m, pos, ctx, shift in schedule(prior.zero, prior.size, out):
         cb = codebooks[m].astype(np.float32)
         bits = (lam * prior.bits(quality, m)).astype(np.float32).ravel() if lam > 0 else None
         offsets = prior.class_of(quality, m)[ctx] * k
@@ -79,6 +79,6 @@ def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quali
             else:
                 err = np.square(v[:, None, :] - cb[cand]).sum(-1)
             if bits is not None:
-                err += bits.take(offsets[lo:lo + CHUNK, None] + cand)
+                err += bits.take(offsets[lo:lo + CHUNK, None] + (cand - shift[lo:lo + CHUNK, None]) % k)
             flat_out[at] = np.take_along_axis(cand, err.argmin(1)[:, None], 1)[:, 0]
     return out
