@@ -73,12 +73,18 @@ def test_later_phases_read_earlier_ones_and_nothing_not_yet_decoded():
 
 
 def test_codebook_zero_is_predicted_by_its_neighbours_mean():
-    tracker = ContextTracker(np.array([0]), 256, 2, 2)
-    low, high = np.full((2, 2), 3), np.full((2, 2), 250)
+    """Codebook 0 (brightness) codes under the bucket of its neighbours' mean index, or,
+    where its neighbours agree, as its difference from that mean."""
+    tracker = ContextTracker(np.array([0]), 256, 3, 3)
+    low, high = np.array([[0, 0, 9], [0, 0, 0], [0, 0, 0]]), np.array([[250, 0, 255], [0, 0, 0], [255, 0, 255]])
     assert (tracker.contexts(0, low)[0] == 0).all()
     assert tracker.contexts(1, low)[0][1, 1] == 1 and tracker.contexts(1, high)[0][1, 1] == MEAN_BUCKETS
-    assert tracker.contexts(2, low)[0][0, 1] == 1 + MEAN_BUCKETS and tracker.contexts(2, high)[0][0, 1] == 2 * MEAN_BUCKETS
-    assert not tracker.contexts(2, high)[1].any()  # codebook 0 codes indices as they are
+    assert not tracker.contexts(1, high)[1].any()  # 250 and 255s stray by 5 from 254: absolute
+    assert tracker.contexts(2, low)[0][0, 1] == 1 + MEAN_BUCKETS  # 0, 9 and (1, 1)'s 0 disagree
+    flat = np.full((3, 3), 200)
+    ctx, shift = tracker.contexts(2, flat)
+    assert shift[0, 1] == 200 and ctx[0, 1] == 1 + 2 * MEAN_BUCKETS + SPREAD_BUCKETS
+    assert tracker.contexts(1, flat)[1][1, 1] == 200
 
 
 def test_positions_far_from_zero_code_their_difference_from_the_neighbours_mean():

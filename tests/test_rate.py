@@ -42,9 +42,11 @@ def test_no_lambda_is_the_nearest_code_and_a_huge_one_the_cheapest():
     counts = np.ones((1, 1, NUM_CLASSES, 64), np.int64)
     counts[..., 32] = 10**6  # code 32 is nearly free
     prior = Prior(counts, np.zeros((1, 1, NUM_CONTEXTS), np.int64), np.array([32]), np.zeros(1, np.int64))
-    z = np.array([-2.9, 0.7, 2.95]).reshape(1, 1, 3, 1)
-    assert choose_codes(z, cb, prior, 0, 0.0)[0, 0].tolist() == [1, 39, 62]  # nearest of levels 6/63 apart
-    assert choose_codes(z, cb, prior, 0, 1e6)[0, 0].tolist() == [32, 32, 32]
+    def choose(v, lam):  # a 1x1 image each, so no code is predicted from a neighbour
+        return int(choose_codes(np.full((1, 1, 1, 1), v), cb, prior, 0, lam)[0, 0, 0])
+
+    assert [choose(v, 0.0) for v in (-2.9, 0.7, 2.95)] == [1, 39, 62]  # nearest of levels 6/63 apart
+    assert [choose(v, 1e6) for v in (-2.9, 0.7, 2.95)] == [32, 32, 32]
 
 
 def test_quality_lambdas_fall_evenly_in_log_scale():

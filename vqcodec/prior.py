@@ -17,19 +17,23 @@ says what that is:
 - in phases 1 and 2, how busy the four decoded neighbours of the same
   codebook are, and their mean signed distance from zero (-4 .. 4), a
   prediction of the code;
-- for codebook 0, instead, the mean of its four decoded neighbours' indices.
+- for codebook 0, instead, the mean of its four decoded neighbours' indices
+  (or, where they agree, a prediction, as below).
 
-Where the neighbours' mean lies beyond +-4 (a codebook far from its zero code
-over a whole region: the colour of a flat background or a smooth gradient),
-a table over absolute indices cannot know where the code will be, and every
-code there cost several bits, so rate control flattened such regions into a
-few cheap codes (the banding of smooth gradients). There the position is
-**predicted**: it codes its index's difference from the neighbours' rounded
-mean index, modulo the codebook size, in a context of its own (by how far its
-neighbours stray from that mean), so a code that continues its neighbours
-costs little wherever it lies in the codebook. :func:`schedule` yields each
-position's ``shift`` (its prediction, or 0): the coded symbol is
-``(index - shift) mod K``.
+Where a codebook sits far from its zero code over a region (the neighbours'
+mean beyond +-4: the colour of a flat background or a smooth gradient; for
+codebook 0, the brightness, anywhere), a table over absolute indices cannot
+know where the code will be: every code there cost several bits, and rate
+control flattened such regions into a few cheap codes (the banding of smooth
+gradients). There, where the neighbours agree (they stray from their rounded
+mean index by at most ``PREDICT_MAX_STRAY`` in all), the position is
+**predicted**: it codes its index's difference from that mean, modulo the
+codebook size, in a context of its own (by how far they stray), so a code
+that continues its neighbours costs little wherever it lies in the codebook.
+:func:`schedule` yields each position's ``shift`` (its prediction, or 0): the
+coded symbol is ``(index - shift) mod K``. Where neighbours disagree, the
+absolute tables keep what they know of which codes rate control uses: coding
+every far position as a difference cost photos 50-80% more bits.
 
 Many contexts behave alike and a table per context would be too large to
 count or ship, so each codebook maps its contexts onto ``NUM_CLASSES`` classes
@@ -187,7 +191,11 @@ class ContextTracker:
                 return no_shift, no_shift
             mean = around(known) // n
             ctx = 1 + (phase - 1) * MEAN_BUCKETS + np.minimum(mean * MEAN_BUCKETS // self.size, MEAN_BUCKETS - 1)
-            return ctx, no_shift
+            rounded = (2 * around(known) + n) // (2 * n)
+            stray = self._stray(phase, known, rounded)
+            agree = stray <= PREDICT_MAX_STRAY
+            predicted = 1 + 2 * MEAN_BUCKETS + (phase - 1) * SPREAD_BUCKETS + np.minimum(bucket(stray), SPREAD_BUCKETS - 1)
+            return np.where(agree, predicted, ctx), np.where(agree, rounded, 0)
         if self._base is None:  # the same for every phase of a codebook
             self._base = bucket(self.activity) * (2 * PREVIOUS_CAP + 1) + self.previous + PREVIOUS_CAP
         ctx = self._base
@@ -200,13 +208,17 @@ class ContextTracker:
         far = np.abs(mean) > MEAN_CAP
         if not far.any():
             return (phase - 1) * _PHASE_CONTEXTS + near, no_shift
-        stray = sum(np.where(k, np.abs(o - mean), 0)
-                    for o, k in zip(self.each[phase](offset), self.each[phase](self.known[phase]), strict=True))
+        stray = self._stray(phase, offset, mean)
         far &= stray <= PREDICT_MAX_STRAY
         spread = np.minimum(bucket(stray), SPREAD_BUCKETS - 1)
         predicted = 2 * _PHASE_CONTEXTS + ((phase - 1) * SPREAD_BUCKETS + spread) * (ACTIVITY_BUCKETS * (2 * PREVIOUS_CAP + 1)) + ctx
         shift = np.where(far, np.clip(self.zero[m] + mean, 0, self.size - 1), 0)
         return np.where(far, predicted, (phase - 1) * _PHASE_CONTEXTS + near), shift
+
+    def _stray(self, phase: int, values: np.ndarray, mean: np.ndarray) -> np.ndarray:
+        """How far each position's known neighbours of ``phase`` stray from ``mean`` in all."""
+        return sum(np.where(k, np.abs(v - mean), 0)
+                   for v, k in zip(self.each[phase](values), self.each[phase](self.known[phase]), strict=True))
 
     def add(self, indices: np.ndarray) -> None:
         """Record the next codebook's complete index map (h, w)."""
