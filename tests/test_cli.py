@@ -170,12 +170,14 @@ def test_interrupted_run_leaves_only_complete_files(tmp_path, tiny_model_dir, si
     import time
 
     import vqcodec
-    count = 120  # enough that a signal delayed by a loaded machine still stops the run part-way
+    count = 40
     inputs = _photos(tmp_path, "in", count, (300, 200))
     precious = tmp_path / f"in{count - 1}.vqc"
     precious.write_bytes(b"keep me")
     proc = subprocess.Popen([sys.executable, "-m", "vqcodec_cli", "compress", *inputs, "-q", "2",
-                             "--model", str(tiny_model_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--model", str(tiny_model_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            # a test run started in the background inherits SIGINT ignored, and so would the CLI
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and not (tmp_path / "in03.vqc").exists():
         time.sleep(0.02)

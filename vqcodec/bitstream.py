@@ -20,7 +20,7 @@ from typing import BinaryIO
 from .errors import CorruptError, FormatError, ImageTooLargeError, TruncatedError, UnsupportedVersionError
 
 MAGIC = b"\x89VQC"
-VERSION = 6  # 6: format 5 plus predicted positions far from the zero code (docs/format.md)
+VERSION = 6  # 6: format 5 plus predicted positions, coded as differences from agreeing neighbours (docs/format.md)
 HEADER = struct.Struct("<4sBBBB8sIIIII")  # up to and including the header CRC
 PAYLOAD_CRC = struct.Struct("<I")
 HEADER_SIZE = HEADER.size + PAYLOAD_CRC.size  # 40

@@ -86,7 +86,7 @@ PREDICT_MAX_STRAY = 4
 SPREAD_BUCKETS = 4
 #: Contexts of predicted positions: (phase 1 or 2, spread, activity, previous); after phases 1 and 2's.
 _PREDICTED_CONTEXTS = 2 * SPREAD_BUCKETS * ACTIVITY_BUCKETS * (2 * PREVIOUS_CAP + 1)
-#: Every context (codebook 0 uses 0 .. 2 * MEAN_BUCKETS).
+#: Every context (codebook 0 uses 0 .. 2 * (MEAN_BUCKETS + SPREAD_BUCKETS)).
 NUM_CONTEXTS = 2 * _PHASE_CONTEXTS + _PREDICTED_CONTEXTS
 #: Table rows (classes of contexts) per codebook.
 NUM_CLASSES = 10
