@@ -171,6 +171,8 @@ class ContextTracker:
         self.around = {1: diagonal4, 2: cross4}
         self.each = {1: diagonals, 2: directs}
         self.neighbours = {p: np.maximum(1, self.around[p](self.known[p].astype(np.int64))) for p in (1, 2)}
+        self.each_known = {p: self.each[p](self.known[p]) for p in (1, 2)}  # where each neighbour is decoded
+        self.no_shift = np.zeros((h, w), np.int64)
         self.next = 0
         self._base: np.ndarray | None = None
 
@@ -179,8 +181,7 @@ class ContextTracker:
         positions' values mean nothing); phases 1 and 2 read ``current``, that codebook's map,
         at earlier phases' positions only, so a decoder's part-filled map gives what the
         encoder's full one does. A position codes ``(index - shift) mod K``."""
-        m = self.next
-        no_shift = np.zeros(self.activity.shape, np.int64)
+        m, no_shift = self.next, self.no_shift
         if phase == 0:
             known = around = n = None
         else:
@@ -189,9 +190,9 @@ class ContextTracker:
         if m == 0:
             if known is None:
                 return no_shift, no_shift
-            mean = around(known) // n
-            ctx = 1 + (phase - 1) * MEAN_BUCKETS + np.minimum(mean * MEAN_BUCKETS // self.size, MEAN_BUCKETS - 1)
-            rounded = (2 * around(known) + n) // (2 * n)
+            total = around(known)
+            ctx = 1 + (phase - 1) * MEAN_BUCKETS + np.minimum(total // n * MEAN_BUCKETS // self.size, MEAN_BUCKETS - 1)
+            rounded = (2 * total + n) // (2 * n)
             stray = self._stray(phase, known, rounded)
             agree = stray <= PREDICT_MAX_STRAY
             predicted = 1 + 2 * MEAN_BUCKETS + (phase - 1) * SPREAD_BUCKETS + np.minimum(bucket(stray), SPREAD_BUCKETS - 1)
@@ -218,7 +219,7 @@ class ContextTracker:
     def _stray(self, phase: int, values: np.ndarray, mean: np.ndarray) -> np.ndarray:
         """How far each position's known neighbours of ``phase`` stray from ``mean`` in all."""
         return sum(np.where(k, np.abs(v - mean), 0)
-                   for v, k in zip(self.each[phase](values), self.each[phase](self.known[phase]), strict=True))
+                   for v, k in zip(self.each[phase](values), self.each_known[phase], strict=True))
 
     def add(self, indices: np.ndarray) -> None:
         """Record the next codebook's complete index map (h, w)."""
