@@ -23,7 +23,8 @@ DEFAULT_RUNS = Path(os.environ.get("VQCODEC_CACHE", Path.home() / ".cache" / "vq
 @click.option("--crop", default=128, show_default=True, help="Side of the random training crops.")
 @click.option("--synthetic", default=0.0, show_default=True,
               help="Share of training crops drawn as random text or smooth gradients instead of photo crops.")
-@click.option("--lr", default=3e-4, show_default=True, help="Peak Adam learning rate (cosine schedule).")
+@click.option("--lr", type=float, default=None,
+              help="Peak Adam learning rate (cosine schedule) [default: 3e-4; 5e-5 when fine-tuning].")
 @click.option("--channels", default=128, show_default=True, help="Width of the transforms.")
 @click.option("--latent-dim", default=64, show_default=True, help="Dimension of the latent vectors.")
 @click.option("--sub-dim", default=1, show_default=True,
@@ -48,14 +49,17 @@ DEFAULT_RUNS = Path(os.environ.get("VQCODEC_CACHE", Path.home() / ".cache" / "vq
 @click.option("--finetune-decoder", "finetune_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Tune only the decoder of this exported model, for --steps steps, on the codes its prior "
                    "makes at every quality (every image keeps its codes); writes the model to --out.")
+@click.option("--finetune-network", "finetune_net_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Like --finetune-decoder, but the encoder learns too (codebooks and prior fixed, the encoder "
+                   "pulled toward the codes files hold); re-measure the prior afterwards.")
 @click.option("--remeasure-prior", "reprior_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Measure the prior of this exported model anew on DATA_DIR, with no training (after a "
                    "change of the prior's design; older models load this way), and write the model to --out.")
 def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_steps: int, batch_size: int,
-                  crop: int, synthetic: float, lr: float, channels: int, latent_dim: int, sub_dim: int, codebook_size: int,
+                  crop: int, synthetic: float, lr: float | None, channels: int, latent_dim: int, sub_dim: int, codebook_size: int,
                   block_transform: bool, rate_weights: tuple[float, float], quality_lambdas: tuple[float | None, float | None], seed: int,
                   checkpoint_minutes: float, device: str, resume: bool, export_only: bool, init_dir: str | None,
-                  finetune_dir: str | None, reprior_dir: str | None) -> None:
+                  finetune_dir: str | None, finetune_net_dir: str | None, reprior_dir: str | None) -> None:
     """Train a model on the photos in DATA_DIR and export it.
 
     Checkpoints are written every few minutes; rerun with --resume to continue
@@ -74,16 +78,18 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
             click.echo(f"vqcodec: error: {exc}", err=True)
             raise SystemExit(1) from None
         return
-    if finetune_dir is not None:
-        _finetune(data_dir, finetune_dir, out or str(DEFAULT_RUNS / run_name / "model"), steps, batch_size, crop,
-                  seed, checkpoint_minutes, device)
+    if finetune_dir is not None or finetune_net_dir is not None:
+        if finetune_dir is not None and finetune_net_dir is not None:
+            raise click.UsageError("give --finetune-decoder or --finetune-network, not both")
+        _finetune(data_dir, finetune_dir or finetune_net_dir, out or str(DEFAULT_RUNS / run_name / "model"), steps,
+                  batch_size, crop, seed, checkpoint_minutes, device, encoder=finetune_net_dir is not None, lr=lr or 5e-5)
         return
 
     model = ModelConfig(channels=channels, latent_dim=latent_dim, sub_dim=sub_dim, codebook_size=codebook_size,
                         block_transform=block_transform)
     if not 0 <= synthetic <= 1:
         raise click.BadParameter(f"{synthetic} is not a share between 0 and 1", param_hint="--synthetic")
-    cfg = replace(TrainConfig(), steps=steps, ae_steps=ae_steps, batch_size=batch_size, crop=crop, lr=lr,
+    cfg = replace(TrainConfig(), steps=steps, ae_steps=ae_steps, batch_size=batch_size, crop=crop, lr=lr or TrainConfig.lr,
                   synthetic=synthetic,
                   seed=seed, checkpoint_minutes=checkpoint_minutes, device=device, model=model,
                   lam_min=rate_weights[0], lam_max=rate_weights[1],
@@ -98,16 +104,16 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
 
 
 def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: int, crop: int, seed: int,
-              minutes: float, device: str) -> None:
+              minutes: float, device: str, encoder: bool, lr: float) -> None:
     import json
 
     from vqcodec.data import list_images, load_rgb, split_holdout
-    from vqcodec.finetune import finetune_decoder
+    from vqcodec.finetune import finetune
     from vqcodec.weights import CONFIG_FILE, load_model
 
     model = load_model(model_dir, device, backend="torch")
     extra = {k: v for k, v in json.loads((Path(model_dir) / CONFIG_FILE).read_text()).items() if k != "model"}
     train_paths, _ = split_holdout(list_images(data_dir), 8)  # the same photos held aside as in training
     images = [load_rgb(p) for p in train_paths]
-    finetune_decoder(model, images, out, steps, extra, batch_size=batch_size, crop=crop, seed=seed,
-                     save_minutes=minutes, log=click.echo)
+    finetune(model, images, out, steps, extra, batch_size=batch_size, crop=crop, seed=seed, encoder=encoder,
+             lr=lr, save_minutes=minutes, log=click.echo)

@@ -4,7 +4,7 @@ import torch
 
 import vqcodec
 from vqcodec.bitstream import HEADER_SIZE
-from vqcodec.finetune import finetune_decoder
+from vqcodec.finetune import finetune
 
 from .conftest import smooth_image
 
@@ -13,7 +13,7 @@ def test_only_the_decoder_changes_and_codes_stay(tiny_model_dir, tmp_path):
     before = vqcodec.load_model(tiny_model_dir, backend="torch")
     untouched = vqcodec.load_model(tiny_model_dir, backend="torch")
     images = [smooth_image(64, 48, seed) for seed in range(3)]
-    finetune_decoder(before, images, tmp_path / "tuned", steps=3, extra={"training": {"steps": 1}},
+    finetune(before, images, tmp_path / "tuned", steps=3, extra={"training": {"steps": 1}},
                      batch_size=2, crop=32, lr=1e-2, log=lambda s: None)
     after = vqcodec.load_model(tmp_path / "tuned", backend="torch")
     old, new = untouched.net.state_dict(), after.net.state_dict()
@@ -31,10 +31,26 @@ def test_each_round_of_tuning_is_recorded(tiny_model_dir, tmp_path):
 
     model = vqcodec.load_model(tiny_model_dir, backend="torch")
     images = [smooth_image(64, 48, 0)]
-    finetune_decoder(model, images, tmp_path / "one", steps=1, extra={}, batch_size=1, crop=32, log=lambda s: None)
+    finetune(model, images, tmp_path / "one", steps=1, extra={}, batch_size=1, crop=32, log=lambda s: None)
     first = json.loads((tmp_path / "one" / "config.json").read_text())
     again = vqcodec.load_model(tmp_path / "one", backend="torch")
-    finetune_decoder(again, images, tmp_path / "two", steps=2, extra={k: v for k, v in first.items() if k != "model"},
+    finetune(again, images, tmp_path / "two", steps=2, extra={k: v for k, v in first.items() if k != "model"},
                      batch_size=1, crop=32, seed=1, log=lambda s: None)
     rounds = json.loads((tmp_path / "two" / "config.json").read_text())["decoder_finetune"]
     assert [(r["steps"], r["seed"]) for r in rounds] == [(1, 0), (2, 1)]
+
+
+def test_with_the_encoder_both_transforms_move_and_codebooks_and_prior_stay(tiny_model_dir, tmp_path):
+    before = vqcodec.load_model(tiny_model_dir, backend="torch")
+    untouched = vqcodec.load_model(tiny_model_dir, backend="torch")
+    images = [smooth_image(64, 48, seed) for seed in range(3)]
+    finetune(before, images, tmp_path / "tuned", steps=3, extra={}, batch_size=2, crop=32, lr=1e-2, encoder=True,
+             log=lambda s: None)
+    after = vqcodec.load_model(tmp_path / "tuned", backend="torch")
+    old, new = untouched.net.state_dict(), after.net.state_dict()
+    moved = {k.split(".")[0] for k in old if not torch.equal(old[k], new[k])}
+    assert moved == {"encoder", "decoder"}
+    assert torch.equal(old["quantizer.codebooks"], new["quantizer.codebooks"])
+    assert (after.prior.counts == untouched.prior.counts).all()
+    photo = smooth_image(80, 72, seed=7)
+    assert vqcodec.decompress(vqcodec.compress(photo, 50, after), after).size == (80, 72)

@@ -1,12 +1,17 @@
-"""Decoder fine-tuning on the codes files really hold.
+"""Fine-tuning on the codes files really hold.
 
 Training chooses codes with a context-free estimate of their cost; files are
 coded with the exported prior's context tables, at 101 quality levels. So once
-a model is exported, its decoder is tuned on exactly those codes: the encoder,
-the codebooks and the prior stay fixed (every image keeps the codes it had, and
-the prior stays exact), only the decoder learns the codes' real
-statistics. CompressAI's published figures put the gain of training on hard
-quantization near 5% of rate.
+a model is exported, it is tuned on exactly those codes. By default only the
+decoder moves: the encoder, the codebooks and the prior stay fixed (every image
+keeps the codes it had, and the prior stays exact), and the decoder learns the
+codes' real statistics. CompressAI's published figures put the gain of
+training on hard quantization near 5% of rate. With ``encoder=True`` the
+encoder moves too (straight-through gradients and the commitment loss toward
+the codes rate control picks under the file prior), so it learns latents that
+are cheap under the contexts files use; the codebooks stay, so the prior's
+tables still index the same codes, but its counts go stale: re-measure it
+(``remeasure_prior``) before shipping.
 """
 
 from __future__ import annotations
@@ -35,19 +40,23 @@ def _codes(model: CodecModel, z: torch.Tensor, qualities: np.ndarray) -> torch.T
     return torch.from_numpy(np.stack(out).astype(np.int64)).to(z.device)
 
 
-def finetune_decoder(model: CodecModel, images: list[np.ndarray], out_dir: str | os.PathLike, steps: int,
-                     extra: dict, batch_size: int = 16, crop: int = 128, lr: float = 5e-5, seed: int = 0,
-                     save_minutes: float = 5.0, log: Callable[[str], None] = print) -> bytes:
-    """Tune ``model``'s decoder for ``steps`` steps on crops of ``images``, exporting the
-    model (same prior and rate control) to ``out_dir`` every few minutes and at the end."""
+def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.PathLike, steps: int,
+             extra: dict, batch_size: int = 16, crop: int = 128, lr: float = 5e-5, seed: int = 0,
+             encoder: bool = False, beta: float = 0.25, save_minutes: float = 5.0,
+             log: Callable[[str], None] = print) -> bytes:
+    """Tune ``model``'s decoder (and with ``encoder`` its encoder) for ``steps`` steps on crops of
+    ``images``, exporting the model (same prior and rate control) to ``out_dir`` every few
+    minutes and at the end."""
     net = model.net
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     sampler = CropSampler(images, crop, seed)
-    params = list(net.decoder.parameters())
+    tuned = [net.decoder, net.encoder] if encoder else [net.decoder]
+    params = [p for part in tuned for p in part.parameters()]
     opt = torch.optim.Adam(params, lr=lr)
-    net.eval()  # the encoder and quantizer stay as exported
-    net.decoder.train()
+    net.eval()  # the quantizer (and without ``encoder`` the encoder) stays as exported
+    for part in tuned:
+        part.train()
     seconds, last_save = 0.0, time.monotonic()
 
     earlier = extra.get("decoder_finetune", [])  # a model fine-tuned before keeps its record of each round
@@ -56,32 +65,36 @@ def finetune_decoder(model: CodecModel, images: list[np.ndarray], out_dir: str |
     def export(step: int) -> bytes:
         info = {**extra, "decoder_finetune": [*earlier, {"steps": step, "cpu_minutes": round(seconds / 60, 1),
                                                           "batch_size": batch_size, "crop": crop, "lr": lr,
-                                                          "seed": seed}]}
-        net.decoder.eval()
+                                                          "seed": seed, "encoder": encoder}]}
+        net.eval()
         fp = save_model(out_dir, net, model.prior, model.lambdas, extra=info)
-        net.decoder.train()
+        for part in tuned:
+            part.train()
         return fp
 
     bar = tqdm(range(steps), desc="finetune", dynamic_ncols=True)
     for step in bar:
         t0 = time.monotonic()
         x = sampler.batch(batch_size).to(model.device)
+        with torch.set_grad_enabled(encoder):
+            z = net.encoder(x)
         with torch.no_grad():
-            idx = _codes(model, net.encoder(x), rng.integers(0, model.num_qualities, x.shape[0]))
-            latents = net.quantizer.lookup(idx)
+            codes = net.quantizer.lookup(_codes(model, z.detach(), rng.integers(0, model.num_qualities, x.shape[0])))
         for group in opt.param_groups:  # cosine decay to 10%
             group["lr"] = lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
-        loss = F.mse_loss(net.decoder(latents), x)
+        mse = F.mse_loss(net.decoder(z + (codes - z).detach()), x)  # straight through to the encoder
+        loss = mse + beta * F.mse_loss(z, codes) if encoder else mse  # commitment: toward the codes files hold
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         seconds += time.monotonic() - t0
-        bar.set_postfix(psnr=f"{10 * math.log10(1 / max(loss.item(), 1e-10)):.2f}")
+        bar.set_postfix(psnr=f"{10 * math.log10(1 / max(mse.item(), 1e-10)):.2f}")
         if time.monotonic() - last_save > 60 * save_minutes:
             export(step + 1)
             last_save = time.monotonic()
     bar.close()
     fp = export(steps)
-    log(f"exported model {fp.hex()} with a fine-tuned decoder to {Path(out_dir)}")
+    what = "encoder and decoder (re-measure the prior next)" if encoder else "decoder"
+    log(f"exported model {fp.hex()} with a fine-tuned {what} to {Path(out_dir)}")
     return fp
