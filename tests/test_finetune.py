@@ -54,3 +54,26 @@ def test_with_the_encoder_both_transforms_move_and_codebooks_and_prior_stay(tiny
     assert (after.prior.counts == untouched.prior.counts).all()
     photo = smooth_image(80, 72, seed=7)
     assert vqcodec.decompress(vqcodec.compress(photo, 50, after), after).size == (80, 72)
+
+
+def test_the_cli_tunes_the_network_and_refuses_both_modes(tiny_model_dir, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from vqcodec_cli.main import main
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    for seed in range(3):
+        Image.fromarray(smooth_image(64, 48, seed)).save(data / f"{seed}.png")
+    out = tmp_path / "tuned"
+    r = CliRunner().invoke(main, ["train", str(data), "--finetune-network", str(tiny_model_dir), "--steps", "1",
+                                  "--batch-size", "1", "--crop", "32", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    rounds = json.loads((out / "config.json").read_text())["decoder_finetune"]
+    assert rounds[-1]["encoder"] is True and rounds[-1]["lr"] == 5e-5
+    r = CliRunner().invoke(main, ["train", str(data), "--finetune-network", str(tiny_model_dir), "--finetune-decoder",
+                                  str(tiny_model_dir), "-o", str(tmp_path / "both")])
+    assert r.exit_code == 2 and "not both" in r.output and not (tmp_path / "both").exists()
