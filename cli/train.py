@@ -82,7 +82,7 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
         if finetune_dir is not None and finetune_net_dir is not None:
             raise click.UsageError("give --finetune-decoder or --finetune-network, not both")
         _finetune(data_dir, finetune_dir or finetune_net_dir, out or str(DEFAULT_RUNS / run_name / "model"), steps,
-                  batch_size, crop, seed, checkpoint_minutes, device, encoder=finetune_net_dir is not None, lr=lr or 5e-5)
+                  batch_size, crop, seed, checkpoint_minutes, device, encoder=finetune_net_dir is not None, lr=lr)
         return
 
     model = ModelConfig(channels=channels, latent_dim=latent_dim, sub_dim=sub_dim, codebook_size=codebook_size,
@@ -104,11 +104,11 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
 
 
 def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: int, crop: int, seed: int,
-              minutes: float, device: str, encoder: bool, lr: float) -> None:
+              minutes: float, device: str, encoder: bool, lr: float | None) -> None:
     import json
 
     from vqcodec.data import list_images, load_rgb, split_holdout
-    from vqcodec.finetune import finetune
+    from vqcodec.finetune import FINETUNE_LR, finetune
     from vqcodec.weights import CONFIG_FILE, load_model
 
     model = load_model(model_dir, device, backend="torch")
@@ -116,4 +116,4 @@ def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: i
     train_paths, _ = split_holdout(list_images(data_dir), 8)  # the same photos held aside as in training
     images = [load_rgb(p) for p in train_paths]
     finetune(model, images, out, steps, extra, batch_size=batch_size, crop=crop, seed=seed, encoder=encoder,
-             lr=lr, save_minutes=minutes, log=click.echo)
+             lr=lr or FINETUNE_LR, save_minutes=minutes, log=click.echo)

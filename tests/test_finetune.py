@@ -14,7 +14,7 @@ def test_only_the_decoder_changes_and_codes_stay(tiny_model_dir, tmp_path):
     untouched = vqcodec.load_model(tiny_model_dir, backend="torch")
     images = [smooth_image(64, 48, seed) for seed in range(3)]
     finetune(before, images, tmp_path / "tuned", steps=3, extra={"training": {"steps": 1}},
-                     batch_size=2, crop=32, lr=1e-2, log=lambda s: None)
+             batch_size=2, crop=32, lr=1e-2, log=lambda s: None)
     after = vqcodec.load_model(tmp_path / "tuned", backend="torch")
     old, new = untouched.net.state_dict(), after.net.state_dict()
     moved = {k for k in old if not torch.equal(old[k], new[k])}
@@ -35,7 +35,7 @@ def test_each_round_of_tuning_is_recorded(tiny_model_dir, tmp_path):
     first = json.loads((tmp_path / "one" / "config.json").read_text())
     again = vqcodec.load_model(tmp_path / "one", backend="torch")
     finetune(again, images, tmp_path / "two", steps=2, extra={k: v for k, v in first.items() if k != "model"},
-                     batch_size=1, crop=32, seed=1, log=lambda s: None)
+             batch_size=1, crop=32, seed=1, log=lambda s: None)
     rounds = json.loads((tmp_path / "two" / "config.json").read_text())["decoder_finetune"]
     assert [(r["steps"], r["seed"]) for r in rounds] == [(1, 0), (2, 1)]
 

@@ -31,6 +31,9 @@ from .data import CropSampler
 from .rate import choose_codes, per_codebook
 from .weights import CodecModel, save_model
 
+#: Peak learning rate of a round: small, since the model starts trained.
+FINETUNE_LR = 5e-5
+
 
 def _codes(model: CodecModel, z: torch.Tensor, qualities: np.ndarray) -> torch.Tensor:
     """Indices (B, M, h, w) of latents (B, D, h, w), each image at its own quality, as the encoder picks them."""
@@ -41,7 +44,7 @@ def _codes(model: CodecModel, z: torch.Tensor, qualities: np.ndarray) -> torch.T
 
 
 def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.PathLike, steps: int,
-             extra: dict, batch_size: int = 16, crop: int = 128, lr: float = 5e-5, seed: int = 0,
+             extra: dict, batch_size: int = 16, crop: int = 128, lr: float = FINETUNE_LR, seed: int = 0,
              encoder: bool = False, beta: float = 0.25, save_minutes: float = 5.0,
              log: Callable[[str], None] = print) -> bytes:
     """Tune ``model``'s decoder (and with ``encoder`` its encoder) for ``steps`` steps on crops of
