@@ -52,6 +52,12 @@ DEFAULT_RUNS = Path(os.environ.get("VQCODEC_CACHE", Path.home() / ".cache" / "vq
 @click.option("--finetune-network", "finetune_net_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Like --finetune-decoder, but the encoder learns too (codebooks and prior fixed, the encoder "
                    "pulled toward the codes files hold); re-measure the prior afterwards.")
+@click.option("--move-codebooks", is_flag=True,
+              help="With --finetune-network: the codebooks move too, each code toward the mean of the latents "
+                   "rate control gives it.")
+@click.option("--grow-decoder", default=0, show_default=True,
+              help="When fine-tuning: first add this many residual blocks to the decoder at 1/8 scale "
+                   "(starting as the identity; they learn at training's rate).")
 @click.option("--remeasure-prior", "reprior_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Measure the prior of this exported model anew on DATA_DIR, with no training (after a "
                    "change of the prior's design; older models load this way), and write the model to --out.")
@@ -59,7 +65,8 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
                   crop: int, synthetic: float, lr: float | None, channels: int, latent_dim: int, sub_dim: int, codebook_size: int,
                   block_transform: bool, rate_weights: tuple[float, float], quality_lambdas: tuple[float | None, float | None], seed: int,
                   checkpoint_minutes: float, device: str, resume: bool, export_only: bool, init_dir: str | None,
-                  finetune_dir: str | None, finetune_net_dir: str | None, reprior_dir: str | None) -> None:
+                  finetune_dir: str | None, finetune_net_dir: str | None, move_codebooks: bool, grow_decoder: int,
+                  reprior_dir: str | None) -> None:
     """Train a model on the photos in DATA_DIR and export it.
 
     Checkpoints are written every few minutes; rerun with --resume to continue
@@ -78,11 +85,18 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
             click.echo(f"vqcodec: error: {exc}", err=True)
             raise SystemExit(1) from None
         return
+    if move_codebooks and finetune_net_dir is None:
+        raise click.UsageError("--move-codebooks needs --finetune-network")
+    if grow_decoder and finetune_dir is None and finetune_net_dir is None:
+        raise click.UsageError("--grow-decoder needs --finetune-decoder or --finetune-network")
+    if grow_decoder < 0:
+        raise click.BadParameter(f"{grow_decoder} blocks", param_hint="--grow-decoder")
     if finetune_dir is not None or finetune_net_dir is not None:
         if finetune_dir is not None and finetune_net_dir is not None:
             raise click.UsageError("give --finetune-decoder or --finetune-network, not both")
         _finetune(data_dir, finetune_dir or finetune_net_dir, out or str(DEFAULT_RUNS / run_name / "model"), steps,
-                  batch_size, crop, seed, checkpoint_minutes, device, encoder=finetune_net_dir is not None, lr=lr)
+                  batch_size, crop, seed, checkpoint_minutes, device, encoder=finetune_net_dir is not None, lr=lr,
+                  codebooks=move_codebooks, grow=grow_decoder)
         return
 
     model = ModelConfig(channels=channels, latent_dim=latent_dim, sub_dim=sub_dim, codebook_size=codebook_size,
@@ -104,7 +118,7 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
 
 
 def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: int, crop: int, seed: int,
-              minutes: float, device: str, encoder: bool, lr: float | None) -> None:
+              minutes: float, device: str, encoder: bool, lr: float | None, codebooks: bool, grow: int) -> None:
     import json
 
     from vqcodec.data import list_images, load_rgb, split_holdout
@@ -116,4 +130,4 @@ def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: i
     train_paths, _ = split_holdout(list_images(data_dir), 8)  # the same photos held aside as in training
     images = [load_rgb(p) for p in train_paths]
     finetune(model, images, out, steps, extra, batch_size=batch_size, crop=crop, seed=seed, encoder=encoder,
-             lr=lr or FINETUNE_LR, save_minutes=minutes, log=click.echo)
+             codebooks=codebooks, grow=grow, lr=lr or FINETUNE_LR, save_minutes=minutes, log=click.echo)

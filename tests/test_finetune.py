@@ -56,6 +56,46 @@ def test_with_the_encoder_both_transforms_move_and_codebooks_and_prior_stay(tiny
     assert vqcodec.decompress(vqcodec.compress(photo, 50, after), after).size == (80, 72)
 
 
+def test_with_the_codebooks_they_move_and_stay_sorted(tiny_model_dir, tmp_path):
+    import numpy as np
+    import pytest
+
+    before = vqcodec.load_model(tiny_model_dir, backend="torch")
+    untouched = vqcodec.load_model(tiny_model_dir, backend="torch")
+    images = [smooth_image(64, 48, seed) for seed in range(3)]
+    with pytest.raises(ValueError, match="only with the encoder"):
+        finetune(before, images, tmp_path / "no", steps=1, extra={}, batch_size=1, crop=32, codebooks=True,
+                 log=lambda s: None)
+    finetune(before, images, tmp_path / "tuned", steps=3, extra={}, batch_size=2, crop=32, lr=1e-2, encoder=True,
+             codebooks=True, log=lambda s: None)
+    after = vqcodec.load_model(tmp_path / "tuned", backend="torch")
+    assert not np.array_equal(after.codebooks, untouched.codebooks)
+    assert (np.diff(after.codebooks[:, :, 0], axis=1) >= 0).all()  # index order is still value order
+    photo = smooth_image(80, 72, seed=7)
+    assert vqcodec.decompress(vqcodec.compress(photo, 50, after), after).size == (80, 72)
+
+
+def test_a_grown_decoder_starts_as_the_old_one_and_then_learns(tiny_model_dir, tmp_path):
+    import numpy as np
+
+    from vqcodec.finetune import grow_decoder
+
+    model = vqcodec.load_model(tiny_model_dir, backend="torch")
+    photo = smooth_image(80, 72, seed=7)
+    data = vqcodec.compress(photo, 50, model)
+    before = np.asarray(vqcodec.decompress(data, model))
+    fresh = grow_decoder(model, 2)
+    assert model.cfg.decoder_blocks == 2 and len(fresh) == 8  # two blocks of two convolutions
+    grown = np.asarray(vqcodec.decompress(vqcodec.compress(photo, 50, model), model))
+    assert np.array_equal(grown, before)
+    images = [smooth_image(64, 48, seed) for seed in range(3)]
+    finetune(vqcodec.load_model(tiny_model_dir, backend="torch"), images, tmp_path / "grown", steps=2, extra={},
+             batch_size=2, crop=32, encoder=True, grow=2, log=lambda s: None)
+    after = vqcodec.load_model(tmp_path / "grown")  # ONNX graphs of the grown decoder
+    assert after.cfg.decoder_blocks == 2
+    assert not np.array_equal(np.asarray(vqcodec.decompress(vqcodec.compress(photo, 50, after), after)), before)
+
+
 def test_the_cli_tunes_the_network_and_refuses_both_modes(tiny_model_dir, tmp_path):
     import json
 
@@ -77,3 +117,12 @@ def test_the_cli_tunes_the_network_and_refuses_both_modes(tiny_model_dir, tmp_pa
     r = CliRunner().invoke(main, ["train", str(data), "--finetune-network", str(tiny_model_dir), "--finetune-decoder",
                                   str(tiny_model_dir), "-o", str(tmp_path / "both")])
     assert r.exit_code == 2 and "not both" in r.output and not (tmp_path / "both").exists()
+    r = CliRunner().invoke(main, ["train", str(data), "--finetune-decoder", str(tiny_model_dir), "--move-codebooks",
+                                  "-o", str(tmp_path / "cb")])
+    assert r.exit_code == 2 and "needs --finetune-network" in r.output and not (tmp_path / "cb").exists()
+    r = CliRunner().invoke(main, ["train", str(data), "--finetune-network", str(tiny_model_dir), "--steps", "1",
+                                  "--batch-size", "1", "--crop", "32", "--move-codebooks", "--grow-decoder", "1",
+                                  "-o", str(tmp_path / "grown")])
+    assert r.exit_code == 0, r.output
+    config = json.loads((tmp_path / "grown" / "config.json").read_text())
+    assert config["model"]["decoder_blocks"] == 1 and config["decoder_finetune"][-1]["codebooks"] is True

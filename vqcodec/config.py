@@ -14,6 +14,7 @@ class ModelConfig:
     sub_dim: int = 1  # dimension of each sub-vector with its own codebook
     codebook_size: int = 256  # codes per codebook
     res_blocks: int = 1  # residual blocks at the latent resolution, per transform
+    decoder_blocks: int = 0  # further residual blocks at the latent resolution, in the decoder only
     block_transform: bool = True  # linear 8x8 block path beside the nonlinear one
 
     #: Each latent vector covers a DOWNSAMPLE x DOWNSAMPLE block of pixels.

@@ -9,9 +9,13 @@ codes' real statistics. CompressAI's published figures put the gain of
 training on hard quantization near 5% of rate. With ``encoder=True`` the
 encoder moves too (straight-through gradients and the commitment loss toward
 the codes rate control picks under the file prior), so it learns latents that
-are cheap under the contexts files use; the codebooks stay, so the prior's
-tables still index the same codes, but its counts go stale: re-measure it
-(``remeasure_prior``) before shipping.
+are cheap under the contexts files use. With ``codebooks=True`` the codebooks
+move as well (the VQ-VAE codebook loss toward the latents rate control gave
+each code: the centroid step of entropy-constrained VQ under the prices files
+pay, where training's were context-free). Indices keep their meaning (1-D
+codebooks stay sorted), so the prior's tables still index the same codes, but
+after either its counts go stale: re-measure it (``remeasure_prior``) before
+shipping.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -28,35 +33,67 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .data import CropSampler
+from .model import VQVAE
 from .rate import choose_codes, per_codebook
+from .runtime import TorchTransforms
 from .weights import CodecModel, save_model
 
 #: Peak learning rate of a round: small, since the model starts trained.
 FINETUNE_LR = 5e-5
+#: Peak learning rate of layers a round adds (``grow``): training's, since they start untrained.
+FRESH_LR = 3e-4
+
+
+def grow_decoder(model: CodecModel, blocks: int) -> list[torch.nn.Parameter]:
+    """Give ``model``'s decoder ``blocks`` more residual blocks at H/8, each starting as the
+    identity (its last convolution zero), so the grown model codes exactly as before;
+    returns the new parameters (fresh layers want a larger learning rate than the rest).
+    ``model.fingerprint`` names the old model until the grown one is exported."""
+    old = model.net
+    cfg = replace(old.cfg, decoder_blocks=old.cfg.decoder_blocks + blocks)
+    net = VQVAE(cfg).to(model.device)
+    missing, unexpected = net.load_state_dict(old.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("decoder.extra.") for k in missing):
+        raise ValueError(f"cannot grow this decoder: {missing} {unexpected}")
+    for block in list(net.decoder.extra)[old.cfg.decoder_blocks:]:
+        torch.nn.init.zeros_(block.body[-1].weight)
+        torch.nn.init.zeros_(block.body[-1].bias)
+    model.cfg, model.transforms = cfg, TorchTransforms(net.eval(), model.device)
+    return [p for k, p in net.named_parameters() if k in set(missing)]
 
 
 def _codes(model: CodecModel, z: torch.Tensor, qualities: np.ndarray) -> torch.Tensor:
-    """Indices (B, M, h, w) of latents (B, D, h, w), each image at its own quality, as the encoder picks them."""
+    """Indices (B, M, h, w) of latents (B, D, h, w), each image at its own quality, as the encoder picks them
+    (with the codebooks as they are now: they may be moving)."""
+    codebooks = model.net.quantizer.codebooks.detach().cpu().double().numpy()
     out = []
     for zb, q in zip(z.cpu().numpy(), qualities, strict=True):
-        out.append(choose_codes(per_codebook(zb, model.cfg.sub_dim), model.codebooks, model.prior, int(q), model.lambdas[int(q)]))
+        out.append(choose_codes(per_codebook(zb, model.cfg.sub_dim), codebooks, model.prior, int(q), model.lambdas[int(q)]))
     return torch.from_numpy(np.stack(out).astype(np.int64)).to(z.device)
 
 
 def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.PathLike, steps: int,
              extra: dict, batch_size: int = 16, crop: int = 128, lr: float = FINETUNE_LR, seed: int = 0,
-             encoder: bool = False, beta: float = 0.25, save_minutes: float = 5.0,
-             log: Callable[[str], None] = print) -> bytes:
-    """Tune ``model``'s decoder (and with ``encoder`` its encoder) for ``steps`` steps on crops of
-    ``images``, exporting the model (same prior and rate control) to ``out_dir`` every few
-    minutes and at the end."""
+             encoder: bool = False, codebooks: bool = False, grow: int = 0, beta: float = 0.25,
+             save_minutes: float = 5.0, log: Callable[[str], None] = print) -> bytes:
+    """Tune ``model``'s decoder (and with ``encoder`` its encoder, with ``codebooks`` its
+    codebooks) for ``steps`` steps on crops of ``images``, after growing the decoder by
+    ``grow`` blocks, exporting the model (same prior and rate control) to ``out_dir`` every
+    few minutes and at the end."""
+    fresh = grow_decoder(model, grow) if grow else []
     net = model.net
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     sampler = CropSampler(images, crop, seed)
     tuned = [net.decoder, net.encoder] if encoder else [net.decoder]
     params = [p for part in tuned for p in part.parameters()]
-    opt = torch.optim.Adam(params, lr=lr)
+    if codebooks:
+        if not encoder:
+            raise ValueError("codebooks move only with the encoder (a decoder-only round keeps every code)")
+        params.append(net.quantizer.codebooks)
+    new = {id(p) for p in fresh}
+    opt = torch.optim.Adam([{"params": [p for p in params if id(p) not in new], "lr": lr, "peak": lr},
+                            {"params": fresh, "lr": FRESH_LR, "peak": FRESH_LR}])
     net.eval()  # the quantizer (and without ``encoder`` the encoder) stays as exported
     for part in tuned:
         part.train()
@@ -68,7 +105,8 @@ def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.Path
     def export(step: int) -> bytes:
         info = {**extra, "decoder_finetune": [*earlier, {"steps": step, "cpu_minutes": round(seconds / 60, 1),
                                                           "batch_size": batch_size, "crop": crop, "lr": lr,
-                                                          "seed": seed, "encoder": encoder}]}
+                                                          "seed": seed, "encoder": encoder,
+                                                          "codebooks": codebooks, "grown_blocks": grow}]}
         net.eval()
         fp = save_model(out_dir, net, model.prior, model.lambdas, extra=info)
         for part in tuned:
@@ -81,16 +119,22 @@ def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.Path
         x = sampler.batch(batch_size).to(model.device)
         with torch.set_grad_enabled(encoder):
             z = net.encoder(x)
-        with torch.no_grad():
-            codes = net.quantizer.lookup(_codes(model, z.detach(), rng.integers(0, model.num_qualities, x.shape[0])))
+        chosen = _codes(model, z.detach(), rng.integers(0, model.num_qualities, x.shape[0]))
+        with torch.set_grad_enabled(codebooks):
+            codes = net.quantizer.lookup(chosen)
         for group in opt.param_groups:  # cosine decay to 10%
-            group["lr"] = lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+            group["lr"] = group["peak"] * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         mse = F.mse_loss(net.decoder(z + (codes - z).detach()), x)  # straight through to the encoder
-        loss = mse + beta * F.mse_loss(z, codes) if encoder else mse  # commitment: toward the codes files hold
+        loss = mse + beta * F.mse_loss(z, codes.detach()) if encoder else mse  # commitment: toward the codes files hold
+        if codebooks:  # codebook loss: each code toward the mean of the latents rate control gave it
+            loss = loss + F.mse_loss(codes, z.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        if codebooks and net.quantizer.sub_dim == 1:
+            with torch.no_grad():  # rate control's search needs index order = value order
+                net.quantizer.codebooks.copy_(net.quantizer.codebooks.sort(1).values)
         seconds += time.monotonic() - t0
         bar.set_postfix(psnr=f"{10 * math.log10(1 / max(mse.item(), 1e-10)):.2f}")
         if time.monotonic() - last_save > 60 * save_minutes:

@@ -104,10 +104,18 @@ class Decoder(nn.Module):
             _conv(half, 12),
             nn.PixelShuffle(2),  # H
         )
+        # Blocks at H/8 are the cheapest depth a decoder can add (a ninth of a block
+        # at H/4 per pixel) and widen its view of the codes, to smooth what coarse codes
+        # leave. Kept apart from ``net`` so a trained model grows them (``finetune.grow_decoder``)
+        # without renaming its layers.
+        self.extra = nn.Sequential(*[ResBlock(c) for _ in range(cfg.decoder_blocks)]) if cfg.decoder_blocks else None
         self.block = nn.Conv2d(cfg.latent_dim, 3 * 64, 1) if cfg.block_transform else None
 
     def forward(self, z: Tensor) -> Tensor:
-        x = self.net(z)
+        if self.extra is None:
+            x = self.net(z)
+        else:
+            x = self.net[1:](self.extra(self.net[0](z)))
         if self.block is not None:
             x = x + nn.functional.pixel_shuffle(self.block(z), 8)
         return x + 0.5
