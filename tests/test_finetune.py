@@ -75,6 +75,25 @@ def test_with_the_codebooks_they_move_and_stay_sorted(tiny_model_dir, tmp_path):
     assert vqcodec.decompress(vqcodec.compress(photo, 50, after), after).size == (80, 72)
 
 
+def test_codebook_means_move_used_codes_to_their_latents_and_keep_order():
+    from vqcodec.finetune import _CodebookMeans
+
+    codebooks = torch.linspace(-1, 1, 8).repeat(2, 1)[:, :, None].clone()  # (M=2, K=8, d=1)
+    before = codebooks.clone()
+    means = _CodebookMeans(codebooks)
+    z = torch.full((1, 2, 4, 4), 0.05)
+    z[:, 1] = 0.9  # codebook 1: latents near code 7 (value 1.0)
+    indices = torch.zeros((1, 2, 4, 4), dtype=torch.long)
+    indices[:, 0] = 4  # code 4 (0.14) takes codebook 0's latents
+    indices[:, 1] = 7
+    for _ in range(2000):
+        means.update(z, indices)
+    assert abs(codebooks[0, 4, 0].item() - 0.05) < 1e-3 and abs(codebooks[1, 7, 0].item() - 0.9) < 1e-3
+    untouched = [k for k in range(8) if k != 4]
+    assert torch.equal(codebooks[0, untouched], before[0, untouched])  # codes nobody picked stay
+    assert (codebooks[:, 1:, 0] >= codebooks[:, :-1, 0]).all()
+
+
 def test_a_grown_decoder_starts_as_the_old_one_and_then_learns(tiny_model_dir, tmp_path):
     import numpy as np
 

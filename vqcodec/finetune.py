@@ -10,9 +10,12 @@ training on hard quantization near 5% of rate. With ``encoder=True`` the
 encoder moves too (straight-through gradients and the commitment loss toward
 the codes rate control picks under the file prior), so it learns latents that
 are cheap under the contexts files use. With ``codebooks=True`` the codebooks
-move as well (the VQ-VAE codebook loss toward the latents rate control gave
-each code: the centroid step of entropy-constrained VQ under the prices files
-pay, where training's were context-free). Indices keep their meaning (1-D
+move as well: each code to the running mean of the latents rate control gives
+it (EMA codebooks, van den Oord et al. 2017's appendix; the centroid step of
+entropy-constrained VQ under the prices files pay, where training's were
+context-free). A gradient step at fine-tuning's rate moves a code about its
+learning rate per step, a few thousandths over a round, where the outer codes
+sit 0.01-0.1 apart; the mean gets there whatever the spacing. Indices keep their meaning (1-D
 codebooks stay sorted), so the prior's tables still index the same codes, but
 after either its counts go stale: re-measure it (``remeasure_prior``) before
 shipping.
@@ -42,6 +45,11 @@ from .weights import CodecModel, save_model
 FINETUNE_LR = 5e-5
 #: Peak learning rate of layers a round adds (``grow``): training's, since they start untrained.
 FRESH_LR = 3e-4
+#: Decay of the running means the codebooks follow, per step (a memory of about 100 batches).
+CODEBOOK_DECAY = 0.99
+#: How many latents' weight (per batch) a code's current value keeps against its running mean:
+#: a code rate control seldom picks moves slowly instead of jumping to its last few latents.
+CODEBOOK_PRIOR = 1.0
 
 
 def grow_decoder(model: CodecModel, blocks: int) -> list[torch.nn.Parameter]:
@@ -60,6 +68,34 @@ def grow_decoder(model: CodecModel, blocks: int) -> list[torch.nn.Parameter]:
         torch.nn.init.zeros_(block.body[-1].bias)
     model.cfg, model.transforms = cfg, TorchTransforms(net.eval(), model.device)
     return [p for k, p in net.named_parameters() if k in set(missing)]
+
+
+class _CodebookMeans:
+    """Running sums and counts of the latents given to each code; the codebooks follow their means."""
+
+    def __init__(self, codebooks: torch.Tensor) -> None:
+        self.codebooks = codebooks  # (M, K, d), updated in place
+        m, k, d = codebooks.shape
+        self.count = torch.zeros(m * k, device=codebooks.device)
+        self.total = torch.zeros(m * k, d, device=codebooks.device)
+
+    @torch.no_grad()
+    def update(self, z: torch.Tensor, indices: torch.Tensor) -> None:
+        """Fold in latents ``z`` (B, D, h, w) coded as ``indices`` (B, M, h, w) and move the codes."""
+        m, k, d = self.codebooks.shape
+        flat = (indices + k * torch.arange(m, device=z.device)[None, :, None, None]).permute(1, 0, 2, 3).reshape(-1)
+        vals = z.reshape(z.shape[0], m, d, *z.shape[2:]).permute(1, 0, 3, 4, 2).reshape(-1, d)
+        self.count.mul_(CODEBOOK_DECAY).add_(torch.bincount(flat, minlength=m * k).float(), alpha=1 - CODEBOOK_DECAY)
+        self.total.mul_(CODEBOOK_DECAY).add_(torch.zeros_like(self.total).index_add_(0, flat, vals),
+                                             alpha=1 - CODEBOOK_DECAY)
+        flat_cb = self.codebooks.view(m * k, d)
+        flat_cb.copy_((self.total + CODEBOOK_PRIOR * flat_cb) / (self.count + CODEBOOK_PRIOR)[:, None])
+        if d == 1:  # rate control's search needs index order = value order: keep the statistics with their codes
+            order = self.codebooks[:, :, 0].argsort(1)
+            self.codebooks.copy_(self.codebooks.gather(1, order[:, :, None]))
+            base = (order + k * torch.arange(m, device=order.device)[:, None]).reshape(-1)
+            self.count.copy_(self.count[base])
+            self.total.copy_(self.total[base])
 
 
 def _codes(model: CodecModel, z: torch.Tensor, qualities: np.ndarray) -> torch.Tensor:
@@ -87,10 +123,9 @@ def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.Path
     sampler = CropSampler(images, crop, seed)
     tuned = [net.decoder, net.encoder] if encoder else [net.decoder]
     params = [p for part in tuned for p in part.parameters()]
-    if codebooks:
-        if not encoder:
-            raise ValueError("codebooks move only with the encoder (a decoder-only round keeps every code)")
-        params.append(net.quantizer.codebooks)
+    if codebooks and not encoder:
+        raise ValueError("codebooks move only with the encoder (a decoder-only round keeps every code)")
+    means = _CodebookMeans(net.quantizer.codebooks.data) if codebooks else None
     new = {id(p) for p in fresh}
     opt = torch.optim.Adam([{"params": [p for p in params if id(p) not in new], "lr": lr, "peak": lr},
                             {"params": fresh, "lr": FRESH_LR, "peak": FRESH_LR}])
@@ -120,21 +155,18 @@ def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.Path
         with torch.set_grad_enabled(encoder):
             z = net.encoder(x)
         chosen = _codes(model, z.detach(), rng.integers(0, model.num_qualities, x.shape[0]))
-        with torch.set_grad_enabled(codebooks):
+        if means is not None:
+            means.update(z.detach(), chosen)  # then the decoder sees the codes as they now are
+        with torch.no_grad():
             codes = net.quantizer.lookup(chosen)
         for group in opt.param_groups:  # cosine decay to 10%
             group["lr"] = group["peak"] * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         mse = F.mse_loss(net.decoder(z + (codes - z).detach()), x)  # straight through to the encoder
-        loss = mse + beta * F.mse_loss(z, codes.detach()) if encoder else mse  # commitment: toward the codes files hold
-        if codebooks:  # codebook loss: each code toward the mean of the latents rate control gave it
-            loss = loss + F.mse_loss(codes, z.detach())
+        loss = mse + beta * F.mse_loss(z, codes) if encoder else mse  # commitment: toward the codes files hold
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        if codebooks and net.quantizer.sub_dim == 1:
-            with torch.no_grad():  # rate control's search needs index order = value order
-                net.quantizer.codebooks.copy_(net.quantizer.codebooks.sort(1).values)
         seconds += time.monotonic() - t0
         bar.set_postfix(psnr=f"{10 * math.log10(1 / max(mse.item(), 1e-10)):.2f}")
         if time.monotonic() - last_save > 60 * save_minutes:
