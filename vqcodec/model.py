@@ -104,7 +104,7 @@ class Decoder(nn.Module):
             _conv(half, 12),
             nn.PixelShuffle(2),  # H
         )
-        # Blocks at H/8 are the cheapest depth a decoder can add (a ninth of a block
+        # Blocks at H/8 are the cheapest depth a decoder can add (a quarter of a block
         # at H/4 per pixel) and widen its view of the codes, to smooth what coarse codes
         # leave. Kept apart from ``net`` so a trained model grows them (``finetune.grow_decoder``)
         # without renaming its layers.
