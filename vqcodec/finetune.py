@@ -67,7 +67,8 @@ def grow_decoder(model: CodecModel, blocks: int) -> list[torch.nn.Parameter]:
         torch.nn.init.zeros_(block.body[-1].weight)
         torch.nn.init.zeros_(block.body[-1].bias)
     model.cfg, model.transforms = cfg, TorchTransforms(net.eval(), model.device)
-    return [p for k, p in net.named_parameters() if k in set(missing)]
+    added = set(missing)
+    return [p for k, p in net.named_parameters() if k in added]
 
 
 class _CodebookMeans:
@@ -127,8 +128,10 @@ def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.Path
         raise ValueError("codebooks move only with the encoder (a decoder-only round keeps every code)")
     means = _CodebookMeans(net.quantizer.codebooks.data) if codebooks else None
     new = {id(p) for p in fresh}
-    opt = torch.optim.Adam([{"params": [p for p in params if id(p) not in new], "lr": lr, "peak": lr},
-                            {"params": fresh, "lr": FRESH_LR, "peak": FRESH_LR}])
+    groups = [{"params": [p for p in params if id(p) not in new], "lr": lr, "peak": lr}]
+    if fresh:
+        groups.append({"params": fresh, "lr": FRESH_LR, "peak": FRESH_LR})
+    opt = torch.optim.Adam(groups)
     net.eval()  # the quantizer (and without ``encoder`` the encoder) stays as exported
     for part in tuned:
         part.train()
