@@ -91,18 +91,18 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
         raise click.UsageError("--grow-decoder needs --finetune-decoder or --finetune-network")
     if grow_decoder < 0:
         raise click.BadParameter(f"{grow_decoder} blocks", param_hint="--grow-decoder")
+    if not 0 <= synthetic <= 1:
+        raise click.BadParameter(f"{synthetic} is not a share between 0 and 1", param_hint="--synthetic")
     if finetune_dir is not None or finetune_net_dir is not None:
         if finetune_dir is not None and finetune_net_dir is not None:
             raise click.UsageError("give --finetune-decoder or --finetune-network, not both")
         _finetune(data_dir, finetune_dir or finetune_net_dir, out or str(DEFAULT_RUNS / run_name / "model"), steps,
                   batch_size, crop, seed, checkpoint_minutes, device, encoder=finetune_net_dir is not None, lr=lr,
-                  codebooks=move_codebooks, grow=grow_decoder)
+                  codebooks=move_codebooks, grow=grow_decoder, synthetic=synthetic)
         return
 
     model = ModelConfig(channels=channels, latent_dim=latent_dim, sub_dim=sub_dim, codebook_size=codebook_size,
                         block_transform=block_transform)
-    if not 0 <= synthetic <= 1:
-        raise click.BadParameter(f"{synthetic} is not a share between 0 and 1", param_hint="--synthetic")
     cfg = replace(TrainConfig(), steps=steps, ae_steps=ae_steps, batch_size=batch_size, crop=crop, lr=lr or TrainConfig.lr,
                   synthetic=synthetic,
                   seed=seed, checkpoint_minutes=checkpoint_minutes, device=device, model=model,
@@ -118,7 +118,8 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
 
 
 def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: int, crop: int, seed: int,
-              minutes: float, device: str, encoder: bool, lr: float | None, codebooks: bool, grow: int) -> None:
+              minutes: float, device: str, encoder: bool, lr: float | None, codebooks: bool, grow: int,
+              synthetic: float) -> None:
     import json
 
     from vqcodec.data import list_images, load_rgb, split_holdout
@@ -130,4 +131,5 @@ def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: i
     train_paths, _ = split_holdout(list_images(data_dir), 8)  # the same photos held aside as in training
     images = [load_rgb(p) for p in train_paths]
     finetune(model, images, out, steps, extra, batch_size=batch_size, crop=crop, seed=seed, encoder=encoder,
-             codebooks=codebooks, grow=grow, lr=lr or FINETUNE_LR, save_minutes=minutes, log=click.echo)
+             codebooks=codebooks, grow=grow, synthetic=synthetic, lr=lr or FINETUNE_LR, save_minutes=minutes,
+             log=click.echo)

@@ -40,6 +40,20 @@ def test_each_round_of_tuning_is_recorded(tiny_model_dir, tmp_path):
     assert [(r["steps"], r["seed"]) for r in rounds] == [(1, 0), (2, 1)]
 
 
+def test_synthetic_crops_change_what_is_learned_and_are_recorded(tiny_model_dir, tmp_path):
+    import json
+
+    images = [smooth_image(64, 48, 0)]
+    for share in (0.0, 1.0):
+        model = vqcodec.load_model(tiny_model_dir, backend="torch")
+        finetune(model, images, tmp_path / str(share), steps=2, extra={}, batch_size=2, crop=32, lr=1e-2,
+                 synthetic=share, log=lambda s: None)
+    photos, mixed = (vqcodec.load_model(tmp_path / s, backend="torch").net.state_dict() for s in ("0.0", "1.0"))
+    assert any(not torch.equal(photos[k], mixed[k]) for k in photos if k.startswith("decoder."))
+    rounds = [json.loads((tmp_path / s / "config.json").read_text())["decoder_finetune"][-1] for s in ("0.0", "1.0")]
+    assert "synthetic" not in rounds[0] and rounds[1]["synthetic"] == 1.0
+
+
 def test_with_the_encoder_both_transforms_move_and_codebooks_and_prior_stay(tiny_model_dir, tmp_path):
     before = vqcodec.load_model(tiny_model_dir, backend="torch")
     untouched = vqcodec.load_model(tiny_model_dir, backend="torch")
@@ -141,7 +155,11 @@ def test_the_cli_tunes_the_network_and_refuses_both_modes(tiny_model_dir, tmp_pa
     assert r.exit_code == 2 and "needs --finetune-network" in r.output and not (tmp_path / "cb").exists()
     r = CliRunner().invoke(main, ["train", str(data), "--finetune-network", str(tiny_model_dir), "--steps", "1",
                                   "--batch-size", "1", "--crop", "32", "--move-codebooks", "--grow-decoder", "1",
-                                  "-o", str(tmp_path / "grown")])
+                                  "--synthetic", "0.5", "-o", str(tmp_path / "grown")])
     assert r.exit_code == 0, r.output
     config = json.loads((tmp_path / "grown" / "config.json").read_text())
     assert config["model"]["decoder_blocks"] == 1 and config["decoder_finetune"][-1]["codebooks"] is True
+    assert config["decoder_finetune"][-1]["synthetic"] == 0.5
+    r = CliRunner().invoke(main, ["train", str(data), "--finetune-decoder", str(tiny_model_dir), "--synthetic", "2",
+                                  "-o", str(tmp_path / "bad")])
+    assert r.exit_code == 2 and "share between 0 and 1" in r.output and not (tmp_path / "bad").exists()

@@ -111,17 +111,17 @@ def _codes(model: CodecModel, z: torch.Tensor, qualities: np.ndarray) -> torch.T
 
 def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.PathLike, steps: int,
              extra: dict, batch_size: int = 16, crop: int = 128, lr: float = FINETUNE_LR, seed: int = 0,
-             encoder: bool = False, codebooks: bool = False, grow: int = 0, beta: float = 0.25,
-             save_minutes: float = 5.0, log: Callable[[str], None] = print) -> bytes:
+             encoder: bool = False, codebooks: bool = False, grow: int = 0, synthetic: float = 0.0,
+             beta: float = 0.25, save_minutes: float = 5.0, log: Callable[[str], None] = print) -> bytes:
     """Tune ``model``'s decoder (and with ``encoder`` its encoder, with ``codebooks`` its
-    codebooks) for ``steps`` steps on crops of ``images``, after growing the decoder by
-    ``grow`` blocks, exporting the model (same prior and rate control) to ``out_dir`` every
-    few minutes and at the end."""
+    codebooks) for ``steps`` steps on crops of ``images`` (a share ``synthetic`` of them text
+    or gradients instead), after growing the decoder by ``grow`` blocks, exporting the model
+    (same prior and rate control) to ``out_dir`` every few minutes and at the end."""
     fresh = grow_decoder(model, grow) if grow else []
     net = model.net
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    sampler = CropSampler(images, crop, seed)
+    sampler = CropSampler(images, crop, seed, synthetic)
     tuned = [net.decoder, net.encoder] if encoder else [net.decoder]
     params = [p for part in tuned for p in part.parameters()]
     if codebooks and not encoder:
@@ -144,7 +144,8 @@ def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.Path
         info = {**extra, "decoder_finetune": [*earlier, {"steps": step, "cpu_minutes": round(seconds / 60, 1),
                                                           "batch_size": batch_size, "crop": crop, "lr": lr,
                                                           "seed": seed, "encoder": encoder,
-                                                          "codebooks": codebooks, "grown_blocks": grow}]}
+                                                          "codebooks": codebooks, "grown_blocks": grow,
+                                                          **({"synthetic": synthetic} if synthetic else {})}]}
         net.eval()
         fp = save_model(out_dir, net, model.prior, model.lambdas, extra=info)
         for part in tuned:
