@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vqcodec.prior import NUM_CLASSES, NUM_CONTEXTS, Prior, schedule
-from vqcodec.rate import choose_codes, quality_lambdas
+from vqcodec.rate import choose_codes, coded_steps, quality_lambdas
 
 
 def _exhaustive(latents, codebooks, prior, quality, lam):
@@ -53,3 +53,21 @@ def test_quality_lambdas_fall_evenly_in_log_scale():
     lams = quality_lambdas(0.3, 3e-5, 101)
     assert lams[0] == 0.3 and np.isclose(lams[-1], 3e-5)
     assert np.allclose(np.diff(np.log(lams)), np.log(lams[1] / lams[0]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 9), st.integers(1, 9), st.floats(0, 2), st.integers(0, 2**32 - 1))
+def test_coding_as_codes_are_chosen_gives_the_bytes_of_coding_them_after(codebooks, h, w, lam, seed):
+    from vqcodec.entropy import EntropyCoder
+
+    rng = np.random.default_rng(seed)
+    size = 16
+    cb = np.sort(rng.normal(size=(codebooks, size, 1)), axis=1)
+    prior = Prior(rng.integers(1, 100, (1, codebooks, NUM_CLASSES, size)),
+                  rng.integers(0, NUM_CLASSES, (1, codebooks, NUM_CONTEXTS)), rng.integers(0, size, codebooks),
+                  np.zeros(1, np.int64))
+    z = rng.normal(size=(codebooks, h, w, 1))
+    coder, chosen = EntropyCoder(prior), np.zeros((codebooks, h, w), np.int32)
+    fused = coder.encode_steps(coded_steps(z, cb, prior, 0, lam, chosen), 0)
+    after = choose_codes(z, cb, prior, 0, lam)
+    assert np.array_equal(chosen, after) and fused == coder.encode(after, 0)

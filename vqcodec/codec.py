@@ -20,7 +20,7 @@ from PIL import Image
 from . import bitstream, tiling
 from .metrics import psnr
 from .errors import CorruptError, ModelMismatchError, TargetError, VqcError
-from .rate import choose_codes, per_codebook
+from .rate import coded_steps, per_codebook
 from .image import (
     ImageInput,
     Pixels,
@@ -95,8 +95,9 @@ class _Encoding:
 
     def _code(self, quality: int) -> tuple[bytes, np.ndarray]:
         m = self.model
-        indices = choose_codes(self.latents, m.codebooks, m.prior, quality, m.lambdas[quality])
-        payload = m.coder.encode(indices, quality)
+        indices = np.zeros(self.latents.shape[:3], np.int32)
+        payload = m.coder.encode_steps(
+            coded_steps(self.latents, m.codebooks, m.prior, quality, m.lambdas[quality], indices), quality)
         height, width = self.px.rgb.shape[:2]
         header = bitstream.Header(self.px.mode, quality, m.fingerprint, width, height, len(payload), len(self.alpha))
         return bitstream.pack(header, payload, self.alpha), indices

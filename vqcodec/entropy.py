@@ -18,6 +18,7 @@ constriction's default becomes. ``docs/format.md`` specifies the same.
 from __future__ import annotations
 
 import math
+from typing import Iterable
 
 import constriction
 import numpy as np
@@ -79,15 +80,25 @@ class EntropyCoder:
             raise ValueError(f"{m_count} index maps but the prior has {self.prior.num_codebooks} codebooks")
         if indices.size and (indices.min() < 0 or indices.max() >= self.prior.size):
             raise ValueError("index out of the codebook's range")
-        if not 0 <= quality < self.prior.table_of_quality.size:
-            raise ValueError(f"quality {quality} out of range")
+        self._check_quality(quality)
+        steps = ((m, self.prior.class_of(quality, m)[ctx], (indices[m].ravel()[pos] - shift) % self.prior.size)
+                 for m, pos, ctx, shift in schedule(self.prior.zero, self.prior.size, indices))
+        return self.encode_steps(steps, quality)
+
+    def encode_steps(self, steps: Iterable[tuple[int, np.ndarray, np.ndarray]], quality: int) -> bytes:
+        """Code the steps of :func:`prior.schedule` as ``(m, classes, symbols)`` of each position
+        (what rate control yields as it chooses, :func:`rate.coded_steps`), into 32-bit words."""
+        self._check_quality(quality)
         encoder = _queue.RangeEncoder()
-        for m, pos, ctx, shift in schedule(self.prior.zero, self.prior.size, indices):
-            symbols = (indices[m].ravel()[pos] - shift) % self.prior.size
-            for c, at in _groups(self.prior.class_of(quality, m)[ctx]):
+        for m, classes, symbols in steps:
+            for c, at in _groups(classes):
                 encoder.encode(symbols[at].astype(np.int32), self._model(quality, m, c))
         encoder.encode(TERMINATOR, _BYTE)
         return encoder.get_compressed().astype("<u4").tobytes()
+
+    def _check_quality(self, quality: int) -> None:
+        if not 0 <= quality < self.prior.table_of_quality.size:
+            raise ValueError(f"quality {quality} out of range")
 
     def check_size(self, payload_size: int, h: int, w: int, quality: int) -> None:
         """Refuse a payload too short to hold an (h, w) map of every codebook, before decoding."""

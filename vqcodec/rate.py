@@ -18,6 +18,8 @@ short windows of the codebook.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 
 from .prior import Prior, schedule
@@ -62,13 +64,24 @@ def _candidates(v: np.ndarray, codebook: np.ndarray, zero: int) -> np.ndarray:
 def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quality: int, lam: float) -> np.ndarray:
     """Indices (M, h, w) for latents (M, h, w, d) under codebooks (M, K, d), chosen in
     the coder's order (:func:`prior.schedule`) so every code's context is the decoder's."""
-    m_count, h, w, d = latents.shape
-    k = codebooks.shape[1]
-    out = np.zeros((m_count, h, w), np.int32)  # half of int64's memory on a 50-megapixel photo
+    out = np.zeros(latents.shape[:3], np.int32)  # half of int64's memory on a 50-megapixel photo
+    for _ in coded_steps(latents, codebooks, prior, quality, lam, out):
+        pass
+    return out
+
+
+def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quality: int, lam: float,
+                out: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Choose codes into ``out`` (M, h, w) step by step of :func:`prior.schedule`, yielding each
+    step's ``(m, classes, symbols)`` as the range coder takes them
+    (:meth:`entropy.EntropyCoder.encode_steps`): the encoder then computes every context once,
+    not once to choose and again to code."""
+    d, k = latents.shape[3], codebooks.shape[1]
     for m, pos, ctx, shift in schedule(prior.zero, prior.size, out):
         cb = codebooks[m].astype(np.float32)
         bits = (lam * prior.bits(quality, m)).astype(np.float32).ravel() if lam > 0 else None
-        offsets = prior.class_of(quality, m)[ctx] * k
+        classes = prior.class_of(quality, m)[ctx]
+        offsets = classes * k
         flat_v, flat_out = latents[m].reshape(-1, d), out[m].reshape(-1)
         for lo in range(0, pos.size, CHUNK):
             at = pos[lo:lo + CHUNK]
@@ -81,4 +94,4 @@ def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quali
             if bits is not None:
                 err += bits.take(offsets[lo:lo + CHUNK, None] + (cand - shift[lo:lo + CHUNK, None]) % k)
             flat_out[at] = np.take_along_axis(cand, err.argmin(1)[:, None], 1)[:, 0]
-    return out
+        yield m, classes, (flat_out[pos] - shift) % k
