@@ -71,3 +71,15 @@ def test_coding_as_codes_are_chosen_gives_the_bytes_of_coding_them_after(codeboo
     fused = coder.encode_steps(coded_steps(z, cb, prior, 0, lam, chosen), 0)
     after = choose_codes(z, cb, prior, 0, lam)
     assert np.array_equal(chosen, after) and fused == coder.encode(after, 0)
+
+
+def test_a_code_the_context_makes_cheap_is_found_outside_both_windows():
+    from vqcodec.rate import WINDOW
+
+    cb = np.linspace(-1, 1, 256)[None, :, None]
+    counts = np.ones((1, 1, NUM_CLASSES, 256), np.int64)
+    counts[..., 200] = 10**6  # a popular level far from the zero code (128)
+    prior = Prior(counts, np.zeros((1, 1, NUM_CONTEXTS), np.int64), np.array([128]), np.zeros(1, np.int64))
+    v = cb[0, 200 - 2 * WINDOW, 0]  # its nearest code's window stops short of code 200
+    assert int(choose_codes(np.full((1, 1, 1, 1), v), cb, prior, 0, 1.0)[0, 0, 0]) == 200
+    assert int(choose_codes(np.full((1, 1, 1, 1), v), cb, prior, 0, 0.0)[0, 0, 0]) == 200 - 2 * WINDOW
