@@ -16,7 +16,7 @@ prediction): for 1-D codebooks, which are kept sorted, a short window of the
 codebook and a handful of codes. It used to look near the nearest code and near
 the zero code only; a code the context favours elsewhere (a popular level of the
 codebook, the neighbours' prediction) was never considered, and held-out photos
-took 6.6% more bits for the same quality than with an exhaustive search, which
+took about 7% more bits for the same quality than with an exhaustive search, which
 this search matches, with fewer candidates than before (docs/training.md).
 """
 
