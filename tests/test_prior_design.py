@@ -1,7 +1,7 @@
 import numpy as np
 
 from vqcodec.prior import NUM_CLASSES, NUM_CONTEXTS, ROW_TOTAL, Prior
-from vqcodec.prior_design import ContextCounter, cluster_contexts
+from vqcodec.prior_design import ContextCounter, cluster_contexts, usual_codes
 
 
 def test_counter_learns_what_context_predicts_and_keeps_every_code_codable():
@@ -44,3 +44,11 @@ def test_designed_classes_code_below_one_table_for_all():
     flat = Prior(table.repeat(NUM_CLASSES, 1)[None], one_class[None], zero, np.zeros(1, np.int64))
     # ideal: 1.58 + 2/3 * 3.17 bits a position against 1.58 + 2.76 with one table
     assert sum(designed.cross_entropy_bits(m, 0) for m in maps) < 0.9 * sum(flat.cross_entropy_bits(m, 0) for m in maps)
+
+
+def test_the_zero_code_is_the_usual_code_not_the_smallest():
+    # codebook 0 centred on zero, codebook 1's latents off-centre near 0.5
+    codebooks = np.stack([np.linspace(-1, 1, 9), np.linspace(-1, 1, 9)])[:, :, None]
+    rng = np.random.default_rng(0)
+    z = np.stack([rng.normal(0, 0.05, (6, 7)), rng.normal(0.5, 0.05, (6, 7))])[..., None]
+    assert usual_codes([z, z], codebooks).tolist() == [4, 6]

@@ -9,7 +9,8 @@ decoded predicts it; the **context** of a position (one of ``NUM_CONTEXTS``)
 says what that is:
 
 - the **activity**: the sum, over codebooks ``1 .. m-1`` and the 3x3 positions
-  around, of each code's distance from its codebook's zero code (capped at 2),
+  around, of each code's distance from its codebook's zero code (capped at 2;
+  the zero code is the code its latents usually take, not the code of value 0),
   in logarithmic buckets (a flat sky leaves later codebooks at zero, a
   texture does not; codebook 0, the block's brightness, is left out);
 - the previous codebook's code at the same position, as a signed distance

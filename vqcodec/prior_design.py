@@ -31,6 +31,22 @@ def smooth(counts: np.ndarray, strength: float = SMOOTHING) -> np.ndarray:
     return np.floor(p * ROW_TOTAL).astype(np.int64) + 1
 
 
+def usual_codes(latents: list[np.ndarray], codebooks: np.ndarray) -> np.ndarray:
+    """Each codebook's most used nearest code over photos' latents (each (M, h, w, d)): the
+    prior's zero code, from which its contexts measure activity. Not the code of smallest
+    norm: most latent channels are off-centre (their usual code lay 4-36 codes from it on
+    the shipped model), which left every position of later codebooks in the top activity
+    bucket, where the context said nothing."""
+    m_count, size = codebooks.shape[:2]
+    counts = np.zeros((m_count, size), np.int64)
+    for z in latents:
+        for m in range(m_count):
+            v = z[m].reshape(-1, z.shape[3]).astype(np.float64)
+            nearest = np.square(v[:, None, :] - codebooks[m][None]).sum(-1).argmin(1)
+            counts[m] += np.bincount(nearest, minlength=size)
+    return counts.argmax(axis=1)
+
+
 class ContextCounter:
     """Counts (context, code) pairs of each codebook over coded images."""
 

@@ -33,7 +33,7 @@ from .data import IMAGE_SUFFIXES, CropSampler, list_images, load_rgb, split_hold
 from .errors import TrainingDataError
 from .model import VQVAE, ModelConfig
 from .prior import NUM_CLASSES, NUM_CONTEXTS, Prior
-from .prior_design import ContextCounter
+from .prior_design import ContextCounter, usual_codes
 from .rate import choose_codes, per_codebook, quality_lambdas
 from .runtime import TorchTransforms
 from .tiling import analyse
@@ -376,13 +376,13 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
     anchors = [int(np.rint(t * (levels - 1) / (sets - 1))) for t in range(sets)]
     codebooks = net.quantizer.codebooks.detach().cpu().double().numpy()
     m_count, size, sub = codebooks.shape
-    zero = np.linalg.norm(codebooks, axis=2).argmin(axis=1)
     latents = []
     transforms = TorchTransforms(net, str(device))
     for im in tqdm(images, desc="latents", leave=False):
         z = analyse(transforms, net.cfg, im)
         latents.append(per_codebook(z, sub))
     design = latents[:: max(1, len(latents) // design_photos)]
+    zero = usual_codes(design, codebooks)
 
     def count(prior: Prior, quality: int, photos: list[np.ndarray]) -> ContextCounter:
         counter = ContextCounter(m_count, size)
