@@ -19,6 +19,7 @@ from PIL import Image
 
 from . import bitstream, tiling
 from .metrics import psnr
+from .prior import index_maps
 from .errors import CorruptError, ModelMismatchError, TargetError, VqcError
 from .rate import coded_steps, per_codebook
 from .image import (
@@ -95,7 +96,7 @@ class _Encoding:
 
     def _code(self, quality: int) -> tuple[bytes, np.ndarray]:
         m = self.model
-        indices = np.zeros(self.latents.shape[:3], np.int32)
+        indices = index_maps(*self.latents.shape[:3], m.prior.size)
         payload = m.coder.encode_steps(
             coded_steps(self.latents, m.codebooks, m.prior, quality, m.lambdas[quality], indices), quality)
         height, width = self.px.rgb.shape[:2]

@@ -24,7 +24,7 @@ import constriction
 import numpy as np
 
 from .errors import CorruptError
-from .prior import NUM_CLASSES, Prior, schedule
+from .prior import NUM_CLASSES, Prior, index_maps, schedule
 
 _model = constriction.stream.model
 _queue = constriction.stream.queue
@@ -114,7 +114,7 @@ class EntropyCoder:
             raise CorruptError("payload length is not a whole number of 32-bit words")
         self.check_size(len(payload), h, w, quality)
         m_count = self.prior.num_codebooks
-        out = np.zeros((m_count, h, w), np.int64)
+        out = index_maps(m_count, h, w, self.prior.size)
         flat = out.reshape(m_count, -1)
         try:
             decoder = _queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))

@@ -25,7 +25,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .prior import Prior, schedule
+from .prior import Prior, index_maps, schedule
 
 #: Codes searched on each side of the nearest code (1-D codebooks).
 WINDOW = 6
@@ -67,7 +67,7 @@ def _candidates(v: np.ndarray, codebook: np.ndarray, cheapest: np.ndarray) -> np
 def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quality: int, lam: float) -> np.ndarray:
     """Indices (M, h, w) for latents (M, h, w, d) under codebooks (M, K, d), chosen in
     the coder's order (:func:`prior.schedule`) so every code's context is the decoder's."""
-    out = np.zeros(latents.shape[:3], np.int32)  # half of int64's memory on a 50-megapixel photo
+    out = index_maps(*latents.shape[:3], codebooks.shape[1])
     for _ in coded_steps(latents, codebooks, prior, quality, lam, out):
         pass
     return out
