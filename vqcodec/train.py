@@ -38,6 +38,7 @@ from .rate import choose_codes, per_codebook, quality_lambdas
 from .runtime import TorchTransforms
 from .tiling import analyse
 from .weights import load_model, load_network, save_model
+from .widen import widen
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -416,6 +417,29 @@ def remeasure_prior(model_dir: str | os.PathLike, data_dir: str | os.PathLike, o
                                    lambdas[0], lambdas[-1], levels=len(lambdas))
     fp = save_model(out_dir, net.cpu(), prior, lambdas, extra=extra)
     log(f"exported model {fp.hex()} with a prior measured anew to {out_dir}")
+    return fp
+
+
+def widen_latent(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike,
+                 latent_dim: int, device: str = "cpu", seed: int = 0, crops: int = 512, crop: int = 128,
+                 log: Callable[[str], None] = print) -> bytes:
+    """Export ``model_dir``'s network widened to ``latent_dim`` latent channels
+    (:func:`widen.widen`, set up on ``crops`` training crops of side ``crop``) with its prior measured
+    on ``data_dir``: the start of fine-tuning rounds that teach the network the new channels."""
+    net, lambdas, extra = load_network(model_dir, device)
+    train_imgs, _ = _load_split(data_dir, TrainConfig().holdout, log)
+    t0 = time.monotonic()
+    sampler = CropSampler(train_imgs, crop, seed)
+    x = torch.cat([sampler.batch(32) for _ in range(-(-crops // 32))]).to(device)
+    wide = widen(net, latent_dim, x, seed)
+    sort_codebooks(wide)
+    prior, lambdas = measure_prior(wide, train_imgs[:: max(1, len(train_imgs) // PRIOR_PHOTOS)], device,
+                                   lambdas[0], lambdas[-1], levels=len(lambdas))
+    extra = {**extra, "widened": [*extra.get("widened", []), {"from": net.cfg.latent_dim, "to": latent_dim,
+                                                                "crops": x.shape[0], "seed": seed,
+                                                                "cpu_minutes": round((time.monotonic() - t0) / 60, 1)}]}
+    fp = save_model(out_dir, wide.cpu(), prior, lambdas, extra=extra)
+    log(f"exported model {fp.hex()} widened to {latent_dim} latent channels to {out_dir}")
     return fp
 
 
