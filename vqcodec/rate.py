@@ -80,11 +80,13 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
     (:meth:`entropy.EntropyCoder.encode_steps`): the encoder then computes every context once,
     not once to choose and again to code."""
     d, k = latents.shape[3], codebooks.shape[1]
+    current = -1
     for m, pos, ctx, shift in schedule(prior.zero, prior.size, out):
-        cb = codebooks[m].astype(np.float32)
-        table = prior.bits(quality, m)
-        bits = (lam * table).astype(np.float32).ravel() if lam > 0 else None
-        cheapest = np.argsort(table, axis=1, kind="stable")[:, :CHEAPEST]  # (classes, CHEAPEST) symbols
+        if m != current:  # a codebook's tables serve its three phases
+            current, cb = m, codebooks[m].astype(np.float32)
+            table = prior.bits(quality, m)
+            bits = (lam * table).astype(np.float32).ravel() if lam > 0 else None
+            cheapest = np.argsort(table, axis=1, kind="stable")[:, :CHEAPEST]  # (classes, CHEAPEST) symbols
         classes = prior.class_of(quality, m)[ctx]
         offsets = classes * k
         flat_v, flat_out = latents[m].reshape(-1, d), out[m].reshape(-1)
