@@ -35,6 +35,15 @@ def make_tiny_model(directory: Path, seed: int = 0) -> Path:
     return directory
 
 
+def photo_folder(directory: Path, count: int) -> Path:
+    """A folder ``directory / "photos"`` of ``count`` small photo-like PNGs, to train on."""
+    folder = directory / "photos"
+    folder.mkdir()
+    for seed in range(count):
+        Image.fromarray(smooth_image(64, 48, seed)).save(folder / f"{seed}.png")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("tiny_model"))

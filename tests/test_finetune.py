@@ -6,7 +6,7 @@ import vqcodec
 from vqcodec.bitstream import HEADER_SIZE
 from vqcodec.finetune import finetune
 
-from .conftest import smooth_image
+from .conftest import photo_folder, smooth_image
 
 
 def test_only_the_decoder_changes_and_codes_stay(tiny_model_dir, tmp_path):
@@ -133,14 +133,10 @@ def test_the_cli_tunes_the_network_and_refuses_both_modes(tiny_model_dir, tmp_pa
     import json
 
     from click.testing import CliRunner
-    from PIL import Image
 
     from vqcodec_cli.main import main
 
-    data = tmp_path / "photos"
-    data.mkdir()
-    for seed in range(3):
-        Image.fromarray(smooth_image(64, 48, seed)).save(data / f"{seed}.png")
+    data = photo_folder(tmp_path, 3)
     out = tmp_path / "tuned"
     r = CliRunner().invoke(main, ["train", str(data), "--finetune-network", str(tiny_model_dir), "--steps", "1",
                                   "--batch-size", "1", "--crop", "32", "-o", str(out)])

@@ -10,7 +10,7 @@ import torch
 from vqcodec.model import VQVAE
 from vqcodec.widen import widen
 
-from .conftest import TINY, smooth_image
+from .conftest import TINY, photo_folder, smooth_image
 
 
 def _crops(n: int = 6, side: int = 32) -> torch.Tensor:
@@ -48,16 +48,12 @@ def test_widening_refuses_what_it_cannot_do():
 
 def test_the_cli_widens_an_exported_model_that_then_codes(tiny_model_dir, tmp_path):
     from click.testing import CliRunner
-    from PIL import Image
 
     import vqcodec
     from vqcodec.weights import load_model
     from vqcodec_cli.main import main
 
-    data = tmp_path / "photos"
-    data.mkdir()
-    for seed in range(5):
-        Image.fromarray(smooth_image(64, 48, seed)).save(data / f"{seed}.png")
+    data = photo_folder(tmp_path, 5)
     out = tmp_path / "wide"
     r = CliRunner().invoke(main, ["train", str(data), "--widen-latent", str(tiny_model_dir), "--latent-dim", "12",
                                   "--crop", "32", "-o", str(out)])
