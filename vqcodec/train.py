@@ -405,6 +405,12 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
     return Prior(tables, classes, zero, table_of_quality), [float(v) for v in lambdas]
 
 
+def _prior_over(lambdas: list[float], net: VQVAE, train_imgs: list[np.ndarray], device: str) -> tuple[Prior, list[float]]:
+    """A prior for ``net`` over the quality range of ``lambdas``, measured on PRIOR_PHOTOS of the training photos."""
+    return measure_prior(net, train_imgs[:: max(1, len(train_imgs) // PRIOR_PHOTOS)], device,
+                         lambdas[0], lambdas[-1], levels=len(lambdas))
+
+
 def remeasure_prior(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike,
                     device: str = "cpu", log: Callable[[str], None] = print) -> bytes:
     """Export ``model_dir``'s network to ``out_dir`` with a prior measured anew on
@@ -413,8 +419,7 @@ def remeasure_prior(model_dir: str | os.PathLike, data_dir: str | os.PathLike, o
     net, lambdas, extra = load_network(model_dir, device)
     train_imgs, _ = _load_split(data_dir, TrainConfig().holdout, log)
     sort_codebooks(net)
-    prior, lambdas = measure_prior(net, train_imgs[:: max(1, len(train_imgs) // PRIOR_PHOTOS)], device,
-                                   lambdas[0], lambdas[-1], levels=len(lambdas))
+    prior, lambdas = _prior_over(lambdas, net, train_imgs, device)
     fp = save_model(out_dir, net.cpu(), prior, lambdas, extra=extra)
     log(f"exported model {fp.hex()} with a prior measured anew to {out_dir}")
     return fp
@@ -433,8 +438,7 @@ def widen_latent(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_
     x = torch.cat([sampler.batch(32) for _ in range(-(-crops // 32))]).to(device)
     wide = widen(net, latent_dim, x, seed)
     sort_codebooks(wide)
-    prior, lambdas = measure_prior(wide, train_imgs[:: max(1, len(train_imgs) // PRIOR_PHOTOS)], device,
-                                   lambdas[0], lambdas[-1], levels=len(lambdas))
+    prior, lambdas = _prior_over(lambdas, wide, train_imgs, device)
     extra = {**extra, "widened": [*extra.get("widened", []), {"from": net.cfg.latent_dim, "to": latent_dim,
                                                                 "crops": x.shape[0], "seed": seed,
                                                                 "cpu_minutes": round((time.monotonic() - t0) / 60, 1)}]}
