@@ -15,7 +15,6 @@ from vqcodec.prior import (
     Prior,
     box3,
     bucket,
-    cross4,
     phase_positions,
     schedule,
 )
@@ -26,11 +25,18 @@ def test_buckets_are_bit_lengths():
     assert bucket(np.array([10**9])).max() == ACTIVITY_BUCKETS - 1
 
 
-def test_box3_and_cross4_sum_neighbourhoods_inside_the_map():
+def on_grid(tracker, phase, grid):
+    """The tracker's contexts (-1 elsewhere) and shifts (0 elsewhere) of ``phase`` laid on the map."""
+    h, w = grid.shape
+    ctx, shift = np.full(h * w, -1), np.zeros(h * w, np.int64)
+    ctx[tracker.positions[phase]], shift[tracker.positions[phase]] = tracker.contexts(phase, grid)
+    return ctx.reshape(h, w), shift.reshape(h, w)
+
+
+def test_box3_sums_neighbourhoods_inside_the_map():
     grid = np.zeros((3, 4), np.int64)
     grid[0, 0] = 1
     assert box3(grid).tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]]
-    assert cross4(grid).tolist() == [[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
 
 
 def test_phases_cover_every_position_once_quarters_first():
@@ -59,7 +65,7 @@ def test_later_phases_read_earlier_ones_and_nothing_not_yet_decoded():
     flat, busy = np.full((4, 4), 8), np.full((4, 4), 8)
 
     def ctx(phase, grid):
-        return tracker.contexts(phase, grid)[0]
+        return on_grid(tracker, phase, grid)[0]
 
     busy[0, 1] = busy[1, 0] = 12  # phase 2: invisible to phases 1 and 2
     assert np.array_equal(ctx(1, flat), ctx(1, busy))
@@ -78,13 +84,13 @@ def test_codebook_zero_is_predicted_by_its_neighbours_mean():
     tracker = ContextTracker(np.array([0]), 256, 3, 3)
     low, high = np.array([[0, 0, 9], [0, 0, 0], [0, 0, 0]]), np.array([[250, 0, 255], [0, 0, 0], [255, 0, 255]])
     assert (tracker.contexts(0, low)[0] == 0).all()
-    assert tracker.contexts(1, low)[0][1, 1] == 1 and tracker.contexts(1, high)[0][1, 1] == MEAN_BUCKETS
-    assert not tracker.contexts(1, high)[1].any()  # 250 and 255s stray by 5 from 254: absolute
-    assert tracker.contexts(2, low)[0][0, 1] == 1 + MEAN_BUCKETS  # 0, 9 and (1, 1)'s 0 disagree
+    assert on_grid(tracker, 1, low)[0][1, 1] == 1 and on_grid(tracker, 1, high)[0][1, 1] == MEAN_BUCKETS
+    assert not on_grid(tracker, 1, high)[1].any()  # 250 and 255s stray by 5 from 254: absolute
+    assert on_grid(tracker, 2, low)[0][0, 1] == 1 + MEAN_BUCKETS  # 0, 9 and (1, 1)'s 0 disagree
     flat = np.full((3, 3), 200)
-    ctx, shift = tracker.contexts(2, flat)
+    ctx, shift = on_grid(tracker, 2, flat)
     assert shift[0, 1] == 200 and ctx[0, 1] == 1 + 2 * MEAN_BUCKETS + SPREAD_BUCKETS
-    assert tracker.contexts(1, flat)[1][1, 1] == 200
+    assert on_grid(tracker, 1, flat)[1][1, 1] == 200
 
 
 def test_positions_far_from_zero_code_their_difference_from_the_neighbours_mean():
@@ -94,18 +100,18 @@ def test_positions_far_from_zero_code_their_difference_from_the_neighbours_mean(
     tracker = ContextTracker(zero, 256, 4, 4)
     tracker.add(np.zeros((4, 4), np.int64))
     grid = np.full((4, 4), 100 + MEAN_CAP)  # at the edge of the near contexts: not predicted
-    ctx, shift = tracker.contexts(2, grid)
+    ctx, shift = on_grid(tracker, 2, grid)
     assert not shift.any() and ctx.max() < NUM_CONTEXTS - 2 * SPREAD_BUCKETS * 50
     grid = np.full((4, 4), 140)
     grid[0, 0] = 143  # (0, 1) has neighbours 143, 140, 140 (the fourth is outside): mean 141
-    ctx, shift = tracker.contexts(2, grid)
+    ctx, shift = on_grid(tracker, 2, grid)
     assert shift[0, 1] == 141 and shift[2, 1] == 140
     assert ctx[0, 1] != ctx[2, 1]  # its neighbours stray by 4 in all: another spread bucket
     assert min(ctx[0, 1], ctx[2, 1]) >= NUM_CONTEXTS - 2 * SPREAD_BUCKETS * 50 and ctx.max() < NUM_CONTEXTS
-    shift1 = tracker.contexts(1, grid)[1]
+    shift1 = on_grid(tracker, 1, grid)[1]
     assert shift1[3, 3] == 140 and shift1[1, 1] == 0  # diagonals 143, 140, 140, 140 stray by 2 + 3 * 1
     grid[0, 0] = 150  # neighbours that disagree: the absolute tables again
-    ctx, shift = tracker.contexts(2, grid)
+    ctx, shift = on_grid(tracker, 2, grid)
     assert shift[0, 1] == 0 and shift[2, 1] == 140 and ctx[0, 1] < 2 * 2700
 
 

@@ -98,27 +98,12 @@ PHASES = 3
 ROW_TOTAL = 1 << 20
 
 
-def magnitudes(indices: np.ndarray, zero: int) -> np.ndarray:
-    """Distance of each index of a map from the codebook's zero code, capped at MAGNITUDE_CAP."""
-    return np.minimum(np.abs(indices.astype(np.int64) - zero), MAGNITUDE_CAP)
-
-
-def _padded(grid: np.ndarray) -> np.ndarray:
-    p = np.zeros((grid.shape[0] + 2, grid.shape[1] + 2), np.int64)
-    p[1:-1, 1:-1] = grid
-    return p
-
-
 def box3(grid: np.ndarray) -> np.ndarray:
     """Sum over each position's 3x3 neighbourhood (positions outside the map count 0)."""
-    p = _padded(grid)
+    p = np.zeros((grid.shape[0] + 2, grid.shape[1] + 2), np.int64)
+    p[1:-1, 1:-1] = grid
     rows = p[:-2] + p[1:-1] + p[2:]
     return rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]
-
-
-def cross4(grid: np.ndarray) -> np.ndarray:
-    """Sum over each position's four neighbours (up, down, left, right) inside the map."""
-    return sum(directs(grid))
 
 
 #: Smallest activity of each bucket after the first: 1, 2, 4, ..., 256.
@@ -128,23 +113,6 @@ _BUCKET_STARTS = 1 << np.arange(ACTIVITY_BUCKETS - 1)
 def bucket(activity: np.ndarray) -> np.ndarray:
     """Bucket of each activity: the bit length of the sum, at most ACTIVITY_BUCKETS - 1."""
     return np.searchsorted(_BUCKET_STARTS, np.asarray(activity, dtype=np.int64), side="right")
-
-
-def diagonal4(grid: np.ndarray) -> np.ndarray:
-    """Sum over each position's four diagonal neighbours inside the map."""
-    return sum(diagonals(grid))
-
-
-def diagonals(grid: np.ndarray) -> list[np.ndarray]:
-    """Each position's four diagonal neighbours (0 outside the map), one array each."""
-    p = _padded(grid)
-    return [p[:-2, :-2], p[:-2, 2:], p[2:, :-2], p[2:, 2:]]
-
-
-def directs(grid: np.ndarray) -> list[np.ndarray]:
-    """Each position's four direct neighbours (0 outside the map), one array each."""
-    p = _padded(grid)
-    return [p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]]
 
 
 def phase_of(h: int, w: int) -> np.ndarray:
@@ -159,75 +127,104 @@ def phase_positions(h: int, w: int) -> list[np.ndarray]:
     return [np.flatnonzero(phase == p) for p in range(PHASES)]
 
 
+#: The neighbours (row, column offsets) of the same codebook that phases 1 and 2 read.
+_AROUND = {1: ((-1, -1), (-1, 1), (1, -1), (1, 1)), 2: ((-1, 0), (1, 0), (0, -1), (0, 1))}
+#: Bucket of each activity up to 256 (the last bucket's start); clip activities there first.
+_BUCKET_OF = bucket(np.arange(257))
+#: Second-phase busyness, plus one, of the neighbours' summed capped magnitudes 0 .. 8.
+_BUSY = 1 + BUSY_OF_SUM
+#: Spread bucket of each stray 0 .. PREDICT_MAX_STRAY (the only strays predicted).
+_SPREAD_OF = np.minimum(_BUCKET_OF[:PREDICT_MAX_STRAY + 1], SPREAD_BUCKETS - 1)
+
+
 class ContextTracker:
-    """The contexts of one image's index maps, fed codebook by codebook in coding order."""
+    """The contexts of one image's index maps, fed codebook by codebook in coding order.
+
+    Contexts are computed only at the positions of the phase being coded, from
+    gathers of their four neighbours: a position's neighbours of its own
+    codebook are all of earlier phases, so no mask of what is decoded is needed,
+    and a 96-codebook image costs a third of the array work of whole maps."""
 
     def __init__(self, zero: np.ndarray, size: int, h: int, w: int) -> None:
         self.zero, self.size = np.asarray(zero, np.int64), size
-        self.activity = np.zeros((h, w), np.int64)
-        self.previous = np.zeros((h, w), np.int64)  # the last codebook's signed distance from zero, clipped
-        phase = phase_of(h, w)
-        # per phase p >= 1: which positions it reads, the neighbours it sums and their number there (>= 1)
-        self.known = {1: phase == 0, 2: phase <= 1}
-        self.around = {1: diagonal4, 2: cross4}
-        self.each = {1: diagonals, 2: directs}
-        self.neighbours = {p: np.maximum(1, self.around[p](self.known[p].astype(np.int64))) for p in (1, 2)}
-        self.each_known = {p: self.each[p](self.known[p]) for p in (1, 2)}  # where each neighbour is decoded
-        self.no_shift = np.zeros((h, w), np.int64)
+        self.positions = phase_positions(h, w)
+        self._magnitudes = np.zeros((h, w), np.int32)  # summed over codebooks 1 .. m-1; activity is its box3
+        self._previous = np.zeros((h, w), np.int32)  # last codebook's signed distance from zero, clipped, + cap
+        self._map = np.zeros((h + 2, w + 2), np.int32)  # the current codebook's map; its border holds its zero
+        self._around, self._count, self._outside = {}, {}, {}
+        for phase, steps in _AROUND.items():
+            r, c = np.divmod(self.positions[phase], w)
+            rows = r[:, None] + 1 + np.array([s[0] for s in steps])
+            cols = c[:, None] + 1 + np.array([s[1] for s in steps])
+            inside = ((rows >= 1) & (rows <= h) & (cols >= 1) & (cols <= w)).sum(1)
+            self._around[phase] = (rows * (w + 2) + cols).T  # (4, N) into the bordered map: sums over axis 0 are fast
+            self._count[phase] = np.maximum(1, inside).astype(np.int32)
+            self._outside[phase] = (4 - inside).astype(np.int32)
         self.next = 0
         self._base: np.ndarray | None = None
 
+    @property
+    def activity(self) -> np.ndarray:
+        """The activity (h, w) of the next codebook's positions."""
+        return box3(self._magnitudes)
+
     def contexts(self, phase: int, current: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Contexts and shifts (h, w) of the next codebook's positions of ``phase`` (other
-        positions' values mean nothing); phases 1 and 2 read ``current``, that codebook's map,
-        at earlier phases' positions only, so a decoder's part-filled map gives what the
-        encoder's full one does. A position codes ``(index - shift) mod K``."""
-        m, no_shift = self.next, self.no_shift
+        """Contexts and shifts of the next codebook's positions of ``phase``
+        (``positions[phase]``, in that order); phases 1 and 2 read ``current``, that
+        codebook's map (h, w), at earlier phases' positions only, so a decoder's
+        part-filled map gives what the encoder's full one does. A position codes
+        ``(index - shift) mod K``."""
+        m, count = self.next, self.positions[phase].size
+        no_shift = np.zeros(count, np.int32)
         if phase == 0:
-            known = around = n = None
-        else:
-            known = np.where(self.known[phase], current, 0).astype(np.int64)
-            around, n = self.around[phase], self.neighbours[phase]
-        if m == 0:
-            if known is None:
+            if m == 0:
                 return no_shift, no_shift
-            total = around(known)
+            return (self._base_at(phase) * 6) * (2 * MEAN_CAP + 1) + MEAN_CAP, no_shift
+        z = int(self.zero[m]) if m else 0  # codebook 0 reads indices, the others distances from zero
+        self._map.fill(z)
+        self._map[1:-1, 1:-1] = current
+        offset = self._map.ravel()[self._around[phase]] - z  # (4, N); 0 outside the map
+        n = self._count[phase]
+        total = offset.sum(0, dtype=np.int32)
+        mean = (2 * total + n) // (2 * n)  # rounded half up
+        if m == 0:
             ctx = 1 + (phase - 1) * MEAN_BUCKETS + np.minimum(total // n * MEAN_BUCKETS // self.size, MEAN_BUCKETS - 1)
-            rounded = (2 * total + n) // (2 * n)
-            stray = self._stray(phase, known, rounded)
+            stray = self._stray(phase, offset, mean)
             agree = stray <= PREDICT_MAX_STRAY
-            predicted = 1 + 2 * MEAN_BUCKETS + (phase - 1) * SPREAD_BUCKETS + np.minimum(bucket(stray), SPREAD_BUCKETS - 1)
-            return np.where(agree, predicted, ctx), np.where(agree, rounded, 0)
-        if self._base is None:  # the same for every phase of a codebook
-            self._base = bucket(self.activity) * (2 * PREVIOUS_CAP + 1) + self.previous + PREVIOUS_CAP
-        ctx = self._base
-        if known is None:
-            return (ctx * 6) * (2 * MEAN_CAP + 1) + MEAN_CAP, no_shift
-        offset = np.where(self.known[phase], known - self.zero[m], 0)
-        busy = 1 + BUSY_OF_SUM[np.minimum(around(np.minimum(np.abs(offset), MAGNITUDE_CAP)), 8)]
-        mean = (2 * around(offset) + n) // (2 * n)  # rounded half up
-        near = (ctx * 6 + busy) * (2 * MEAN_CAP + 1) + np.clip(mean, -MEAN_CAP, MEAN_CAP) + MEAN_CAP
+            predicted = 1 + 2 * MEAN_BUCKETS + (phase - 1) * SPREAD_BUCKETS + _SPREAD_OF[np.minimum(stray, PREDICT_MAX_STRAY)]
+            return np.where(agree, predicted, ctx), np.where(agree, mean, 0)
+        base = self._base_at(phase)
+        busy = _BUSY[np.minimum(np.abs(offset), MAGNITUDE_CAP).sum(0, dtype=np.int32)]
+        near = ((phase - 1) * _PHASE_CONTEXTS + MEAN_CAP) + (base * 6 + busy) * (2 * MEAN_CAP + 1) + np.clip(mean, -MEAN_CAP, MEAN_CAP)
         far = np.abs(mean) > MEAN_CAP
         if not far.any():
-            return (phase - 1) * _PHASE_CONTEXTS + near, no_shift
+            return near, no_shift
         stray = self._stray(phase, offset, mean)
         far &= stray <= PREDICT_MAX_STRAY
-        spread = np.minimum(bucket(stray), SPREAD_BUCKETS - 1)
-        predicted = 2 * _PHASE_CONTEXTS + ((phase - 1) * SPREAD_BUCKETS + spread) * (ACTIVITY_BUCKETS * (2 * PREVIOUS_CAP + 1)) + ctx
-        shift = np.where(far, np.clip(self.zero[m] + mean, 0, self.size - 1), 0)
-        return np.where(far, predicted, (phase - 1) * _PHASE_CONTEXTS + near), shift
+        spread = _SPREAD_OF[np.minimum(stray, PREDICT_MAX_STRAY)]
+        predicted = 2 * _PHASE_CONTEXTS + ((phase - 1) * SPREAD_BUCKETS + spread) * (ACTIVITY_BUCKETS * (2 * PREVIOUS_CAP + 1)) + base
+        shift = np.where(far, np.clip(z + mean, 0, self.size - 1), 0)
+        return np.where(far, predicted, near), shift
 
-    def _stray(self, phase: int, values: np.ndarray, mean: np.ndarray) -> np.ndarray:
-        """How far each position's known neighbours of ``phase`` stray from ``mean`` in all."""
-        return sum(np.where(k, np.abs(v - mean), 0)
-                   for v, k in zip(self.each[phase](values), self.each_known[phase], strict=True))
+    def _stray(self, phase: int, offset: np.ndarray, mean: np.ndarray) -> np.ndarray:
+        """How far each position's neighbours inside the map stray from ``mean`` in all
+        (those outside read 0, so their |0 - mean| is taken back out)."""
+        return np.abs(offset - mean).sum(0, dtype=np.int32) - self._outside[phase] * np.abs(mean)
+
+    def _base_at(self, phase: int) -> np.ndarray:
+        """(activity bucket, previous) of the phase's positions, as one number."""
+        if self._base is None:  # the same for every phase of a codebook
+            bucket_of = _BUCKET_OF[np.minimum(box3(self._magnitudes), _BUCKET_OF.size - 1)]
+            self._base = (bucket_of * (2 * PREVIOUS_CAP + 1) + self._previous).ravel()
+        return self._base[self.positions[phase]]
 
     def add(self, indices: np.ndarray) -> None:
         """Record the next codebook's complete index map (h, w)."""
         m = self.next
+        distance = np.arange(self.size) - self.zero[m]
         if m >= 1:
-            self.activity += box3(magnitudes(indices, int(self.zero[m])))
-        self.previous = np.clip(indices.astype(np.int64) - self.zero[m], -PREVIOUS_CAP, PREVIOUS_CAP)
+            self._magnitudes += np.minimum(np.abs(distance), MAGNITUDE_CAP).astype(np.int32)[indices]
+        self._previous = (np.clip(distance, -PREVIOUS_CAP, PREVIOUS_CAP) + PREVIOUS_CAP).astype(np.int32)[indices]
         self.next += 1
         self._base = None
 
@@ -245,12 +242,11 @@ def schedule(zero: np.ndarray, size: int, maps: np.ndarray) -> Iterator[tuple[in
     reads only positions that earlier steps yielded."""
     m_count, h, w = maps.shape
     tracker = ContextTracker(zero, size, h, w)
-    phases = phase_positions(h, w)
     for m in range(m_count):
-        for phase, pos in enumerate(phases):
+        for phase, pos in enumerate(tracker.positions):
             if pos.size:
                 ctx, shift = tracker.contexts(phase, maps[m])
-                yield m, pos, ctx.ravel()[pos], shift.ravel()[pos]
+                yield m, pos, ctx, shift
         tracker.add(maps[m])
 
 
