@@ -195,7 +195,8 @@ class ContextTracker:
             return np.where(agree, predicted, ctx), np.where(agree, mean, 0)
         base = self._base_at(phase)
         busy = _BUSY[np.minimum(np.abs(offset), MAGNITUDE_CAP).sum(0, dtype=np.int32)]
-        near = ((phase - 1) * _PHASE_CONTEXTS + MEAN_CAP) + (base * 6 + busy) * (2 * MEAN_CAP + 1) + np.clip(mean, -MEAN_CAP, MEAN_CAP)
+        near = (base * 6 + busy) * (2 * MEAN_CAP + 1) + np.minimum(np.maximum(mean, -MEAN_CAP), MEAN_CAP)
+        near += (phase - 1) * _PHASE_CONTEXTS + MEAN_CAP
         far = np.abs(mean) > MEAN_CAP
         if not far.any():
             return near, no_shift
@@ -203,7 +204,7 @@ class ContextTracker:
         far &= stray <= PREDICT_MAX_STRAY
         spread = _SPREAD_OF[np.minimum(stray, PREDICT_MAX_STRAY)]
         predicted = 2 * _PHASE_CONTEXTS + ((phase - 1) * SPREAD_BUCKETS + spread) * (ACTIVITY_BUCKETS * (2 * PREVIOUS_CAP + 1)) + base
-        shift = np.where(far, np.clip(z + mean, 0, self.size - 1), 0)
+        shift = np.where(far, np.minimum(np.maximum(z + mean, 0), self.size - 1), 0)
         return np.where(far, predicted, near), shift
 
     def _stray(self, phase: int, offset: np.ndarray, mean: np.ndarray) -> np.ndarray:

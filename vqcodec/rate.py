@@ -60,7 +60,8 @@ def _candidates(v: np.ndarray, codebook: np.ndarray, cheapest: np.ndarray) -> np
     k = codebook.shape[0]
     if codebook.shape[1] != 1 or k <= 2 * WINDOW + 1 + CHEAPEST:
         return np.broadcast_to(np.arange(k), (v.shape[0], k))
-    near = np.searchsorted(codebook[:, 0], v[:, 0]).clip(WINDOW, k - 1 - WINDOW)  # nearest: here or below
+    near = np.searchsorted(codebook[:, 0], v[:, 0])  # nearest: here or below
+    near = np.minimum(np.maximum(near, WINDOW), k - 1 - WINDOW)  # np.clip's checks cost more than its work here
     return np.concatenate([near[:, None] + np.arange(-WINDOW, WINDOW + 1), cheapest], axis=1)
 
 
@@ -93,14 +94,20 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
         for lo in range(0, pos.size, CHUNK):
             at, sh = pos[lo:lo + CHUNK], shift[lo:lo + CHUNK, None]
             shifted = bool(sh.any())  # most steps predict nothing: no modular arithmetic then
-            v = flat_v[at].astype(np.float32)
+            v = flat_v[at].astype(np.float32, copy=False)
             cheap = cheapest[classes[lo:lo + CHUNK]]
             cand = _candidates(v, cb, (cheap + sh) % k if shifted else cheap)
-            if d == 1:
-                err = np.square(v - cb[:, 0].take(cand))
+            if d == 1:  # in place: these (P, n) arrays are most of an encode's array work
+                err = cb[:, 0].take(cand)
+                err -= v
+                np.square(err, out=err)
             else:
                 err = np.square(v[:, None, :] - cb[cand]).sum(-1)
             if bits is not None:
-                err += bits.take(offsets[lo:lo + CHUNK, None] + ((cand - sh) % k if shifted else cand))
-            flat_out[at] = np.take_along_axis(cand, err.argmin(1)[:, None], 1)[:, 0]
+                if shifted:
+                    err += bits.take(offsets[lo:lo + CHUNK, None] + (cand - sh) % k)
+                else:
+                    symbol = cand + offsets[lo:lo + CHUNK, None]
+                    err += bits.take(symbol)
+            flat_out[at] = cand[np.arange(at.size), err.argmin(1)]
         yield m, classes, (flat_out[pos] - shift) % k
