@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from vqcodec import bitstream
 from vqcodec_cli.main import main
 
 from .conftest import make_tiny_model, smooth_image
@@ -103,7 +104,7 @@ def test_unreadable_input(run, tmp_path):
     (lambda d: d[:-4], "truncated"),
     (lambda d: d[:-3] + bytes([d[-3] ^ 1]) + d[-2:], "corrupt"),
     (lambda d: b"GIF89a" + d[6:], "not a .vqc file"),
-    (lambda d: d[:4] + b"\x07" + d[5:], "newer"),
+    (lambda d: d[:4] + bytes([bitstream.VERSION + 1]) + d[5:], "newer"),
 ])
 def test_damaged_vqc(run, photo_path, damage, message):
     run("compress", str(photo_path), "-q", "2")

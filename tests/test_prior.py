@@ -39,12 +39,18 @@ def test_box3_sums_neighbourhoods_inside_the_map():
     assert box3(grid).tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]]
 
 
-def test_phases_cover_every_position_once_quarters_first():
-    first, second, third = phase_positions(4, 5)
-    assert sorted(np.r_[first, second, third].tolist()) == list(range(20))
-    assert all(p // 5 % 2 == 0 and p % 5 % 2 == 0 for p in first)
-    assert all(p // 5 % 2 == 1 and p % 5 % 2 == 1 for p in second)
-    assert all((p // 5 + p % 5) % 2 == 1 for p in third)
+def test_phases_cover_every_position_once_anchors_first():
+    """Phases 0-2 are the (even, even) quarter as a pyramid (anchors at multiples of 4,
+    then (2, 2) mod 4, then the rest), phase 3 the (odd, odd) quarter, phase 4 the half left."""
+    h, w = 9, 10
+    phases = phase_positions(h, w)
+    assert sorted(np.concatenate(phases).tolist()) == list(range(h * w))
+    (r0, c0), (r1, c1), (r2, c2), (r3, c3), (r4, c4) = (np.divmod(p, w) for p in phases)
+    assert (r0 % 4 == 0).all() and (c0 % 4 == 0).all()
+    assert (r1 % 4 == 2).all() and (c1 % 4 == 2).all()
+    assert ((r2 % 2 == 0) & (c2 % 2 == 0) & ((r2 + c2) % 4 == 2)).all()
+    assert ((r3 % 2 == 1) & (c3 % 2 == 1)).all()
+    assert ((r4 + c4) % 2 == 1).all()
 
 
 def test_activity_skips_codebook_zero_and_caps_magnitudes():
@@ -57,7 +63,7 @@ def test_activity_skips_codebook_zero_and_caps_magnitudes():
 
 
 def test_later_phases_read_earlier_ones_and_nothing_not_yet_decoded():
-    """Phase 1 sees the same codebook's phase-0 codes on its diagonals, phase 2 its direct
+    """Phase 3 sees the same codebook's (even, even) codes on its diagonals, phase 4 its direct
     neighbours; codes the decoder has not decoded yet must not matter."""
     zero = np.array([8, 8])
     tracker = ContextTracker(zero, 16, 4, 4)
@@ -67,15 +73,15 @@ def test_later_phases_read_earlier_ones_and_nothing_not_yet_decoded():
     def ctx(phase, grid):
         return on_grid(tracker, phase, grid)[0]
 
-    busy[0, 1] = busy[1, 0] = 12  # phase 2: invisible to phases 1 and 2
-    assert np.array_equal(ctx(1, flat), ctx(1, busy))
-    assert np.array_equal(ctx(2, flat), ctx(2, busy))
-    busy[1, 1] = 12  # phase 1: read by phase 2 at (0, 1), (1, 0), not by phase 1
-    assert np.array_equal(ctx(1, flat), ctx(1, busy))
-    changed = ctx(2, busy) != ctx(2, flat)
+    busy[0, 1] = busy[1, 0] = 12  # phase 4: invisible to phases 3 and 4
+    assert np.array_equal(ctx(3, flat), ctx(3, busy))
+    assert np.array_equal(ctx(4, flat), ctx(4, busy))
+    busy[1, 1] = 12  # phase 3: read by phase 4 at (0, 1), (1, 0), not by phase 3
+    assert np.array_equal(ctx(3, flat), ctx(3, busy))
+    changed = ctx(4, busy) != ctx(4, flat)
     assert changed[0, 1] and changed[1, 0] and not changed[2, 3]
-    busy[0, 0] = 12  # phase 0: a diagonal neighbour of (1, 1)
-    assert (ctx(1, busy) != ctx(1, flat))[1, 1]
+    busy[0, 0] = 12  # an anchor: a diagonal neighbour of (1, 1)
+    assert (ctx(3, busy) != ctx(3, flat))[1, 1]
 
 
 def test_codebook_zero_is_predicted_by_its_neighbours_mean():
@@ -84,13 +90,13 @@ def test_codebook_zero_is_predicted_by_its_neighbours_mean():
     tracker = ContextTracker(np.array([0]), 256, 3, 3)
     low, high = np.array([[0, 0, 9], [0, 0, 0], [0, 0, 0]]), np.array([[250, 0, 255], [0, 0, 0], [255, 0, 255]])
     assert (tracker.contexts(0, low)[0] == 0).all()
-    assert on_grid(tracker, 1, low)[0][1, 1] == 1 and on_grid(tracker, 1, high)[0][1, 1] == MEAN_BUCKETS
-    assert not on_grid(tracker, 1, high)[1].any()  # 250 and 255s stray by 5 from 254: absolute
-    assert on_grid(tracker, 2, low)[0][0, 1] == 1 + MEAN_BUCKETS  # 0, 9 and (1, 1)'s 0 disagree
+    assert on_grid(tracker, 3, low)[0][1, 1] == 1 and on_grid(tracker, 3, high)[0][1, 1] == MEAN_BUCKETS
+    assert not on_grid(tracker, 3, high)[1].any()  # 250 and 255s stray by 5 from 254: absolute
+    assert on_grid(tracker, 4, low)[0][0, 1] == 1 + MEAN_BUCKETS  # 0, 9 and (1, 1)'s 0 disagree
     flat = np.full((3, 3), 200)
-    ctx, shift = on_grid(tracker, 2, flat)
+    ctx, shift = on_grid(tracker, 4, flat)
     assert shift[0, 1] == 200 and ctx[0, 1] == 1 + 2 * MEAN_BUCKETS + SPREAD_BUCKETS
-    assert on_grid(tracker, 1, flat)[1][1, 1] == 200
+    assert on_grid(tracker, 3, flat)[1][1, 1] == 200
 
 
 def test_positions_far_from_zero_code_their_difference_from_the_neighbours_mean():
@@ -100,19 +106,45 @@ def test_positions_far_from_zero_code_their_difference_from_the_neighbours_mean(
     tracker = ContextTracker(zero, 256, 4, 4)
     tracker.add(np.zeros((4, 4), np.int64))
     grid = np.full((4, 4), 100 + MEAN_CAP)  # at the edge of the near contexts: not predicted
-    ctx, shift = on_grid(tracker, 2, grid)
-    assert not shift.any() and ctx.max() < NUM_CONTEXTS - 2 * SPREAD_BUCKETS * 50
+    ctx, shift = on_grid(tracker, 4, grid)
+    assert not shift.any() and ctx.max() < 2 * 2700
     grid = np.full((4, 4), 140)
     grid[0, 0] = 143  # (0, 1) has neighbours 143, 140, 140 (the fourth is outside): mean 141
-    ctx, shift = on_grid(tracker, 2, grid)
+    ctx, shift = on_grid(tracker, 4, grid)
     assert shift[0, 1] == 141 and shift[2, 1] == 140
     assert ctx[0, 1] != ctx[2, 1]  # its neighbours stray by 4 in all: another spread bucket
-    assert min(ctx[0, 1], ctx[2, 1]) >= NUM_CONTEXTS - 2 * SPREAD_BUCKETS * 50 and ctx.max() < NUM_CONTEXTS
-    shift1 = on_grid(tracker, 1, grid)[1]
+    assert min(ctx[0, 1], ctx[2, 1]) >= 2 * 2700 and ctx.max() < NUM_CONTEXTS
+    shift1 = on_grid(tracker, 3, grid)[1]
     assert shift1[3, 3] == 140 and shift1[1, 1] == 0  # diagonals 143, 140, 140, 140 stray by 2 + 3 * 1
     grid[0, 0] = 150  # neighbours that disagree: the absolute tables again
-    ctx, shift = on_grid(tracker, 2, grid)
+    ctx, shift = on_grid(tracker, 4, grid)
     assert shift[0, 1] == 0 and shift[2, 1] == 140 and ctx[0, 1] < 2 * 2700
+
+
+def test_the_even_quarter_is_a_pyramid_predicted_from_anchors_two_apart():
+    """A smooth ramp's (even, even) positions continue their anchors: phase 1 reads the
+    diagonal anchors two apart, phase 2 the direct neighbours two apart, and where they agree
+    the code is predicted; where they disagree codebook 0 falls back on the anchors' table and
+    later codebooks on phase 0's context (neighbours 16 pixels apart say little of texture)."""
+    ramp = 100 + np.add.outer(np.arange(9), np.arange(9)) // 4
+    tracker = ContextTracker(np.array([0, 100]), 256, 9, 9)
+    ctx1, shift1 = on_grid(tracker, 1, ramp)
+    ctx2, shift2 = on_grid(tracker, 2, ramp)
+    assert shift1[2, 2] == 101 and shift1[6, 6] == 103  # anchors 100, 101, 101, 102 and 102, 103, 103, 104
+    assert shift2[0, 2] == 101 and shift2[4, 2] == 102  # rounded means of 100, 101, 101 and 101, 102, 101, 102
+    assert ctx1[2, 2] > 0 and ctx2[0, 2] > 0
+    rough = ramp.copy()
+    rough[0, 0] = 200  # (2, 2)'s anchors now disagree
+    ctx, shift = on_grid(tracker, 1, rough)
+    assert shift[2, 2] == 0 and ctx[2, 2] == 0 and shift[6, 6] == 103
+    tracker.add(ramp)
+    zero_code = np.full((9, 9), 100)  # codebook 1 at its zero code: phase 0's context, not predicted
+    anchors = tracker.contexts(0, zero_code)[0][0]
+    ctx, shift = on_grid(tracker, 2, zero_code)
+    assert ctx[0, 2] == anchors and not shift.any()
+    far = np.full((9, 9), 140)  # far from zero and agreeing: predicted, in contexts after the near ones
+    ctx, shift = on_grid(tracker, 1, far)
+    assert shift[2, 2] == 140 and 2 * 2700 <= ctx[2, 2] < NUM_CONTEXTS
 
 
 @settings(max_examples=30, deadline=None)

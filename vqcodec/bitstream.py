@@ -20,7 +20,7 @@ from typing import BinaryIO
 from .errors import CorruptError, FormatError, ImageTooLargeError, TruncatedError, UnsupportedVersionError
 
 MAGIC = b"\x89VQC"
-VERSION = 6  # 6: format 5 plus predicted positions, coded as differences from agreeing neighbours (docs/format.md)
+VERSION = 7  # 7: format 6 with the (even, even) quarter coded as a three-phase pyramid (docs/format.md)
 HEADER = struct.Struct("<4sBBBB8sIIIII")  # up to and including the header CRC
 PAYLOAD_CRC = struct.Struct("<I")
 HEADER_SIZE = HEADER.size + PAYLOAD_CRC.size  # 40

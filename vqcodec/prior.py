@@ -1,12 +1,15 @@
 """The prior over a file's code indices: integer count tables, chosen by context.
 
 A file codes, for each of the ``M`` codebooks in turn, the index map (h, w) of
-that codebook's codes, in three **phases**: first the positions at (even row,
-even column), then those at (odd, odd), each under its four diagonal
-neighbours of the same codebook, then the rest, each under its four direct
-neighbours (all decoded by then). A code is cheaper when what is already
-decoded predicts it; the **context** of a position (one of ``NUM_CONTEXTS``)
-says what that is:
+that codebook's codes, in five **phases**. The (even row, even column) quarter
+comes first, as a pyramid of its own: phase 0 the **anchors** at rows and
+columns that are multiples of 4, phase 1 the positions at (2, 2) mod 4 under
+their four diagonal neighbours two apart, phase 2 the rest of the quarter under
+their four direct neighbours two apart. Then phase 3, the positions at (odd,
+odd) under their four diagonal neighbours, and phase 4, the rest, under their
+four direct neighbours (all decoded by then). A code is cheaper when what is
+already decoded predicts it; the **context** of a position (one of
+``NUM_CONTEXTS``) says what that is:
 
 - the **activity**: the sum, over codebooks ``1 .. m-1`` and the 3x3 positions
   around, of each code's distance from its codebook's zero code (capped at 2;
@@ -15,11 +18,13 @@ says what that is:
   texture does not; codebook 0, the block's brightness, is left out);
 - the previous codebook's code at the same position, as a signed distance
   from its zero code (-2 .. 2): neighbouring coefficients share sign and size;
-- in phases 1 and 2, how busy the four decoded neighbours of the same
+- in phases 3 and 4, how busy the four decoded neighbours of the same
   codebook are, and their mean signed distance from zero (-4 .. 4), a
-  prediction of the code;
+  prediction of the code (phases 1 and 2 take phase 0's context: neighbours
+  16 pixels apart say little of a photo's texture);
 - for codebook 0, instead, the mean of its four decoded neighbours' indices
-  (or, where they agree, a prediction, as below).
+  (or, where they agree, a prediction, as below; in phases 1 and 2 only the
+  prediction: elsewhere they take the anchors' context).
 
 Where a codebook sits far from its zero code over a region (the neighbours'
 mean beyond +-4: the colour of a flat background or a smooth gradient; for
@@ -47,8 +52,12 @@ Every context is a function of indices decoded before it, computed with
 integer arithmetic, and all contexts of a phase are known before any of its
 codes is decoded, so a decoder decodes each (phase, class) group in one call
 whatever the image's shape. Three phases rather than a two-phase checkerboard
-leave a quarter of the positions, not half, with no decoded neighbour of their
-own codebook: 1.3-4% fewer bits for the same codes (docs/training.md).
+left a quarter of the positions, not half, with no decoded neighbour of their
+own codebook: 1.3-4% fewer bits for the same codes (docs/training.md). The
+pyramid over that quarter (phases 0-2) leaves a sixteenth: on photos its
+neighbours two apart predict little, so they are read only to predict (where
+they agree), and photos cost the same; a smooth gradient, coded mostly in that
+quarter before, takes 30-57% fewer bits.
 
 How a code's probability depends on its context also depends on the rate: at
 a low quality level most codes sit at zero. So the tables and maps come in
@@ -79,21 +88,22 @@ MEAN_CAP = 4
 BUSY_OF_SUM = np.array([0, 1, 2, 3, 3, 4, 4, 4, 4])
 #: Buckets of codebook 0's neighbour mean (its index range cut into this many).
 MEAN_BUCKETS = 16
-#: Contexts of phases 0 and 1: (activity, previous, busyness 0..5, mean 0..8); phase 2's follow.
+#: Contexts of phases 0 .. 3: (activity, previous, busyness 0..5, mean 0..8), busyness 0 at phases 0 .. 2; phase 4's follow.
 _PHASE_CONTEXTS = ACTIVITY_BUCKETS * (2 * PREVIOUS_CAP + 1) * 6 * (2 * MEAN_CAP + 1)
 #: A position far from zero is predicted only if its neighbours stray at most this far from their mean in all.
 PREDICT_MAX_STRAY = 4
 #: Buckets of how far predicted positions' neighbours stray from their mean (bit length of the sum: 0, 1, 2-3, 4).
 SPREAD_BUCKETS = 4
-#: Contexts of predicted positions: (phase 1 or 2, spread, activity, previous); after phases 1 and 2's.
-_PREDICTED_CONTEXTS = 2 * SPREAD_BUCKETS * ACTIVITY_BUCKETS * (2 * PREVIOUS_CAP + 1)
-#: Every context (codebook 0 uses 0 .. 2 * (MEAN_BUCKETS + SPREAD_BUCKETS)).
+#: Contexts of predicted positions: (phase 3, 4, 1 or 2, spread, activity, previous); after phases 3 and 4's.
+_PREDICTED_CONTEXTS = 4 * SPREAD_BUCKETS * ACTIVITY_BUCKETS * (2 * PREVIOUS_CAP + 1)
+#: Every context (codebook 0 uses 0 .. 2 * MEAN_BUCKETS + 4 * SPREAD_BUCKETS).
 NUM_CONTEXTS = 2 * _PHASE_CONTEXTS + _PREDICTED_CONTEXTS
 #: Table rows (classes of contexts) per codebook.
 NUM_CLASSES = 10
-#: Coding phases of each codebook's map: a quarter, a quarter under its diagonal neighbours,
-#: then half under its direct ones.
-PHASES = 3
+#: Coding phases of each codebook's map: the (even, even) quarter as a pyramid of its own
+#: (a sixteenth, a sixteenth under diagonal neighbours two apart, an eighth under direct
+#: ones two apart), then a quarter under diagonal neighbours, then half under direct ones.
+PHASES = 5
 #: Each smoothed table row sums to about this, so counts fit in int32.
 ROW_TOTAL = 1 << 20
 
@@ -118,7 +128,8 @@ def bucket(activity: np.ndarray) -> np.ndarray:
 def phase_of(h: int, w: int) -> np.ndarray:
     """Phase (h, w) of each position: 0 at (even row, even column), 1 at (odd, odd), 2 elsewhere."""
     r, c = np.indices((h, w))
-    return np.where((r + c) % 2 == 1, 2, r % 2)
+    anchors = np.where((r + c) % 4 == 2, 2, r % 4 // 2)  # (even, even): 0 at (0, 0) mod 4, 1 at (2, 2), else 2
+    return np.where((r + c) % 2 == 1, 4, np.where(r % 2 == 1, 3, anchors))
 
 
 def phase_positions(h: int, w: int) -> list[np.ndarray]:
@@ -127,8 +138,12 @@ def phase_positions(h: int, w: int) -> list[np.ndarray]:
     return [np.flatnonzero(phase == p) for p in range(PHASES)]
 
 
-#: The neighbours (row, column offsets) of the same codebook that phases 1 and 2 read.
-_AROUND = {1: ((-1, -1), (-1, 1), (1, -1), (1, 1)), 2: ((-1, 0), (1, 0), (0, -1), (0, 1))}
+_DIAGONAL, _DIRECT = ((-1, -1), (-1, 1), (1, -1), (1, 1)), ((-1, 0), (1, 0), (0, -1), (0, 1))
+#: The neighbours (row, column offsets) of the same codebook that phases 1 .. 4 read.
+_AROUND = {1: tuple((2 * r, 2 * c) for r, c in _DIAGONAL), 2: tuple((2 * r, 2 * c) for r, c in _DIRECT),
+           3: _DIAGONAL, 4: _DIRECT}
+#: Predicted contexts' block of each phase 1 .. 4 (phases 3 and 4 first, as before the pyramid).
+_PREDICTED_KIND = {3: 0, 4: 1, 1: 2, 2: 3}
 #: Bucket of each activity up to 256 (the last bucket's start); clip activities there first.
 _BUCKET_OF = bucket(np.arange(257))
 #: Second-phase busyness, plus one, of the neighbours' summed capped magnitudes 0 .. 8.
@@ -150,14 +165,14 @@ class ContextTracker:
         self.positions = phase_positions(h, w)
         self._magnitudes = np.zeros((h, w), np.int32)  # summed over codebooks 1 .. m-1; activity is its box3
         self._previous = np.zeros((h, w), np.int32)  # last codebook's signed distance from zero, clipped, + cap
-        self._map = np.zeros((h + 2, w + 2), np.int32)  # the current codebook's map; its border holds its zero
+        self._map = np.zeros((h + 4, w + 4), np.int32)  # the current codebook's map; its border holds its zero
         self._around, self._count, self._outside = {}, {}, {}
         for phase, steps in _AROUND.items():
             r, c = np.divmod(self.positions[phase], w)
-            rows = r[:, None] + 1 + np.array([s[0] for s in steps])
-            cols = c[:, None] + 1 + np.array([s[1] for s in steps])
-            inside = ((rows >= 1) & (rows <= h) & (cols >= 1) & (cols <= w)).sum(1)
-            self._around[phase] = (rows * (w + 2) + cols).T  # (4, N) into the bordered map: sums over axis 0 are fast
+            rows = r[:, None] + 2 + np.array([s[0] for s in steps])
+            cols = c[:, None] + 2 + np.array([s[1] for s in steps])
+            inside = ((rows >= 2) & (rows < h + 2) & (cols >= 2) & (cols < w + 2)).sum(1)
+            self._around[phase] = (rows * (w + 4) + cols).T  # (4, N) into the bordered map: sums over axis 0 are fast
             self._count[phase] = np.maximum(1, inside).astype(np.int32)
             self._outside[phase] = (4 - inside).astype(np.int32)
         self.next = 0
@@ -170,7 +185,7 @@ class ContextTracker:
 
     def contexts(self, phase: int, current: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Contexts and shifts of the next codebook's positions of ``phase``
-        (``positions[phase]``, in that order); phases 1 and 2 read ``current``, that
+        (``positions[phase]``, in that order); phases 1 .. 4 read ``current``, that
         codebook's map (h, w), at earlier phases' positions only, so a decoder's
         part-filled map gives what the encoder's full one does. A position codes
         ``(index - shift) mod K``."""
@@ -182,28 +197,35 @@ class ContextTracker:
             return (self._base_at(phase) * 6) * (2 * MEAN_CAP + 1) + MEAN_CAP, no_shift
         z = int(self.zero[m]) if m else 0  # codebook 0 reads indices, the others distances from zero
         self._map.fill(z)
-        self._map[1:-1, 1:-1] = current
+        self._map[2:-2, 2:-2] = current
         offset = self._map.ravel()[self._around[phase]] - z  # (4, N); 0 outside the map
         n = self._count[phase]
         total = offset.sum(0, dtype=np.int32)
         mean = (2 * total + n) // (2 * n)  # rounded half up
+        kind = _PREDICTED_KIND[phase]
         if m == 0:
-            ctx = 1 + (phase - 1) * MEAN_BUCKETS + np.minimum(total // n * MEAN_BUCKETS // self.size, MEAN_BUCKETS - 1)
+            if phase <= 2:  # two apart, only neighbours that agree say more than the anchors' table
+                ctx = np.zeros(count, np.int32)
+            else:
+                ctx = 1 + kind * MEAN_BUCKETS + np.minimum(total // n * MEAN_BUCKETS // self.size, MEAN_BUCKETS - 1)
             stray = self._stray(phase, offset, mean)
             agree = stray <= PREDICT_MAX_STRAY
-            predicted = 1 + 2 * MEAN_BUCKETS + (phase - 1) * SPREAD_BUCKETS + _SPREAD_OF[np.minimum(stray, PREDICT_MAX_STRAY)]
+            predicted = 1 + 2 * MEAN_BUCKETS + kind * SPREAD_BUCKETS + _SPREAD_OF[np.minimum(stray, PREDICT_MAX_STRAY)]
             return np.where(agree, predicted, ctx), np.where(agree, mean, 0)
         base = self._base_at(phase)
-        busy = _BUSY[np.minimum(np.abs(offset), MAGNITUDE_CAP).sum(0, dtype=np.int32)]
-        near = (base * 6 + busy) * (2 * MEAN_CAP + 1) + np.minimum(np.maximum(mean, -MEAN_CAP), MEAN_CAP)
-        near += (phase - 1) * _PHASE_CONTEXTS + MEAN_CAP
+        if phase <= 2:  # neighbours two apart: phase 0's context, unless they agree far from zero
+            near = (base * 6) * (2 * MEAN_CAP + 1) + MEAN_CAP
+        else:
+            busy = _BUSY[np.minimum(np.abs(offset), MAGNITUDE_CAP).sum(0, dtype=np.int32)]
+            near = (base * 6 + busy) * (2 * MEAN_CAP + 1) + np.minimum(np.maximum(mean, -MEAN_CAP), MEAN_CAP)
+            near += (phase - 3) * _PHASE_CONTEXTS + MEAN_CAP
         far = np.abs(mean) > MEAN_CAP
         if not far.any():
             return near, no_shift
         stray = self._stray(phase, offset, mean)
         far &= stray <= PREDICT_MAX_STRAY
         spread = _SPREAD_OF[np.minimum(stray, PREDICT_MAX_STRAY)]
-        predicted = 2 * _PHASE_CONTEXTS + ((phase - 1) * SPREAD_BUCKETS + spread) * (ACTIVITY_BUCKETS * (2 * PREVIOUS_CAP + 1)) + base
+        predicted = 2 * _PHASE_CONTEXTS + (kind * SPREAD_BUCKETS + spread) * (ACTIVITY_BUCKETS * (2 * PREVIOUS_CAP + 1)) + base
         shift = np.where(far, np.minimum(np.maximum(z + mean, 0), self.size - 1), 0)
         return np.where(far, predicted, near), shift
 
