@@ -51,7 +51,7 @@ class ContextCounter:
     """Counts (context, code) pairs of each codebook over coded images."""
 
     def __init__(self, codebooks: int, size: int) -> None:
-        self.counts = np.zeros((codebooks, NUM_CONTEXTS, size), np.int32)  # 380 MB at 64 x 256
+        self.counts = np.zeros((codebooks, NUM_CONTEXTS, size), np.int32)  # 406 MB at 64 x 256
 
     def add(self, indices: np.ndarray, zero: np.ndarray) -> None:
         """Count one image's index maps (M, h, w)."""

@@ -83,7 +83,7 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
     d, k = latents.shape[3], codebooks.shape[1]
     current = -1
     for m, pos, ctx, shift in schedule(prior.zero, prior.size, out):
-        if m != current:  # a codebook's tables serve its three phases
+        if m != current:  # a codebook's tables serve all its phases
             current, cb = m, codebooks[m].astype(np.float32)
             table = prior.bits(quality, m)
             bits = (lam * table).astype(np.float32).ravel() if lam > 0 else None
