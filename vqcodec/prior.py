@@ -126,7 +126,8 @@ def bucket(activity: np.ndarray) -> np.ndarray:
 
 
 def phase_of(h: int, w: int) -> np.ndarray:
-    """Phase (h, w) of each position: 0 at (even row, even column), 1 at (odd, odd), 2 elsewhere."""
+    """Phase (h, w) of each position: (row, column) at (0, 0) mod 4 -> 0, (2, 2) mod 4 -> 1, the
+    rest of (even, even) -> 2, (odd, odd) -> 3, the rest -> 4."""
     r, c = np.indices((h, w))
     anchors = np.where((r + c) % 4 == 2, 2, r % 4 // 2)  # (even, even): 0 at (0, 0) mod 4, 1 at (2, 2), else 2
     return np.where((r + c) % 2 == 1, 4, np.where(r % 2 == 1, 3, anchors))
@@ -138,6 +139,7 @@ def phase_positions(h: int, w: int) -> list[np.ndarray]:
     return [np.flatnonzero(phase == p) for p in range(PHASES)]
 
 
+#: A position's four diagonal and four direct neighbours (row, column offsets).
 _DIAGONAL, _DIRECT = ((-1, -1), (-1, 1), (1, -1), (1, 1)), ((-1, 0), (1, 0), (0, -1), (0, 1))
 #: The neighbours (row, column offsets) of the same codebook that phases 1 .. 4 read.
 _AROUND = {1: tuple((2 * r, 2 * c) for r, c in _DIAGONAL), 2: tuple((2 * r, 2 * c) for r, c in _DIRECT),
