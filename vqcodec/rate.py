@@ -104,10 +104,6 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
             else:
                 err = np.square(v[:, None, :] - cb[cand]).sum(-1)
             if bits is not None:
-                if shifted:
-                    err += bits.take(offsets[lo:lo + CHUNK, None] + (cand - sh) % k)
-                else:
-                    symbol = cand + offsets[lo:lo + CHUNK, None]
-                    err += bits.take(symbol)
+                err += bits.take(offsets[lo:lo + CHUNK, None] + ((cand - sh) % k if shifted else cand))
             flat_out[at] = cand[np.arange(at.size), err.argmin(1)]
         yield m, classes, (flat_out[pos] - shift) % k
