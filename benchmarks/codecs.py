@@ -55,9 +55,9 @@ def avif() -> Codec:
     return Codec("AVIF", [5, 15, 25, 35, 45, 55, 65, 75, 85, 95], enc, dec)
 
 
-def vq(model: vqcodec.CodecModel) -> Codec:
+def vq(model: vqcodec.CodecModel, effort: int = 0) -> Codec:
     def encode(rgb: np.ndarray, quality: int) -> bytes:
-        return vqcodec.compress(rgb, quality=quality, model=model)
+        return vqcodec.compress(rgb, quality=quality, model=model, effort=effort)
 
     def decode(data: bytes) -> np.ndarray:
         return np.asarray(vqcodec.decompress(data, model=model))

@@ -101,7 +101,8 @@ def _fmt(x: float | None, spec: str) -> str:
 
 
 def markdown(curves: dict[str, list[dict]], summary: dict, meta: dict) -> str:
-    lines = [f"Images: {meta['images']} from `{meta['dir']}`; {meta['date']}; {meta['machine']}.", ""]
+    effort = f"; vqcodec at effort {meta['effort']}" if meta.get("effort") else ""
+    lines = [f"Images: {meta['images']} from `{meta['dir']}`; {meta['date']}; {meta['machine']}{effort}.", ""]
     lines += ["| codec | BD-rate vs it (PSNR) | BD-rate vs it (MS-SSIM) |", "| --- | ---: | ---: |"]
     for name, e in summary["bd_rate"].items():
         lines.append(f"| {name} | {_fmt(e['psnr'], '+.1f')}% | {_fmt(e['ms_ssim_db'], '+.1f')}% |")
@@ -172,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="model directory (default: shipped weights)")
     parser.add_argument("--codecs", default="vqcodec,JPEG,WebP,AVIF", help="comma-separated subset")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    parser.add_argument("--effort", type=int, default=0,
+                        help="vqcodec's encoder effort (compress -e): refinement steps per file")
     parser.add_argument("--ceiling", action="store_true",
                         help="also measure the transforms without quantization, decoder(encoder(x)): "
                              "what no quantizer or prior can beat")
@@ -189,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     images = {p.name: load_rgb(p) for p in paths}
     model = vqcodec.load_model(args.model)
     wanted = {c.strip() for c in args.codecs.split(",")} | {"vqcodec"}
-    chosen = [c for c in (codecs.vq(model), codecs.jpeg(), codecs.webp(), codecs.avif()) if c.name in wanted]
+    chosen = [c for c in (codecs.vq(model, args.effort), codecs.jpeg(), codecs.webp(), codecs.avif()) if c.name in wanted]
     rows: list[dict] = []
     if args.anchors:
         earlier = [r for r in json.loads(args.anchors.read_text())["per_image"] if r["codec"] != "vqcodec"]
@@ -216,13 +219,14 @@ def main(argv: list[str] | None = None) -> int:
         "images": len(images), "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
                    f"({torch.get_num_threads()} threads)",
-        "model": model.fingerprint.hex(), "command": "python -m benchmarks.rd " + " ".join(argv or sys.argv[1:]),
+        "model": model.fingerprint.hex(), "effort": args.effort, "command": "python -m benchmarks.rd " + " ".join(argv or sys.argv[1:]),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(
         {"meta": meta, "summary": summary, "curves": curves, "per_image": rows}, indent=1))
     (args.out / "results.md").write_text(markdown(curves, summary, meta))
-    plotted = plot(curves, args.out / "rd.png", f"{meta['images']} images, model {meta['model']}")
+    effort = f", effort {args.effort}" if args.effort else ""
+    plotted = plot(curves, args.out / "rd.png", f"{meta['images']} images, model {meta['model']}{effort}")
     print(markdown(curves, summary, meta))
     print(f"wrote {args.out}/results.json, results.md" + (", rd.png" if plotted else " (no matplotlib: no plot)"))
     return 0

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from vqcodec import bitstream
+from vqcodec import bitstream, psnr
 from vqcodec_cli.main import main
 
 from .conftest import make_tiny_model, smooth_image
@@ -143,6 +143,19 @@ def test_info_shows_header(run, photo_path):
 def test_quality_out_of_range_is_a_usage_error(run, photo_path):
     r = run("compress", str(photo_path), "-q", "101")
     assert r.exit_code == 2 and "between 0 and 100" in r.output
+
+
+def test_effort_option(run, photo_path):
+    out = photo_path.parent / "e.vqc"
+    r = run("compress", str(photo_path), "-q", "60", "-e", "2", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    back = photo_path.parent / "e.png"
+    assert run("decompress", str(out), "-o", str(back)).exit_code == 0
+    assert float(r.output.split("PSNR ")[1].split()[0]) == pytest.approx(
+        psnr(np.asarray(Image.open(back)), np.asarray(Image.open(photo_path))), abs=0.01)
+    r = run("compress", str(photo_path), "-e", "9", "-o", str(photo_path.parent / "bad.vqc"))
+    assert r.exit_code == 2 and "between 0 and 8" in r.output
+    assert not (photo_path.parent / "bad.vqc").exists()
 
 
 def test_demo_writes_real_files_and_prints_figures(run, tmp_path):

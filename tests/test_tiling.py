@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vqcodec.tiling import analyse, synthesise, windows
+from vqcodec.tiling import analyse, gradient, synthesise, windows
 
 from .conftest import smooth_image
 
@@ -41,3 +41,14 @@ def test_too_small_a_margin_would_show_seams(tiny_model):
     whole = analyse(t, cfg, rgb, tile=1000)
     seamed = analyse(t, cfg, rgb, tile=5, margin=0)
     assert not np.allclose(seamed, whole, rtol=1e-4, atol=1e-5)
+
+
+def test_tiled_gradient_adds_up_to_one_pass(tiny_model):
+    t, cfg = tiny_model.transforms, tiny_model.cfg
+    rgb = smooth_image(203, 141, seed=6)
+    idx = np.random.default_rng(1).integers(0, cfg.codebook_size, (cfg.latent_dim // cfg.sub_dim, 18, 26))
+    pixels, whole = gradient(t, cfg, tiny_model.codebooks, idx, rgb, tile=1000)
+    assert np.array_equal(pixels, synthesise(t, cfg, tiny_model.codebooks, idx, 203, 141, tile=1000))
+    _, tiled = gradient(t, cfg, tiny_model.codebooks, idx, rgb, tile=5)
+    assert whole.shape == (cfg.latent_dim, 18, 26) and np.abs(whole).max() > 0
+    assert np.allclose(tiled, whole, rtol=1e-3, atol=1e-4 * np.abs(whole).max())

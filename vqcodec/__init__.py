@@ -10,6 +10,7 @@ from .bitstream import read_file as read_vqc
 from .codec import (
     DEFAULT_QUALITY,
     DEMO_IMAGE,
+    MAX_EFFORT,
     CompressResult,
     compress,
     compress_report,
@@ -38,7 +39,7 @@ from . import pillow_plugin
 pillow_plugin.register()  # PIL.Image.open / save know .vqc from here on
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "DEFAULT_QUALITY", "DEMO_IMAGE", "CodecModel", "CompressResult", "ConversionWarning",
+    "DEFAULT_MAX_PIXELS", "DEFAULT_QUALITY", "DEMO_IMAGE", "MAX_EFFORT", "CodecModel", "CompressResult", "ConversionWarning",
     "CorruptError", "FormatError", "Header", "ImageError", "ImageTooLargeError", "LargeImageWarning",
     "ModelMismatchError", "TargetError", "TruncatedError", "UnsupportedVersionError", "VqcError", "WeightsError", "compress",
     "compress_report", "compress_to_psnr", "compress_to_size", "decompress", "default_quality", "load_model", "ms_ssim", "parse_header", "psnr", "read_vqc",

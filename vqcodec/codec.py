@@ -22,6 +22,7 @@ from .metrics import psnr
 from .prior import index_maps
 from .errors import CorruptError, ModelMismatchError, TargetError, VqcError
 from .rate import coded_steps, per_codebook
+from .refine import refine
 from .image import (
     ImageInput,
     Pixels,
@@ -38,6 +39,10 @@ from .weights import CodecModel, load_model
 #: levels uses its best): about 1.07 bpp and 34.9 dB on Kodak with the shipped model,
 #: where photos look clean (quality 50 gives 0.80 bpp).
 DEFAULT_QUALITY = 55
+
+#: Most refinement steps an encoding may take (``effort``): past this, steps drift into
+#: costlier codes faster than they buy quality (docs/training.md).
+MAX_EFFORT = 8
 
 #: The bundled demo photo (CC0, see assets/README.md).
 DEMO_IMAGE = Path(__file__).parent / "assets" / "coffee.png"
@@ -76,15 +81,18 @@ def default_quality(model: CodecModel) -> int:
 
 class _Encoding:
     """One image on its way to a file: the encoder runs once, then any number of
-    qualities are coded from its latents (what the size and PSNR targets search)."""
+    qualities are coded from its latents (what the size and PSNR targets search),
+    each with ``effort`` steps of :func:`refine.refine`."""
 
-    def __init__(self, px: Pixels, model: CodecModel, alpha_quality: int = 100) -> None:
+    def __init__(self, px: Pixels, model: CodecModel, alpha_quality: int = 100, effort: int = 0) -> None:
         if not 0 <= alpha_quality <= 100:
             raise VqcError(f"alpha quality must be between 0 and 100, not {alpha_quality}")
+        if not 0 <= effort <= MAX_EFFORT:
+            raise VqcError(f"effort must be between 0 and {MAX_EFFORT}, not {effort}")
         if px.alpha is not None:
             px = replace(px, alpha=quantize_alpha(px.alpha, alpha_quality))
-        self.px, self.model = px, model
-        self.latents = per_codebook(tiling.analyse(model.transforms, model.cfg, px.rgb), model.cfg.sub_dim)
+        self.px, self.model, self.effort = px, model, effort
+        self.latents = tiling.analyse(model.transforms, model.cfg, px.rgb)
         self.alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
         self._coded: dict[int, tuple[bytes, np.ndarray]] = {}  # a target search reports a level it coded
 
@@ -95,10 +103,18 @@ class _Encoding:
         return self._coded[quality]
 
     def _code(self, quality: int) -> tuple[bytes, np.ndarray]:
+        if self.effort == 0:
+            return self._pack(self.latents, quality)
+        return refine(self.latents, self.px.rgb, self.model, self.model.lambdas[quality], self.effort,
+                      lambda latents: self._pack(latents, quality))
+
+    def _pack(self, latents: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:
+        """The file of ``latents`` (D, h, w) at ``quality`` and its code indices (M, h, w)."""
         m = self.model
-        indices = index_maps(*self.latents.shape[:3], m.prior.size)
-        payload = m.coder.encode_steps(
-            coded_steps(self.latents, m.codebooks, m.prior, quality, m.lambdas[quality], indices), quality)
+        sub = per_codebook(latents, m.cfg.sub_dim)
+        indices = index_maps(*sub.shape[:3], m.prior.size)
+        payload = m.coder.encode_steps(coded_steps(sub, m.codebooks, m.prior, quality, m.lambdas[quality], indices),
+                                       quality)
         height, width = self.px.rgb.shape[:2]
         header = bitstream.Header(self.px.mode, quality, m.fingerprint, width, height, len(payload), len(self.alpha))
         return bitstream.pack(header, payload, self.alpha), indices
@@ -126,30 +142,34 @@ def _level(quality: int | None, model: CodecModel) -> int:
     return quality
 
 
-def _encode(px: Pixels, quality: int | None, model: CodecModel, alpha_quality: int = 100) -> tuple[bytes, np.ndarray]:
+def _encode(px: Pixels, quality: int | None, model: CodecModel, alpha_quality: int = 100,
+            effort: int = 0) -> tuple[bytes, np.ndarray]:
     """The .vqc bytes of ``px`` and the code indices (M, h, w) they hold."""
     quality = _level(quality, model)
-    return _Encoding(px, model, alpha_quality).code(quality)
+    return _Encoding(px, model, alpha_quality, effort).code(quality)
 
 
 def compress_report(image: ImageInput, quality: int | None = None, model: CodecModel | None = None,
                     device: str | None = None, max_pixels: int | None = None,
-                    alpha_quality: int = 100) -> CompressResult:
+                    alpha_quality: int = 100, effort: int = 0) -> CompressResult:
     """Compress ``image`` and report the bits per pixel and PSNR of the result."""
     model = _resolve(model, device)
     quality = _level(quality, model)
-    return _Encoding(to_pixels(image, max_pixels), model, alpha_quality).report(quality)
+    return _Encoding(to_pixels(image, max_pixels), model, alpha_quality, effort).report(quality)
 
 
 def compress(image: ImageInput, quality: int | None = None, model: CodecModel | None = None,
-             device: str | None = None, max_pixels: int | None = None, alpha_quality: int = 100) -> bytes:
+             device: str | None = None, max_pixels: int | None = None, alpha_quality: int = 100,
+             effort: int = 0) -> bytes:
     """Compress an image (path, PIL image, uint8/uint16 array, or encoded image bytes) to ``.vqc`` bytes.
 
     ``quality`` runs from 0 (smallest file) to 100 (best image); images over
     ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`) are refused. An alpha
     channel is exact at ``alpha_quality`` 100 (the default), reduced to fewer
-    levels below it."""
-    return _encode(to_pixels(image, max_pixels), quality, _resolve(model, device), alpha_quality)[0]
+    levels below it. ``effort`` 1 .. :data:`MAX_EFFORT` spends that many decoder
+    passes per file to fit the codes to the image (:mod:`refine`): smaller files
+    for the same quality, each step about twice a decode's time."""
+    return _encode(to_pixels(image, max_pixels), quality, _resolve(model, device), alpha_quality, effort)[0]
 
 
 def _boundary(low: int, high: int, passes: Callable[[int], bool]) -> int:
@@ -167,11 +187,11 @@ def _boundary(low: int, high: int, passes: Callable[[int], bool]) -> int:
 
 def compress_to_size(image: ImageInput, max_bytes: int, model: CodecModel | None = None,
                      device: str | None = None, max_pixels: int | None = None,
-                     alpha_quality: int = 100) -> CompressResult:
+                     alpha_quality: int = 100, effort: int = 0) -> CompressResult:
     """The best quality whose whole file is at most ``max_bytes`` (like cwebp ``-size``):
     the file is never larger; :class:`TargetError` if even quality 0 is."""
     model = _resolve(model, device)
-    enc = _Encoding(to_pixels(image, max_pixels), model, alpha_quality)
+    enc = _Encoding(to_pixels(image, max_pixels), model, alpha_quality, effort)
     sizes: dict[int, int] = {}
 
     def too_big(q: int) -> bool:
@@ -188,11 +208,11 @@ def compress_to_size(image: ImageInput, max_bytes: int, model: CodecModel | None
 
 def compress_to_psnr(image: ImageInput, min_psnr: float, model: CodecModel | None = None,
                      device: str | None = None, max_pixels: int | None = None,
-                     alpha_quality: int = 100) -> CompressResult:
+                     alpha_quality: int = 100, effort: int = 0) -> CompressResult:
     """The smallest quality whose decoded image reaches ``min_psnr`` dB (like cwebp ``-psnr``):
     the PSNR is never lower; :class:`TargetError` if even the best quality falls short."""
     model = _resolve(model, device)
-    enc = _Encoding(to_pixels(image, max_pixels), model, alpha_quality)
+    enc = _Encoding(to_pixels(image, max_pixels), model, alpha_quality, effort)
     reports: dict[int, CompressResult] = {}
 
     def reaches(q: int) -> bool:

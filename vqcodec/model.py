@@ -167,3 +167,59 @@ class VQVAE(nn.Module):
     def decode_indices(self, indices: Tensor) -> Tensor:
         """Reconstruction in [0, 1] (unclamped) from code indices (B, M, H/8, W/8)."""
         return self.decoder(self.quantizer.lookup(indices))
+
+
+class DecoderGradient(nn.Module):
+    """``(latents, target, weight) -> (pixels, gradient)``: the decoder's output clamped to
+    [0, 1] and the gradient, with respect to the latents, of ``sum(weight * (pixels - target)^2)``.
+
+    The backward pass is written out layer by layer (transposed convolutions, the
+    derivatives of GDN and leaky ReLU) rather than left to autograd, so it exports to
+    ONNX like any forward graph and the encoder can follow the decoder's gradient
+    without torch (``vqcodec/refine.py``). ``weight`` (1, 1, H, W) selects the pixels a
+    tile owns, so tiles' gradients add up to the whole image's."""
+
+    def __init__(self, decoder: Decoder) -> None:
+        super().__init__()
+        self.decoder = decoder
+        net = decoder.net
+        self.layers = [net[0], *(decoder.extra or []), *net[1:]]
+
+    def forward(self, z: Tensor, target: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+        inputs, h = [], z
+        for layer in self.layers:
+            inputs.append(h)
+            h = layer(h)
+        if self.decoder.block is not None:
+            h = h + nn.functional.pixel_shuffle(self.decoder.block(z), 8)
+        y = h + 0.5  # as Decoder.forward adds, so the pixels are the decoder's to the bit
+        pixels = y.clamp(0.0, 1.0)
+        g = 2.0 * weight * (pixels - target) * ((y >= 0.0) & (y <= 1.0)).to(y.dtype)
+        grad = 0.0
+        if self.decoder.block is not None:
+            grad = nn.functional.conv_transpose2d(nn.functional.pixel_unshuffle(g, 8), self.decoder.block.weight)
+        for layer, x in zip(reversed(self.layers), reversed(inputs)):
+            g = _backward(layer, x, g)
+        return pixels, grad + g
+
+
+def _conv_backward(conv: nn.Conv2d, g: Tensor) -> Tensor:
+    return nn.functional.conv_transpose2d(g, conv.weight, stride=conv.stride, padding=conv.padding)
+
+
+def _backward(layer: nn.Module, x: Tensor, g: Tensor) -> Tensor:
+    """The gradient with respect to ``layer``'s input ``x`` of a loss whose gradient
+    with respect to its output is ``g``, for the layers a decoder is made of."""
+    if isinstance(layer, nn.Conv2d):
+        return _conv_backward(layer, g)
+    if isinstance(layer, nn.PixelShuffle):
+        return nn.functional.pixel_unshuffle(g, layer.upscale_factor)
+    if isinstance(layer, SimpleGDN) and layer.inverse:  # y = x * n(|x|), n a 1x1 convolution
+        gamma = layer.gamma.abs()
+        norm = nn.functional.conv2d(x.abs(), gamma, layer.beta.abs() + 1e-4)
+        return g * norm + torch.sign(x) * nn.functional.conv_transpose2d(g * x, gamma)
+    if isinstance(layer, ResBlock):
+        first, act, second = layer.body
+        slope = torch.where(first(x) > 0, 1.0, act.negative_slope)
+        return g + _conv_backward(first, _conv_backward(second, g) * slope)
+    raise TypeError(f"no backward pass for {type(layer).__name__}")

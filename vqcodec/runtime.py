@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
+#: The decoder with its gradient (``model.DecoderGradient``): only encoding with effort uses it,
+#: so a model directory without it still codes, at effort 0.
+GRADIENT_FILE = "gradient.onnx"
 
 #: Threads each ONNX Runtime session uses (None: ONNX Runtime's default, one per core).
 _threads: int | None = None
@@ -53,6 +56,10 @@ class Transforms(Protocol):
     def decode(self, latents: np.ndarray) -> np.ndarray:
         """Pixels (1, 3, H, W) in about [0, 1] (unclamped) of latents (1, D, h, w)."""
 
+    def gradient(self, latents: np.ndarray, target: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels (1, 3, H, W) clamped to [0, 1] of latents (1, D, h, w), and the gradient (1, D, h, w)
+        of ``sum(weight * (pixels - target)^2)``, ``weight`` (1, 1, H, W)."""
+
 
 class OnnxTransforms:
     """The transforms as ONNX graphs run by ONNX Runtime on the CPU."""
@@ -61,19 +68,25 @@ class OnnxTransforms:
 
     def __init__(self, directory: Path) -> None:
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (here for the clear error; _session uses it)
         except ImportError as exc:
             raise WeightsError("ONNX Runtime is not installed: pip install onnxruntime "
                                "(or use the torch backend)") from exc
+        self._directory = directory
+        self._sessions = [self._session(name) for name in (ENCODER_FILE, DECODER_FILE)]
+        self._gradient = None  # loaded on first use: most coding never needs it
+
+    def _session(self, name: str):
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         if _threads is not None:
             options.intra_op_num_threads = _threads
             options.inter_op_num_threads = 1
         try:
-            self._sessions = [ort.InferenceSession(str(directory / name), options, providers=["CPUExecutionProvider"])
-                              for name in (ENCODER_FILE, DECODER_FILE)]
+            return ort.InferenceSession(str(self._directory / name), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ONNX Runtime raises its own types for missing or malformed graphs
-            raise WeightsError(f"cannot load the ONNX graphs in {directory}: {exc}") from exc
+            raise WeightsError(f"cannot load the ONNX graph {self._directory / name}: {exc}") from exc
 
     def _run(self, session, x: np.ndarray) -> np.ndarray:
         return session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(x, np.float32)})[0]
@@ -83,6 +96,17 @@ class OnnxTransforms:
 
     def decode(self, latents: np.ndarray) -> np.ndarray:
         return self._run(self._sessions[1], latents)
+
+    def gradient(self, latents: np.ndarray, target: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._gradient is None:
+            if not (self._directory / GRADIENT_FILE).is_file():
+                raise WeightsError(f"{self._directory} has no {GRADIENT_FILE}: this model codes only at effort 0 "
+                                   "(re-export it to add the graph)")
+            self._gradient = self._session(GRADIENT_FILE)
+        feeds = dict(zip(("z", "target", "weight"), (np.ascontiguousarray(a, np.float32)
+                                                     for a in (latents, target, weight)), strict=True))
+        pixels, grad = self._gradient.run(None, feeds)
+        return pixels, grad
 
 
 class TorchTransforms:
@@ -107,13 +131,24 @@ class TorchTransforms:
     def decode(self, latents: np.ndarray) -> np.ndarray:
         return self._run(self.net.decoder, latents)
 
+    def gradient(self, latents: np.ndarray, target: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        from .model import DecoderGradient
+
+        with torch.inference_mode():
+            args = (torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(self.device) for a in (latents, target, weight))
+            pixels, grad = DecoderGradient(self.net.decoder)(*args)
+        return pixels.float().cpu().numpy(), grad.float().cpu().numpy()
+
 
 def has_graphs(directory: Path) -> bool:
     return all((directory / name).is_file() for name in (ENCODER_FILE, DECODER_FILE))
 
 
 def export_graphs(net: "VQVAE", directory: Path) -> None:
-    """Write ``net``'s encoder and decoder as ONNX graphs into ``directory`` (needs torch and onnx).
+    """Write ``net``'s encoder, decoder and decoder gradient as ONNX graphs into ``directory``
+    (needs torch and onnx).
 
     Weights are stored as float16, as in ``model.safetensors``, each behind a Cast to
     float32, so the graphs compute what the torch modules loaded from the safetensors do."""
@@ -124,19 +159,30 @@ def export_graphs(net: "VQVAE", directory: Path) -> None:
     import torch
     from onnx import helper, numpy_helper
 
+    from .model import DecoderGradient
+
     net = net.eval().cpu()
     f = net.cfg.downsample
     x = torch.rand(1, 3, 4 * f, 6 * f)
-    for name, module, example in ((ENCODER_FILE, net.encoder, x), (DECODER_FILE, net.decoder, net.encoder(x))):
+    z = net.encoder(x)
+    io_axes = {"x": {2: "height", 3: "width"}, "y": {2: "out_height", 3: "out_width"}}
+    image, latent = {2: "height", 3: "width"}, {2: "latent_height", 3: "latent_width"}
+    graphs = (  # (file, module, example inputs, {input and output names: dynamic axes})
+        (ENCODER_FILE, net.encoder, (x,), io_axes),
+        (DECODER_FILE, net.decoder, (z,), io_axes),
+        (GRADIENT_FILE, DecoderGradient(net.decoder), (z, x, torch.ones_like(x[:, :1])),
+         {"z": latent, "target": image, "weight": image, "pixels": image, "gradient": latent}),
+    )
+    for name, module, example, axes in graphs:
         buf = io.BytesIO()
         with torch.inference_mode(), warnings.catch_warnings():
             # torch's TorchScript-based exporter: deprecated in favour of the dynamo one (which needs
             # onnxscript), still exact for these plain convolutional graphs
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", FutureWarning)
-            torch.onnx.export(module, (example,), buf, dynamo=False, input_names=["x"], output_names=["y"],
-                              dynamic_axes={"x": {2: "height", 3: "width"}, "y": {2: "out_height", 3: "out_width"}},
-                              opset_version=17)
+            names = list(axes)
+            torch.onnx.export(module, example, buf, dynamo=False, input_names=names[:len(example)],
+                              output_names=names[len(example):], dynamic_axes=axes, opset_version=17)
         graph_model = onnx.load_from_string(buf.getvalue())
         graph = graph_model.graph
         casts = []

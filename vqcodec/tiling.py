@@ -63,16 +63,45 @@ def analyse(transforms: Transforms, cfg: ModelConfig, rgb: np.ndarray, tile: int
     return latents
 
 
+def _place(out: np.ndarray, y: np.ndarray, rows: slice, cols: slice, tr: slice, tc: slice, f: int) -> None:
+    """Write a window's decoded pixels ``y`` (3, H, W), about [0, 1], of tile (tr, tc) into ``out`` as uint8."""
+    height, width = out.shape[:2]
+    y = y[:, _inner(tr, rows, f), _inner(tc, cols, f)]
+    y0, x0 = tr.start * f, tc.start * f
+    y = y[:, : height - y0, : width - x0]
+    out[y0:y0 + y.shape[1], x0:x0 + y.shape[2]] = (
+        np.clip(np.round(y * np.float32(255.0)), 0, 255).astype(np.uint8).transpose(1, 2, 0))
+
+
 def synthesise(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, indices: np.ndarray, width: int,
                height: int, tile: int = TILE, margin: int = MARGIN) -> np.ndarray:
     """RGB uint8 pixels (height, width, 3) from code indices (M, h, w) into ``codebooks`` (M, K, d)."""
-    f = cfg.downsample
     out = np.empty((height, width, 3), np.uint8)
     for (rows, cols), (tr, tc) in windows(*indices.shape[1:], tile, margin):
         latents = from_codes(indices[:, rows, cols], codebooks)
-        y = transforms.decode(latents[None])[0, :, _inner(tr, rows, f), _inner(tc, cols, f)]
-        y0, x0 = tr.start * f, tc.start * f
-        y = y[:, : height - y0, : width - x0]
-        out[y0:y0 + y.shape[1], x0:x0 + y.shape[2]] = (
-            np.clip(np.round(y * np.float32(255.0)), 0, 255).astype(np.uint8).transpose(1, 2, 0))
+        _place(out, transforms.decode(latents[None])[0], rows, cols, tr, tc, cfg.downsample)
     return out
+
+
+def gradient(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, indices: np.ndarray, rgb: np.ndarray,
+             tile: int = TILE, margin: int = MARGIN) -> tuple[np.ndarray, np.ndarray]:
+    """The image :func:`synthesise` makes of code indices (M, h, w), and the gradient (D, h, w)
+    of its squared error against ``rgb`` (H, W, 3), in [0, 1] units summed over the pixels,
+    with respect to the latents the codes stand for.
+
+    Each window counts only the pixels of its own tile that lie in the image, so the
+    windows' gradients add up to the whole image's."""
+    f = cfg.downsample
+    height, width = rgb.shape[:2]
+    out = np.empty_like(rgb)
+    grad = np.zeros((cfg.latent_dim, *indices.shape[1:]), np.float32)
+    for (rows, cols), (tr, tc) in windows(*indices.shape[1:], tile, margin):
+        latents = from_codes(indices[:, rows, cols], codebooks)
+        target = _pixels(rgb, rows, cols, f).transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255.0)
+        weight = np.zeros((1, 1, *target.shape[2:]), np.float32)
+        r0, c0 = (tr.start - rows.start) * f, (tc.start - cols.start) * f
+        weight[..., r0:r0 + min(tr.stop * f, height) - tr.start * f, c0:c0 + min(tc.stop * f, width) - tc.start * f] = 1
+        pixels, g = transforms.gradient(latents[None], target, weight)
+        grad[:, rows, cols] += g[0]
+        _place(out, pixels[0], rows, cols, tr, tc, f)
+    return out, grad

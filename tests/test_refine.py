@@ -1,0 +1,61 @@
+"""Encoding with effort: codes fitted to the image along the decoder's gradient."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+import vqcodec
+from vqcodec import refine as refine_module
+from vqcodec.errors import VqcError, WeightsError
+from vqcodec.metrics import psnr
+from vqcodec.runtime import GRADIENT_FILE
+from vqcodec.weights import load_model
+
+from .conftest import smooth_image
+
+
+def _cost(result, rgb, model):
+    diff = np.asarray(result.reconstruction, np.float64) / 255 - rgb / 255
+    return (diff ** 2).sum() + refine_module.BIT_WEIGHT * model.lambdas[result.quality] * 8 * len(result.data)
+
+
+def test_effort_zero_is_the_plain_encoding(tiny_model):
+    rgb = smooth_image(64, 48, seed=3)
+    assert vqcodec.compress(rgb, 50, tiny_model, effort=0) == vqcodec.compress(rgb, 50, tiny_model)
+
+
+@pytest.mark.parametrize("quality", [10, 60, 100])
+def test_effort_never_scores_worse_and_decodes_to_what_it_reports(tiny_model, quality):
+    rgb = smooth_image(72, 56, seed=7)
+    plain = vqcodec.compress_report(rgb, quality, tiny_model)
+    fitted = vqcodec.compress_report(rgb, quality, tiny_model, effort=3)
+    assert _cost(fitted, rgb, tiny_model) <= _cost(plain, rgb, tiny_model) + 1e-9
+    decoded = np.asarray(vqcodec.decompress(fitted.data, model=tiny_model))
+    assert np.array_equal(decoded, np.asarray(fitted.reconstruction))
+    assert psnr(decoded, rgb) == pytest.approx(fitted.psnr)
+
+
+def test_effort_changes_the_codes(tiny_model):
+    """The steps do something: some quality's file differs from effort 0's (so the test above has teeth)."""
+    rgb = smooth_image(72, 56, seed=7)
+    assert any(vqcodec.compress(rgb, q, tiny_model, effort=3) != vqcodec.compress(rgb, q, tiny_model)
+               for q in (10, 60, 100))
+
+
+def test_effort_out_of_range_is_refused(tiny_model):
+    for effort in (-1, vqcodec.MAX_EFFORT + 1):
+        with pytest.raises(VqcError, match="effort"):
+            vqcodec.compress(smooth_image(16, 16), 50, tiny_model, effort=effort)
+
+
+def test_a_model_without_the_gradient_graph_codes_at_effort_zero_only(tiny_model_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, copy)
+    (copy / GRADIENT_FILE).unlink()
+    model = load_model(copy)
+    assert model.fingerprint == load_model(tiny_model_dir).fingerprint  # the graph does not decode: not fingerprinted
+    rgb = smooth_image(32, 32)
+    assert vqcodec.compress(rgb, 50, model)
+    with pytest.raises(WeightsError, match=GRADIENT_FILE):
+        vqcodec.compress(rgb, 50, model, effort=1)
