@@ -73,13 +73,13 @@ def _largest_not_above(codec: codecs.Codec, rgb: np.ndarray, budget: int) -> tup
     return best
 
 
-def run(model: vqcodec.CodecModel, quality: int, out: Path, docs: bool) -> dict:
+def run(model: vqcodec.CodecModel, quality: int, out: Path, docs: bool, effort: int = 0) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     results = {}
     for name, make in CASES.items():
         rgb = make()
         pixels = rgb.shape[0] * rgb.shape[1]
-        report = vqcodec.compress_report(rgb, quality=quality, model=model)
+        report = vqcodec.compress_report(rgb, quality=quality, model=model, effort=effort)
         size = len(report.data)
         row = {"vqcodec": {"bytes": size, "bpp": 8 * size / pixels, "psnr": report.psnr}}
         crops = [rgb, np.asarray(report.reconstruction.convert("RGB"))]
@@ -100,9 +100,10 @@ def run(model: vqcodec.CodecModel, quality: int, out: Path, docs: bool) -> dict:
         picture = Image.fromarray(strip).resize((strip.shape[1] * 2, strip.shape[0] * 2), Image.NEAREST)
         for target in [out] + ([DOCS] if docs else []):
             picture.save(target / f"case-{name}.png")
-    (out / "cases.json").write_text(json.dumps({"quality": quality, "model": model.fingerprint.hex(),
+    (out / "cases.json").write_text(json.dumps({"quality": quality, "effort": effort, "model": model.fingerprint.hex(),
                                                 "cases": results}, indent=2))
-    lines = [f"vqcodec at quality {quality} (model {model.fingerprint.hex()}); others at the same file size",
+    lines = [f"vqcodec at quality {quality}, effort {effort} (model {model.fingerprint.hex()}); others at the same "
+             "file size",
              "", "| case | vqcodec bytes | bpp | vqcodec PSNR | JPEG PSNR | WebP PSNR | AVIF PSNR |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
@@ -120,11 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench-out"))
     parser.add_argument("--model", default=None, help="model directory (default: the shipped weights)")
     parser.add_argument("--quality", type=int, default=None, help="vqcodec quality (default: the default)")
+    parser.add_argument("--effort", type=int, default=0, help="vqcodec's encoder effort (compress -e)")
     parser.add_argument("--docs", action="store_true", help="also write the crops to docs/")
     args = parser.parse_args(argv)
     model = vqcodec.load_model(args.model)
     quality = vqcodec.default_quality(model) if args.quality is None else args.quality
-    run(model, quality, args.out, args.docs)
+    run(model, quality, args.out, args.docs, args.effort)
     return 0
 
 

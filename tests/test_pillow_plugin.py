@@ -62,3 +62,11 @@ def test_grayscale_with_alpha_round_trips_its_mode(tmp_path):
     with Image.open(path) as im:
         im.load()
         assert im.mode == "LA" and (np.asarray(im)[..., 1] == 128).all()
+
+
+def test_save_passes_effort_through():
+    image = Image.fromarray(smooth_image(48, 40, seed=3))
+    buf = io.BytesIO()
+    image.save(buf, format="VQC", quality=60, effort=2)
+    assert buf.getvalue() == vqcodec.compress(image, 60, effort=2)
+    assert buf.getvalue() != vqcodec.compress(image, 60)  # effort changed the codes: the option arrived

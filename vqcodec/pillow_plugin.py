@@ -5,7 +5,7 @@ magic bytes (whatever it is called) and reads only the 40-byte header until the
 pixels are needed, so ``.size``, ``.mode`` and ``.verify()`` decode nothing;
 ``img.save("x.vqc", quality=60)`` encodes (the extension picks the format, or
 ``format="VQC"``). Options: ``quality`` (0..100), ``alpha_quality`` (0..100),
-``max_pixels``. Images are coded
+``effort`` (0..8), ``max_pixels``. Images are coded
 with the shipped model.
 """
 
@@ -75,7 +75,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     info = im.encoderinfo
     try:
         fp.write(compress(im, quality=info.get("quality"), max_pixels=info.get("max_pixels"),
-                          alpha_quality=info.get("alpha_quality", 100)))
+                          alpha_quality=info.get("alpha_quality", 100), effort=info.get("effort", 0)))
     except VqcError as exc:
         raise OSError(str(exc)) from exc
 
