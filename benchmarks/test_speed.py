@@ -3,7 +3,8 @@
     pytest benchmarks/test_speed.py
 
 Encode/decode of a 768x512 photo (kodim23 when Kodak is beside the project,
-else the bundled photo resized) at the lowest, middle and highest quality,
+else the bundled photo resized) at the lowest, middle and highest quality
+(and encoding at effort 1 and 4, at the middle one),
 with JPEG beside it for scale; the range coder alone in symbols per second, on the
 photo's codes at the default quality.
 Large images: benchmarks/test_large.py.
@@ -49,6 +50,15 @@ def test_vqcodec_encode(benchmark, model, photo, level):
     benchmark.extra_info["quality"] = q
     data = benchmark(vqcodec.compress, photo, q, model)
     benchmark.extra_info["bpp"] = 8 * len(data) / (photo.shape[0] * photo.shape[1])
+
+
+@pytest.mark.parametrize("effort", [1, 4])
+def test_vqcodec_encode_with_effort(benchmark, model, photo, effort):
+    """Not held to the encode target: effort trades time for bits, as cwebp -m 6 does."""
+    q = _levels(model)[1]
+    benchmark.extra_info.update(quality=q, effort=effort)
+    data = benchmark.pedantic(vqcodec.compress, (photo, q, model), {"effort": effort}, rounds=3, warmup_rounds=1)
+    assert data != vqcodec.compress(photo, q, model)  # effort changed the codes
 
 
 @pytest.mark.parametrize("level", ["low", "mid", "high"])
