@@ -73,3 +73,18 @@ def test_an_unusable_device_is_a_weights_error(tiny_model_dir):
         load_model(tiny_model_dir, device="nosuchdevice")
     with pytest.raises(WeightsError, match="CPU"):
         load_model(tiny_model_dir, device="cuda", backend="onnx")
+
+
+def test_onnx_and_torch_backends_give_one_gradient(tiny_model, torch_model):
+    import numpy as np
+
+    from vqcodec.tiling import gradient
+
+    from .conftest import smooth_image
+
+    rgb = smooth_image(40, 24, seed=8)
+    idx = np.random.default_rng(2).integers(0, tiny_model.cfg.codebook_size, (8, 3, 5))
+    pa, ga = gradient(tiny_model.transforms, tiny_model.cfg, tiny_model.codebooks, idx, rgb)
+    pb, gb = gradient(torch_model.transforms, torch_model.cfg, torch_model.codebooks, idx, rgb)
+    assert np.abs(pa.astype(int) - pb).max() <= 1
+    assert np.abs(ga).max() > 0 and np.allclose(ga, gb, rtol=1e-3, atol=1e-4 * np.abs(ga).max())
