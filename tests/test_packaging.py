@@ -23,7 +23,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_contents(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"vqcodec/weights/model.safetensors", "vqcodec/weights/config.json", "vqcodec/weights/encoder.onnx",
-            "vqcodec/weights/decoder.onnx",
+            "vqcodec/weights/decoder.onnx", "vqcodec/weights/gradient.onnx",
             "vqcodec/assets/coffee.png", "vqcodec_cli/main.py"} <= names
     assert not any(n.startswith("cli/") for n in names)
 
@@ -57,6 +57,8 @@ def test_installed_command_codes_without_torch(installed, tmp_path):
     photo = tmp_path / "photo.png"
     photo.write_bytes(vqcodec.DEMO_IMAGE.read_bytes())
     assert "PSNR" in vqcodec_cmd("compress", str(photo), "-q", "30")
+    assert "PSNR" in vqcodec_cmd("compress", str(photo), "-q", "30", "-e", "1", "-o", str(tmp_path / "effort.vqc"))
+    assert (tmp_path / "effort.vqc").read_bytes() != (tmp_path / "photo.vqc").read_bytes()  # the gradient ran, no torch
     vqcodec_cmd("decompress", str(tmp_path / "photo.vqc"))
     assert (tmp_path / "photo.vqc.png").stat().st_size > 0
     info = vqcodec_cmd("info", str(tmp_path / "photo.vqc"))
