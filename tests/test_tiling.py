@@ -43,12 +43,15 @@ def test_too_small_a_margin_would_show_seams(tiny_model):
     assert not np.allclose(seamed, whole, rtol=1e-4, atol=1e-5)
 
 
-def test_tiled_gradient_adds_up_to_one_pass(tiny_model):
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 90), st.integers(1, 90), st.integers(1, 6))
+def test_tiled_gradient_adds_up_to_one_pass(tiny_model, width, height, tile):
     t, cfg = tiny_model.transforms, tiny_model.cfg
-    rgb = smooth_image(203, 141, seed=6)
-    idx = np.random.default_rng(1).integers(0, cfg.codebook_size, (cfg.latent_dim // cfg.sub_dim, 18, 26))
+    rgb = smooth_image(width, height, seed=6)
+    h, w = -(-height // 8), -(-width // 8)
+    idx = np.random.default_rng(width * height).integers(0, cfg.codebook_size, (cfg.latent_dim // cfg.sub_dim, h, w))
     pixels, whole = gradient(t, cfg, tiny_model.codebooks, idx, rgb, tile=1000)
-    assert np.array_equal(pixels, synthesise(t, cfg, tiny_model.codebooks, idx, 203, 141, tile=1000))
-    _, tiled = gradient(t, cfg, tiny_model.codebooks, idx, rgb, tile=5)
-    assert whole.shape == (cfg.latent_dim, 18, 26) and np.abs(whole).max() > 0
+    assert np.array_equal(pixels, synthesise(t, cfg, tiny_model.codebooks, idx, width, height, tile=1000))
+    _, tiled = gradient(t, cfg, tiny_model.codebooks, idx, rgb, tile=tile)
+    assert whole.shape == (cfg.latent_dim, h, w) and np.abs(whole).max() > 0
     assert np.allclose(tiled, whole, rtol=1e-3, atol=1e-4 * np.abs(whole).max())
