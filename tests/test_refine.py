@@ -59,3 +59,14 @@ def test_a_model_without_the_gradient_graph_codes_at_effort_zero_only(tiny_model
     assert vqcodec.compress(rgb, 50, model)
     with pytest.raises(WeightsError, match=GRADIENT_FILE):
         vqcodec.compress(rgb, 50, model, effort=1)
+
+
+def test_effort_with_alpha_keeps_the_alpha_and_decodes_to_its_report(tiny_model):
+    from PIL import Image
+
+    rgba = np.dstack([smooth_image(40, 32, seed=5), np.tile(np.linspace(0, 255, 40).astype(np.uint8), (32, 1))])
+    image = Image.fromarray(rgba, "RGBA")
+    report = vqcodec.compress_report(image, 60, tiny_model, effort=2)
+    back = vqcodec.decompress(report.data, model=tiny_model)
+    assert back.mode == "RGBA" and np.array_equal(np.asarray(back)[..., 3], rgba[..., 3])
+    assert np.array_equal(np.asarray(back), np.asarray(report.reconstruction))

@@ -55,3 +55,16 @@ def test_tiled_gradient_adds_up_to_one_pass(tiny_model, width, height, tile):
     _, tiled = gradient(t, cfg, tiny_model.codebooks, idx, rgb, tile=tile)
     assert whole.shape == (cfg.latent_dim, h, w) and np.abs(whole).max() > 0
     assert np.allclose(tiled, whole, rtol=1e-3, atol=1e-4 * np.abs(whole).max())
+
+
+def test_gradient_counts_only_the_masked_pixels(tiny_model):
+    t, cfg = tiny_model.transforms, tiny_model.cfg
+    rgb = smooth_image(45, 30, seed=9)
+    idx = np.random.default_rng(3).integers(0, cfg.codebook_size, (cfg.latent_dim // cfg.sub_dim, 4, 6))
+    _, full = gradient(t, cfg, tiny_model.codebooks, idx, rgb, tile=2)
+    mask = np.random.default_rng(4).random((30, 45)) > 0.5
+    _, part = gradient(t, cfg, tiny_model.codebooks, idx, rgb, mask, tile=2)
+    _, rest = gradient(t, cfg, tiny_model.codebooks, idx, rgb, ~mask, tile=2)
+    _, none = gradient(t, cfg, tiny_model.codebooks, idx, rgb, np.zeros_like(mask), tile=2)
+    assert not np.allclose(part, full, atol=1e-4 * np.abs(full).max())
+    assert np.allclose(part + rest, full, rtol=1e-3, atol=1e-4 * np.abs(full).max()) and not none.any()

@@ -105,8 +105,9 @@ class _Encoding:
     def _code(self, quality: int) -> tuple[bytes, np.ndarray]:
         if self.effort == 0:
             return self._pack(self.latents, quality)
+        visible = None if self.px.alpha is None else self.px.alpha > 0  # the fill under alpha 0 is not seen
         return refine(self.latents, self.px.rgb, self.model, self.model.lambdas[quality], self.effort,
-                      lambda latents: self._pack(latents, quality))
+                      lambda latents: self._pack(latents, quality), visible)
 
     def _pack(self, latents: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:
         """The file of ``latents`` (D, h, w) at ``quality`` and its code indices (M, h, w)."""

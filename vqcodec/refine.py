@@ -38,20 +38,24 @@ BIT_WEIGHT = 0.41
 
 
 def refine(latents: np.ndarray, rgb: np.ndarray, model: CodecModel, lam: float, steps: int,
-           code: Callable[[np.ndarray], tuple[bytes, np.ndarray]]) -> tuple[bytes, np.ndarray]:
+           code: Callable[[np.ndarray], tuple[bytes, np.ndarray]],
+           mask: np.ndarray | None = None) -> tuple[bytes, np.ndarray]:
     """The best of ``steps + 1`` files of ``rgb`` (H, W, 3 uint8): ``code(latents)`` gives a file
     and its indices (M, h, w) for latents (D, h, w), first of ``latents``, then of latents moved
-    step by step against the gradient of the decoded image's squared error."""
+    step by step against the gradient of the decoded image's squared error, counted where
+    ``mask`` (H, W) is true (the visible pixels of an image with alpha) or everywhere."""
     target = rgb.astype(np.float32) / np.float32(255.0)
     weight = np.float32(BIT_WEIGHT * lam * 8)  # per byte
     best: tuple[float, bytes, np.ndarray] | None = None
     for step in range(steps + 1):
         data, indices = code(latents)
         if step < steps:
-            pixels, grad = tiling.gradient(model.transforms, model.cfg, model.codebooks, indices, rgb)
+            pixels, grad = tiling.gradient(model.transforms, model.cfg, model.codebooks, indices, rgb, mask)
         else:
             pixels = tiling.synthesise(model.transforms, model.cfg, model.codebooks, indices, rgb.shape[1], rgb.shape[0])
         diff = pixels.astype(np.float32) / np.float32(255.0) - target
+        if mask is not None:
+            diff *= mask[:, :, None]
         cost = float(np.vdot(diff, diff)) + weight * len(data)
         if best is None or cost < best[0]:
             best = (cost, data, indices)

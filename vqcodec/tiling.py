@@ -84,10 +84,11 @@ def synthesise(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, 
 
 
 def gradient(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, indices: np.ndarray, rgb: np.ndarray,
-             tile: int = TILE, margin: int = MARGIN) -> tuple[np.ndarray, np.ndarray]:
+             mask: np.ndarray | None = None, tile: int = TILE, margin: int = MARGIN) -> tuple[np.ndarray, np.ndarray]:
     """The image :func:`synthesise` makes of code indices (M, h, w), and the gradient (D, h, w)
-    of its squared error against ``rgb`` (H, W, 3), in [0, 1] units summed over the pixels,
-    with respect to the latents the codes stand for.
+    of its squared error against ``rgb`` (H, W, 3), in [0, 1] units summed over the pixels
+    (those where ``mask`` (H, W) is true, if given), with respect to the latents the codes
+    stand for.
 
     Each window counts only the pixels of its own tile that lie in the image, so the
     windows' gradients add up to the whole image's."""
@@ -100,7 +101,8 @@ def gradient(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, in
         target = _pixels(rgb, rows, cols, f).transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255.0)
         weight = np.zeros((1, 1, *target.shape[2:]), np.float32)
         r0, c0 = (tr.start - rows.start) * f, (tc.start - cols.start) * f
-        weight[..., r0:r0 + min(tr.stop * f, height) - tr.start * f, c0:c0 + min(tc.stop * f, width) - tc.start * f] = 1
+        y0, y1, x0, x1 = tr.start * f, min(tr.stop * f, height), tc.start * f, min(tc.stop * f, width)
+        weight[..., r0:r0 + y1 - y0, c0:c0 + x1 - x0] = 1 if mask is None else mask[y0:y1, x0:x1]
         pixels, g = transforms.gradient(latents[None], target, weight)
         grad[:, rows, cols] += g[0]
         _place(out, pixels[0], rows, cols, tr, tc, f)
