@@ -16,8 +16,8 @@ from .conftest import smooth_image
 
 
 def _cost(result, rgb, model):
-    diff = np.asarray(result.reconstruction, np.float64) / 255 - rgb / 255
-    return (diff ** 2).sum() + refine_module.BIT_WEIGHT * model.lambdas[result.quality] * 8 * len(result.data)
+    diff = np.asarray(result.reconstruction, np.float64) - rgb
+    return (diff ** 2).sum() + refine_module.BIT_WEIGHT * model.lambdas[result.quality] * 8 * 255 ** 2 * len(result.data)
 
 
 def test_effort_zero_is_the_plain_encoding(tiny_model):
@@ -30,7 +30,7 @@ def test_effort_never_scores_worse_and_decodes_to_what_it_reports(tiny_model, qu
     rgb = smooth_image(72, 56, seed=7)
     plain = vqcodec.compress_report(rgb, quality, tiny_model)
     fitted = vqcodec.compress_report(rgb, quality, tiny_model, effort=3)
-    assert _cost(fitted, rgb, tiny_model) <= _cost(plain, rgb, tiny_model) + 1e-9
+    assert _cost(fitted, rgb, tiny_model) <= _cost(plain, rgb, tiny_model) * (1 + 1e-12)
     decoded = np.asarray(vqcodec.decompress(fitted.data, model=tiny_model))
     assert np.array_equal(decoded, np.asarray(fitted.reconstruction))
     assert psnr(decoded, rgb) == pytest.approx(fitted.psnr)
@@ -70,3 +70,12 @@ def test_effort_with_alpha_keeps_the_alpha_and_decodes_to_its_report(tiny_model)
     back = vqcodec.decompress(report.data, model=tiny_model)
     assert back.mode == "RGBA" and np.array_equal(np.asarray(back)[..., 3], rgba[..., 3])
     assert np.array_equal(np.asarray(back), np.asarray(report.reconstruction))
+
+
+def test_squared_error_in_bands_is_the_whole_sum():
+    rng = np.random.default_rng(0)
+    a, b = (rng.integers(0, 256, (70, 33, 3), dtype=np.uint8) for _ in range(2))
+    mask = rng.random((70, 33)) > 0.4
+    diff = a.astype(np.int64) - b
+    assert refine_module._squared_error(a, b, None, rows=8) == (diff ** 2).sum()
+    assert refine_module._squared_error(a, b, mask, rows=8) == (diff ** 2 * mask[:, :, None]).sum()

@@ -44,8 +44,7 @@ def refine(latents: np.ndarray, rgb: np.ndarray, model: CodecModel, lam: float, 
     and its indices (M, h, w) for latents (D, h, w), first of ``latents``, then of latents moved
     step by step against the gradient of the decoded image's squared error, counted where
     ``mask`` (H, W) is true (the visible pixels of an image with alpha) or everywhere."""
-    target = rgb.astype(np.float32) / np.float32(255.0)
-    weight = np.float32(BIT_WEIGHT * lam * 8)  # per byte
+    weight = BIT_WEIGHT * lam * 8 * 255.0 ** 2  # per byte, in squared 8-bit levels
     best: tuple[float, bytes, np.ndarray] | None = None
     for step in range(steps + 1):
         data, indices = code(latents)
@@ -53,12 +52,21 @@ def refine(latents: np.ndarray, rgb: np.ndarray, model: CodecModel, lam: float, 
             pixels, grad = tiling.gradient(model.transforms, model.cfg, model.codebooks, indices, rgb, mask)
         else:
             pixels = tiling.synthesise(model.transforms, model.cfg, model.codebooks, indices, rgb.shape[1], rgb.shape[0])
-        diff = pixels.astype(np.float32) / np.float32(255.0) - target
-        if mask is not None:
-            diff *= mask[:, :, None]
-        cost = float(np.vdot(diff, diff)) + weight * len(data)
+        cost = _squared_error(pixels, rgb, mask) + weight * len(data)
         if best is None or cost < best[0]:
             best = (cost, data, indices)
         if step < steps:
             latents = latents - np.float32(STEP) * grad
     return best[1], best[2]
+
+
+def _squared_error(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None, rows: int = 256) -> float:
+    """Sum of squared differences of uint8 images (H, W, 3) where ``mask`` (H, W) is true, in
+    8-bit levels, a band of rows at a time: float copies of a 50-megapixel image would take GBs."""
+    total = 0
+    for y in range(0, a.shape[0], rows):
+        d = a[y:y + rows].astype(np.int32) - b[y:y + rows]
+        if mask is not None:
+            d *= mask[y:y + rows, :, None]
+        total += int(np.einsum("ijk,ijk->", d, d, dtype=np.int64))
+    return float(total)
