@@ -90,7 +90,8 @@ def synthesise(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, 
 def gradient(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, indices: np.ndarray, rgb: np.ndarray,
              mask: np.ndarray | None = None, tile: int = GRADIENT_TILE,
              margin: int = MARGIN) -> tuple[np.ndarray, np.ndarray]:
-    """The image :func:`synthesise` makes of code indices (M, h, w), and the gradient (D, h, w)
+    """The image :func:`synthesise` makes of code indices (M, h, w) (within a grey level: another
+    graph computes it), and the gradient (D, h, w)
     of its squared error against ``rgb`` (H, W, 3), in [0, 1] units summed over the pixels
     (those where ``mask`` (H, W) is true, if given), with respect to the latents the codes
     stand for.
