@@ -169,7 +169,7 @@ def compress(image: ImageInput, quality: int | None = None, model: CodecModel | 
     channel is exact at ``alpha_quality`` 100 (the default), reduced to fewer
     levels below it. ``effort`` 1 .. :data:`MAX_EFFORT` spends that many decoder
     passes per file to fit the codes to the image (:mod:`refine`): smaller files
-    for the same quality, each step about twice the time of an encoding at effort 0."""
+    for the same quality, each step about 2.5 times the time of an encoding at effort 0."""
     return _encode(to_pixels(image, max_pixels), quality, _resolve(model, device), alpha_quality, effort)[0]
 
 
