@@ -58,7 +58,8 @@ class ContextCounter:
         size = self.counts.shape[2]
         for m, pos, ctx, shift in schedule(zero, size, indices):
             pairs = ctx * size + (indices[m].ravel()[pos] - shift) % size
-            self.counts[m] += np.bincount(pairs, minlength=NUM_CONTEXTS * size).reshape(NUM_CONTEXTS, size)
+            seen, times = np.unique(pairs, return_counts=True)  # a few thousand pairs of NUM_CONTEXTS * size
+            self.counts[m].reshape(-1)[seen] += times.astype(np.int32)
 
     def design(self, classes: int = NUM_CLASSES) -> tuple[np.ndarray, np.ndarray]:
         """Each codebook's class of every context (M, NUM_CONTEXTS) and the smoothed
