@@ -65,12 +65,16 @@ DEFAULT_RUNS = Path(os.environ.get("VQCODEC_CACHE", Path.home() / ".cache" / "vq
               help="Widen this exported model's latent to --latent-dim channels (the new ones start as a linear "
                    "block path fitted to what the model fails to reconstruct), measure its prior on DATA_DIR "
                    "and write the model to --out; then fine-tune it with --finetune-network.")
+@click.option("--densify-codebooks", "densify_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Give this exported model's 1-D codebooks twice as many codes (the midpoints of its codes), "
+                   "measure its prior on DATA_DIR and write the model to --out; then fine-tune it with "
+                   "--finetune-network --move-codebooks.")
 def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_steps: int, batch_size: int,
                   crop: int, synthetic: float, lr: float | None, channels: int, latent_dim: int, sub_dim: int, codebook_size: int,
                   block_transform: bool, rate_weights: tuple[float, float], quality_lambdas: tuple[float | None, float | None], seed: int,
                   checkpoint_minutes: float, device: str, resume: bool, export_only: bool, init_dir: str | None,
                   finetune_dir: str | None, finetune_net_dir: str | None, move_codebooks: bool, grow_decoder: int,
-                  reprior_dir: str | None, widen_dir: str | None) -> None:
+                  reprior_dir: str | None, widen_dir: str | None, densify_dir: str | None) -> None:
     """Train a model on the photos in DATA_DIR and export it.
 
     Checkpoints are written every few minutes; rerun with --resume to continue
@@ -80,7 +84,7 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
     """
     from vqcodec.errors import VqcError
     from vqcodec.model import ModelConfig
-    from vqcodec.train import TrainConfig, remeasure_prior, train, widen_latent
+    from vqcodec.train import TrainConfig, densify_codebooks, remeasure_prior, train, widen_latent
 
     if reprior_dir is not None:
         try:
@@ -95,6 +99,15 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
                          seed=seed, crop=crop, log=click.echo)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--latent-dim") from None
+        except VqcError as exc:
+            click.echo(f"vqcodec: error: {exc}", err=True)
+            raise SystemExit(1) from None
+        return
+    if densify_dir is not None:
+        try:
+            densify_codebooks(densify_dir, data_dir, out or str(DEFAULT_RUNS / run_name / "model"), device, log=click.echo)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--densify-codebooks") from None
         except VqcError as exc:
             click.echo(f"vqcodec: error: {exc}", err=True)
             raise SystemExit(1) from None

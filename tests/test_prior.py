@@ -178,3 +178,22 @@ def test_invalid_tables_are_refused():
 def test_cross_entropy_of_uniform_prior():
     prior = Prior.uniform(2, 4, 1)
     assert prior.cross_entropy_bits(np.zeros((2, 1, 5), dtype=int), 0) == pytest.approx(2 * 5 * 2)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_a_codebook_of_twice_the_resolution_sees_the_same_contexts_near_zero(seed):
+    """Contexts measure distance in units of 256 codes (``context_unit``): the maps of a 512-code
+    codebook holding twice a 256-code map's offsets from zero give the same contexts wherever
+    no position is predicted (neighbours' mean within MEAN_CAP)."""
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(1, 9, 2)
+    coarse_zero = np.array([0, 100, 120])
+    maps = coarse_zero[:, None, None] + rng.integers(-2, 3, (3, h, w))
+    maps[0] = rng.integers(0, 256, (h, w))  # codebook 0 reads indices: left out below
+    coarse, fine = (list(schedule(z, size, m)) for z, size, m in
+                    ((coarse_zero, 256, maps), (2 * coarse_zero, 512, 2 * maps)))
+    for (m, pos, ctx, shift), (_, fine_pos, fine_ctx, fine_shift) in zip(coarse, fine, strict=True):
+        assert np.array_equal(pos, fine_pos)
+        if m:
+            assert np.array_equal(ctx, fine_ctx) and not shift.any() and not fine_shift.any()

@@ -41,6 +41,10 @@ coded symbol is ``(index - shift) mod K``. Where neighbours disagree, the
 absolute tables keep what they know of which codes rate control uses: coding
 every far position as a difference cost photos 50-80% more bits.
 
+Distances between codes are counted in units of ``context_unit(K)`` codes (one up
+to 256 codes, two at 512), so a codebook of twice the resolution sees the same
+contexts at the same distances in latent units; predictions stay in codes.
+
 Many contexts behave alike and a table per context would be too large to
 count or ship, so each codebook maps its contexts onto ``NUM_CLASSES`` classes
 (``classes``, designed at export by clustering contexts with similar
@@ -164,6 +168,7 @@ class ContextTracker:
 
     def __init__(self, zero: np.ndarray, size: int, h: int, w: int) -> None:
         self.zero, self.size = np.asarray(zero, np.int64), size
+        self.unit = context_unit(size)
         self.positions = phase_positions(h, w)
         self._magnitudes = np.zeros((h, w), np.int32)  # summed over codebooks 1 .. m-1; activity is its box3
         self._previous = np.zeros((h, w), np.int32)  # last codebook's signed distance from zero, clipped, + cap
@@ -204,27 +209,29 @@ class ContextTracker:
         n = self._count[phase]
         total = offset.sum(0, dtype=np.int32)
         mean = (2 * total + n) // (2 * n)  # rounded half up
+        u = self.unit
         kind = _PREDICTED_KIND[phase]
         if m == 0:
             if phase <= 2:  # two apart, only neighbours that agree say more than the anchors' table
                 ctx = np.zeros(count, np.int32)
             else:
                 ctx = 1 + kind * MEAN_BUCKETS + np.minimum(total // n * MEAN_BUCKETS // self.size, MEAN_BUCKETS - 1)
-            stray = self._stray(phase, offset, mean)
+            stray = self._stray(phase, offset, mean) // u
             agree = stray <= PREDICT_MAX_STRAY
             predicted = 1 + 2 * MEAN_BUCKETS + kind * SPREAD_BUCKETS + _SPREAD_OF[np.minimum(stray, PREDICT_MAX_STRAY)]
             return np.where(agree, predicted, ctx), np.where(agree, mean, 0)
         base = self._base_at(phase)
+        coarse = (2 * total + n * u) // (2 * n * u)  # the mean in context units
         if phase <= 2:  # neighbours two apart: phase 0's context, unless they agree far from zero
             near = (base * 6) * (2 * MEAN_CAP + 1) + MEAN_CAP
         else:
-            busy = _BUSY[np.minimum(np.abs(offset), MAGNITUDE_CAP).sum(0, dtype=np.int32)]
-            near = (base * 6 + busy) * (2 * MEAN_CAP + 1) + np.minimum(np.maximum(mean, -MEAN_CAP), MEAN_CAP)
+            busy = _BUSY[np.minimum(np.abs(offset) // u, MAGNITUDE_CAP).sum(0, dtype=np.int32)]
+            near = (base * 6 + busy) * (2 * MEAN_CAP + 1) + np.minimum(np.maximum(coarse, -MEAN_CAP), MEAN_CAP)
             near += (phase - 3) * _PHASE_CONTEXTS + MEAN_CAP
-        far = np.abs(mean) > MEAN_CAP
+        far = np.abs(coarse) > MEAN_CAP
         if not far.any():
             return near, no_shift
-        stray = self._stray(phase, offset, mean)
+        stray = self._stray(phase, offset, mean) // u
         far &= stray <= PREDICT_MAX_STRAY
         spread = _SPREAD_OF[np.minimum(stray, PREDICT_MAX_STRAY)]
         predicted = 2 * _PHASE_CONTEXTS + (kind * SPREAD_BUCKETS + spread) * (ACTIVITY_BUCKETS * (2 * PREVIOUS_CAP + 1)) + base
@@ -247,11 +254,18 @@ class ContextTracker:
         """Record the next codebook's complete index map (h, w)."""
         m = self.next
         distance = np.arange(self.size) - self.zero[m]
+        distance = np.sign(distance) * (np.abs(distance) // self.unit)
         if m >= 1:
             self._magnitudes += np.minimum(np.abs(distance), MAGNITUDE_CAP).astype(np.int32)[indices]
         self._previous = (np.clip(distance, -PREVIOUS_CAP, PREVIOUS_CAP) + PREVIOUS_CAP).astype(np.int32)[indices]
         self.next += 1
         self._base = None
+
+
+def context_unit(size: int) -> int:
+    """Codes per step of the contexts' distances: 1 up to 256 codes, so a codebook of finer
+    resolution (512 codes) sees the same contexts at the same distances in latent units."""
+    return max(1, size // 256)
 
 
 def index_maps(count: int, h: int, w: int, size: int) -> np.ndarray:

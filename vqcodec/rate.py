@@ -25,9 +25,9 @@ from typing import Iterator
 
 import numpy as np
 
-from .prior import Prior, index_maps, schedule
+from .prior import Prior, context_unit, index_maps, schedule
 
-#: Codes searched on each side of the nearest code (1-D codebooks).
+#: Codes searched on each side of the nearest code (1-D codebooks), per context unit.
 WINDOW = 6
 #: The cheapest codes of each position's class searched besides (1-D codebooks).
 CHEAPEST = 8
@@ -58,11 +58,12 @@ def _candidates(v: np.ndarray, codebook: np.ndarray, cheapest: np.ndarray) -> np
     """Candidate codes (P, n) for sub-vectors ``v`` (P, d) of a codebook (K, d), given each
     position's cheapest codes under its context (P, CHEAPEST)."""
     k = codebook.shape[0]
-    if codebook.shape[1] != 1 or k <= 2 * WINDOW + 1 + CHEAPEST:
+    window = WINDOW * context_unit(k)  # the same reach in latent units at every resolution
+    if codebook.shape[1] != 1 or k <= 2 * window + 1 + CHEAPEST:
         return np.broadcast_to(np.arange(k), (v.shape[0], k))
     near = np.searchsorted(codebook[:, 0], v[:, 0])  # nearest: here or below
-    near = np.minimum(np.maximum(near, WINDOW), k - 1 - WINDOW)  # np.clip's checks cost more than its work here
-    return np.concatenate([near[:, None] + np.arange(-WINDOW, WINDOW + 1), cheapest], axis=1)
+    near = np.minimum(np.maximum(near, window), k - 1 - window)  # np.clip's checks cost more than its work here
+    return np.concatenate([near[:, None] + np.arange(-window, window + 1), cheapest], axis=1)
 
 
 def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quality: int, lam: float) -> np.ndarray:

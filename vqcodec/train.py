@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from . import distributed
 from .data import IMAGE_SUFFIXES, CropSampler, list_images, load_rgb, split_holdout
+from .densify import densify
 from .errors import TrainingDataError
 from .model import VQVAE, ModelConfig
 from .prior import NUM_CLASSES, NUM_CONTEXTS, Prior
@@ -444,6 +445,24 @@ def widen_latent(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_
                                                                 "cpu_minutes": round((time.monotonic() - t0) / 60, 1)}]}
     fp = save_model(out_dir, wide.cpu(), prior, lambdas, extra=extra)
     log(f"exported model {fp.hex()} widened to {latent_dim} latent channels to {out_dir}")
+    return fp
+
+
+def densify_codebooks(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike,
+                      device: str = "cpu", log: Callable[[str], None] = print) -> bytes:
+    """Export ``model_dir``'s network with codebooks of twice the resolution (:func:`densify.densify`)
+    and its prior measured on ``data_dir``: the start of a codebook round that spreads the new codes."""
+    net, lambdas, extra = load_network(model_dir, device)
+    train_imgs, _ = _load_split(data_dir, TrainConfig().holdout, log)
+    t0 = time.monotonic()
+    sort_codebooks(net)
+    dense = densify(net)
+    prior, lambdas = _prior_over(lambdas, dense, train_imgs, device)
+    extra = {**extra, "densified": [*extra.get("densified", []), {"from": net.cfg.codebook_size,
+                                                                    "to": dense.cfg.codebook_size,
+                                                                    "cpu_minutes": round((time.monotonic() - t0) / 60, 1)}]}
+    fp = save_model(out_dir, dense.cpu(), prior, lambdas, extra=extra)
+    log(f"exported model {fp.hex()} with {dense.cfg.codebook_size} codes per codebook to {out_dir}")
     return fp
 
 
