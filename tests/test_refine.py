@@ -79,3 +79,24 @@ def test_squared_error_in_bands_is_the_whole_sum():
     diff = a.astype(np.int64) - b
     assert refine_module._squared_error(a, b, None, rows=8) == (diff ** 2).sum()
     assert refine_module._squared_error(a, b, mask, rows=8) == (diff ** 2 * mask[:, :, None]).sum()
+
+
+def test_refine_hands_back_the_decoders_image_when_its_last_step_wins(tiny_model):
+    """compress_report at effort reuses that image instead of decoding the file again: it must be
+    exactly the decoder's (the gradient graph's images of earlier steps are not handed back)."""
+    from vqcodec import tiling
+    from vqcodec.codec import _Encoding
+    from vqcodec.image import to_pixels
+
+    rgb = smooth_image(72, 56, seed=7)
+    enc = _Encoding(to_pixels(rgb), tiny_model)
+    handed = 0
+    for quality in (10, 60, 100):
+        for steps in (1, 3):
+            data, indices, pixels = refine_module.refine(enc.latents, rgb, tiny_model, tiny_model.lambdas[quality], steps,
+                                                         lambda latents: enc._pack(latents, quality))
+            if pixels is not None:
+                handed += 1
+                assert np.array_equal(pixels, tiling.synthesise(tiny_model.transforms, tiny_model.cfg,
+                                                                tiny_model.codebooks, indices, 72, 56))
+    assert handed

@@ -94,17 +94,18 @@ class _Encoding:
         self.px, self.model, self.effort = px, model, effort
         self.latents = tiling.analyse(model.transforms, model.cfg, px.rgb)
         self.alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
-        self._coded: dict[int, tuple[bytes, np.ndarray]] = {}  # a target search reports a level it coded
+        # a target search reports a level it coded; effort may have decoded the file already
+        self._coded: dict[int, tuple[bytes, np.ndarray, np.ndarray | None]] = {}
 
     def code(self, quality: int) -> tuple[bytes, np.ndarray]:
         """The .vqc bytes at ``quality`` and the code indices (M, h, w) they hold (each level coded once)."""
         if quality not in self._coded:
             self._coded[quality] = self._code(quality)
-        return self._coded[quality]
+        return self._coded[quality][:2]
 
-    def _code(self, quality: int) -> tuple[bytes, np.ndarray]:
+    def _code(self, quality: int) -> tuple[bytes, np.ndarray, np.ndarray | None]:
         if self.effort == 0:
-            return self._pack(self.latents, quality)
+            return *self._pack(self.latents, quality), None
         visible = None if self.px.alpha is None else self.px.alpha > 0  # the fill under alpha 0 is not seen
         return refine(self.latents, self.px.rgb, self.model, self.model.lambdas[quality], self.effort,
                       lambda latents: self._pack(latents, quality), visible)
@@ -126,7 +127,9 @@ class _Encoding:
         data, indices = self.code(quality)
         height, width = px.rgb.shape[:2]
         m = self.model
-        rgb = tiling.synthesise(m.transforms, m.cfg, m.codebooks, indices, width, height)
+        rgb = self._coded[quality][2]
+        if rgb is None:
+            rgb = tiling.synthesise(m.transforms, m.cfg, m.codebooks, indices, width, height)
         recon = from_rgb(rgb, px.mode, px.alpha)
         if px.mode in ("L", "LA"):
             quality_db = psnr(np.asarray(recon.convert("L")), np.asarray(from_rgb(px.rgb, "L", None)))

@@ -39,13 +39,15 @@ BIT_WEIGHT = 0.41
 
 def refine(latents: np.ndarray, rgb: np.ndarray, model: CodecModel, lam: float, steps: int,
            code: Callable[[np.ndarray], tuple[bytes, np.ndarray]],
-           mask: np.ndarray | None = None) -> tuple[bytes, np.ndarray]:
+           mask: np.ndarray | None = None) -> tuple[bytes, np.ndarray, np.ndarray | None]:
     """The best of ``steps + 1`` files of ``rgb`` (H, W, 3 uint8): ``code(latents)`` gives a file
     and its indices (M, h, w) for latents (D, h, w), first of ``latents``, then of latents moved
     step by step against the gradient of the decoded image's squared error, counted where
-    ``mask`` (H, W) is true (the visible pixels of an image with alpha) or everywhere."""
+    ``mask`` (H, W) is true (the visible pixels of an image with alpha) or everywhere. Returns
+    the file, its indices and, when the last step's file is best, the decoder's image of it
+    (the gradient graph's images of earlier steps may differ from it by a level)."""
     weight = BIT_WEIGHT * lam * 8 * 255.0 ** 2  # per byte, in squared 8-bit levels
-    best: tuple[float, bytes, np.ndarray] | None = None
+    best: tuple[float, bytes, np.ndarray, np.ndarray | None] | None = None
     for step in range(steps + 1):
         data, indices = code(latents)
         if step < steps:
@@ -54,10 +56,10 @@ def refine(latents: np.ndarray, rgb: np.ndarray, model: CodecModel, lam: float, 
             pixels = tiling.synthesise(model.transforms, model.cfg, model.codebooks, indices, rgb.shape[1], rgb.shape[0])
         cost = _squared_error(pixels, rgb, mask) + weight * len(data)
         if best is None or cost < best[0]:
-            best = (cost, data, indices)
+            best = (cost, data, indices, None if step < steps else pixels)
         if step < steps:
             latents = latents - np.float32(STEP) * grad
-    return best[1], best[2]
+    return best[1], best[2], best[3]
 
 
 def _squared_error(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None, rows: int = 256) -> float:
