@@ -52,3 +52,13 @@ def test_the_zero_code_is_the_usual_code_not_the_smallest():
     rng = np.random.default_rng(0)
     z = np.stack([rng.normal(0, 0.05, (6, 7)), rng.normal(0.5, 0.05, (6, 7))])[..., None]
     assert usual_codes([z, z], codebooks).tolist() == [4, 6]
+
+
+def test_the_zero_code_of_a_fine_codebook_is_the_broad_mode_not_a_spike():
+    """At 512 codes (a context unit of 2), counts are pooled a unit either side: a spike of one
+    code loses to a broad mode that outnumbers it only in its neighbourhood."""
+    codebook = np.linspace(-1, 1, 512)[None, :, None]
+    spike = np.full(300, codebook[0, 400, 0])
+    broad = codebook[0, 100 + np.arange(-2, 3), 0].repeat(np.array([60, 90, 100, 90, 60]))
+    z = np.concatenate([spike, broad])[None, :, None, None]
+    assert usual_codes([z], codebook).tolist() == [100]
