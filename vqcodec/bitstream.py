@@ -20,7 +20,7 @@ from typing import BinaryIO
 from .errors import CorruptError, FormatError, ImageTooLargeError, TruncatedError, UnsupportedVersionError
 
 MAGIC = b"\x89VQC"
-VERSION = 7  # 7: format 6 with the (even, even) quarter coded as a three-phase pyramid (docs/format.md)
+VERSION = 8  # 8: format 7 with contexts counting distances in units of K // 256 codes (512-code models; docs/format.md)
 HEADER = struct.Struct("<4sBBBB8sIIIII")  # up to and including the header CRC
 PAYLOAD_CRC = struct.Struct("<I")
 HEADER_SIZE = HEADER.size + PAYLOAD_CRC.size  # 40
