@@ -5,10 +5,28 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import click
 
 DEFAULT_RUNS = Path(os.environ.get("VQCODEC_CACHE", Path.home() / ".cache" / "vqcodec")) / "runs"
+
+
+def _export_job(job: Callable[[], object], hint: str | None = None) -> None:
+    """Run a one-shot export (a prior measured anew, a model widened or densified), its errors
+    as one-line messages: a ValueError blames the option ``hint`` (usage, exit 2), a VqcError
+    the data or model (exit 1)."""
+    from vqcodec.errors import VqcError
+
+    try:
+        job()
+    except ValueError as exc:
+        if hint is None:
+            raise
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+    except VqcError as exc:
+        click.echo(f"vqcodec: error: {exc}", err=True)
+        raise SystemExit(1) from None
 
 
 @click.command("train")
@@ -86,31 +104,17 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
     from vqcodec.model import ModelConfig
     from vqcodec.train import TrainConfig, densify_codebooks, remeasure_prior, train, widen_latent
 
+    model_out = out or str(DEFAULT_RUNS / run_name / "model")
     if reprior_dir is not None:
-        try:
-            remeasure_prior(reprior_dir, data_dir, out or str(DEFAULT_RUNS / run_name / "model"), device, log=click.echo)
-        except VqcError as exc:
-            click.echo(f"vqcodec: error: {exc}", err=True)
-            raise SystemExit(1) from None
+        _export_job(lambda: remeasure_prior(reprior_dir, data_dir, model_out, device, log=click.echo))
         return
     if widen_dir is not None:
-        try:
-            widen_latent(widen_dir, data_dir, out or str(DEFAULT_RUNS / run_name / "model"), latent_dim, device,
-                         seed=seed, crop=crop, log=click.echo)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--latent-dim") from None
-        except VqcError as exc:
-            click.echo(f"vqcodec: error: {exc}", err=True)
-            raise SystemExit(1) from None
+        _export_job(lambda: widen_latent(widen_dir, data_dir, model_out, latent_dim, device, seed=seed, crop=crop,
+                                         log=click.echo), "--latent-dim")
         return
     if densify_dir is not None:
-        try:
-            densify_codebooks(densify_dir, data_dir, out or str(DEFAULT_RUNS / run_name / "model"), device, log=click.echo)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--densify-codebooks") from None
-        except VqcError as exc:
-            click.echo(f"vqcodec: error: {exc}", err=True)
-            raise SystemExit(1) from None
+        _export_job(lambda: densify_codebooks(densify_dir, data_dir, model_out, device, log=click.echo),
+                    "--densify-codebooks")
         return
     if move_codebooks and finetune_net_dir is None:
         raise click.UsageError("--move-codebooks needs --finetune-network")
