@@ -68,3 +68,32 @@ def test_the_cli_densifies_an_exported_model_that_then_codes(tiny_model_dir, tmp
     assert model.prior.size == 64
     photo = smooth_image(40, 24, seed=7)
     assert np.asarray(vqcodec.decompress(vqcodec.compress(photo, 90, model), model)).shape == photo.shape
+
+
+def test_a_512_code_model_round_trips_and_refuses_hostile_payloads(tmp_path):
+    """Contexts in units of two codes (K = 512) on the decoder's side: files decode to what the
+    encoder reported, and random payloads under a valid header raise only format errors."""
+    import vqcodec
+    from vqcodec.train import measure_prior
+    from vqcodec.weights import load_model, save_model
+
+    from .test_crafted import craft
+
+    net = _net()
+    net.quantizer.codebooks.data.mul_(3.0)
+    sort_codebooks(net)
+    for _ in range(4):  # 32 -> 512 codes
+        net = densify(net)
+    save_model(tmp_path, net, *measure_prior(net, [smooth_image(64, 64, 0)], lam_high=0.3, lam_low=3e-4,
+                                             levels=101, sets=3))
+    model = load_model(tmp_path)
+    assert model.prior.size == 512 and context_unit(model.prior.size) == 2
+    photo = smooth_image(72, 56, seed=4)
+    for quality in (10, 90):
+        report = vqcodec.compress_report(photo, quality, model)
+        assert np.array_equal(np.asarray(vqcodec.decompress(report.data, model)), np.asarray(report.reconstruction))
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        payload = rng.integers(0, 256, 4 * int(rng.integers(1, 64)), np.uint8).tobytes()
+        with pytest.raises(vqcodec.FormatError):
+            vqcodec.decompress(craft(report.data, payload), model=model)
