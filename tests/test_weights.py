@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from vqcodec.errors import WeightsError
@@ -88,3 +89,17 @@ def test_onnx_and_torch_backends_give_one_gradient(tiny_model, torch_model):
     pb, gb = gradient(torch_model.transforms, torch_model.cfg, torch_model.codebooks, idx, rgb)
     assert np.abs(pa.astype(int) - pb).max() <= 1
     assert np.abs(ga).max() > 0 and np.allclose(ga, gb, rtol=1e-3, atol=1e-4 * np.abs(ga).max())
+
+
+def test_count_tables_are_stored_as_uint16_with_large_counts_listed_apart_losslessly(tmp_path):
+    from vqcodec.weights import COUNT_ESCAPE, _pack_counts, _unpack_counts
+
+    rng = np.random.default_rng(0)
+    counts = rng.integers(1, 3000, (2, 3, 10, 16)).astype(np.int64)
+    counts[0, 1, 2, 3], counts[1, 2, 9, 15], counts[1, 0, 0, 0] = 1 << 20, COUNT_ESCAPE, COUNT_ESCAPE - 1
+    packed = _pack_counts(counts)
+    assert packed["prior.counts"].dtype == np.uint16 and packed["prior.counts_over"].tolist() == [1 << 20, COUNT_ESCAPE]
+    assert np.array_equal(_unpack_counts(dict(packed), tmp_path), counts)
+    broken = dict(packed, **{"prior.counts_over": packed["prior.counts_over"][:1]})
+    with pytest.raises(WeightsError, match="escaped counts"):
+        _unpack_counts(broken, tmp_path)
