@@ -83,3 +83,31 @@ def test_a_code_the_context_makes_cheap_is_found_outside_both_windows():
     v = cb[0, 200 - 2 * WINDOW, 0]  # its nearest code's window stops short of code 200
     assert int(choose_codes(np.full((1, 1, 1, 1), v), cb, prior, 0, 1.0)[0, 0, 0]) == 200
     assert int(choose_codes(np.full((1, 1, 1, 1), v), cb, prior, 0, 0.0)[0, 0, 0]) == 200 - 2 * WINDOW
+
+
+def test_an_anchor_in_a_flat_region_takes_the_regions_code_not_the_usual_one(monkeypatch):
+    """A flat 8x8 region at 0.7 where the usual code (near 0) is 20 bits cheaper: an anchor
+    alone would take the usual code; speaking for its smooth neighbourhood, it keeps the colour."""
+    import vqcodec.rate as rate
+    from vqcodec.prior import phase_positions
+
+    cb = np.linspace(-3, 3, 64)[None, :, None]
+    counts = np.ones((1, 1, NUM_CLASSES, 64), np.int64)
+    counts[..., 32] = 10**6
+    prior = Prior(counts, np.zeros((1, 1, NUM_CONTEXTS), np.int64), np.array([32]), np.zeros(1, np.int64))
+    z = np.full((1, 8, 8, 1), 0.7)
+    anchors = phase_positions(8, 8)[0]
+    assert set(choose_codes(z, cb, prior, 0, 0.05)[0].ravel()[anchors]) == {39}  # the code nearest 0.7
+    monkeypatch.setattr(rate, "ANCHOR_WEIGHT", 1.0)
+    assert set(choose_codes(z, cb, prior, 0, 0.05)[0].ravel()[anchors]) == {32}
+
+
+def test_anchor_targets_are_the_mean_only_where_the_latents_around_are_smooth():
+    from vqcodec.rate import ANCHOR_WEIGHT, anchor_targets
+
+    z = np.zeros((6, 6, 1))
+    z[:, 3:] = np.array([[0.0, 2.0, -2.0]] * 6)[:, :, None]  # a rough right half
+    z[1, 1] = 0.3
+    target, weight = anchor_targets(z, np.array([1 * 6 + 1, 1 * 6 + 4]), lam=0.1)
+    assert np.isclose(target[0, 0], 0.3 / 9) and weight[0] == ANCHOR_WEIGHT  # smooth: the 3x3 mean
+    assert target[1, 0] == 2.0 and weight[1] == 1  # rough: its own latent

@@ -10,6 +10,18 @@ A quality level is a ``lam``: the model stores one per level, spaced evenly in
 log scale between the rate weights it was trained over, so rate rises smoothly
 with quality.
 
+Each codebook's first phase, its anchors, is coded before any code of its
+codebook, so a greedy choice there cannot see that the positions around will
+follow it: predicted from their neighbours, a code that continues them is
+cheap wherever it lies. Alone, an anchor in a flat region of colour took the
+codebook's usual code (a few bits cheaper than the region's own), its
+neighbours followed, and a green lawn came back grey at quality 10. So where
+the latents around an anchor are smooth (their variance at most
+``ANCHOR_SMOOTH * lam``, so its neighbours will likely take the code it
+takes), the anchor is chosen for them: its target is their mean and its error
+weighs ``ANCHOR_WEIGHT`` times (:func:`anchor_targets`). The decoder does not
+know: this is the encoder's choice alone.
+
 The search looks at the codes near the nearest one and at the few codes the
 position's context makes cheapest (its class's likeliest symbols, moved by its
 prediction): for 1-D codebooks, which are kept sorted, a short window of the
@@ -31,6 +43,12 @@ from .prior import Prior, context_unit, index_maps, schedule
 WINDOW = 6
 #: The cheapest codes of each position's class searched besides (1-D codebooks).
 CHEAPEST = 8
+#: An anchor looks at the latents this many positions each side (3x3 at 1) ...
+ANCHOR_REACH = 1
+#: ... and where their variance is at most this times lam, aims at their mean ...
+ANCHOR_SMOOTH = 1.0
+#: ... with its error weighed this many times (it speaks for the neighbours that will follow it).
+ANCHOR_WEIGHT = 8.0
 #: Positions searched at once (bounds the candidate arrays to a few MB on large images).
 CHUNK = 1 << 16
 
@@ -66,6 +84,22 @@ def _candidates(v: np.ndarray, codebook: np.ndarray, cheapest: np.ndarray) -> np
     return np.concatenate([near[:, None] + np.arange(-window, window + 1), cheapest], axis=1)
 
 
+def anchor_targets(latents: np.ndarray, at: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Targets (P, d) and error weights (P,) of the anchors at raster positions ``at`` of one
+    codebook's latents (h, w, d): the mean of the latents around (edges repeated) with weight
+    ``ANCHOR_WEIGHT`` where they are smooth, else the anchor's own latent with weight 1."""
+    h, w, d = latents.shape
+    r, c = np.divmod(at, w)
+    steps = np.arange(-ANCHOR_REACH, ANCHOR_REACH + 1)
+    rows = np.clip(r[:, None, None] + steps[None, :, None], 0, h - 1)
+    cols = np.clip(c[:, None, None] + steps[None, None, :], 0, w - 1)
+    around = latents[rows, cols].reshape(at.size, -1, d).astype(np.float32)  # (P, n, d)
+    mean = around.mean(1)
+    smooth = np.square(around - mean[:, None]).sum(2).mean(1) <= ANCHOR_SMOOTH * lam
+    own = latents.reshape(-1, d)[at].astype(np.float32)
+    return np.where(smooth[:, None], mean, own), np.where(smooth, np.float32(ANCHOR_WEIGHT), np.float32(1))
+
+
 def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quality: int, lam: float) -> np.ndarray:
     """Indices (M, h, w) for latents (M, h, w, d) under codebooks (M, K, d), chosen in
     the coder's order (:func:`prior.schedule`) so every code's context is the decoder's."""
@@ -84,7 +118,8 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
     d, k = latents.shape[3], codebooks.shape[1]
     current = -1
     for m, pos, ctx, shift in schedule(prior.zero, prior.size, out):
-        if m != current:  # a codebook's tables serve all its phases
+        anchors = m != current  # each codebook's first step: its anchors
+        if anchors:  # a codebook's tables serve all its phases
             current, cb = m, codebooks[m].astype(np.float32)
             table = prior.bits(quality, m)
             bits = (lam * table).astype(np.float32).ravel() if lam > 0 else None
@@ -95,7 +130,10 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
         for lo in range(0, pos.size, CHUNK):
             at, sh = pos[lo:lo + CHUNK], shift[lo:lo + CHUNK, None]
             shifted = bool(sh.any())  # most steps predict nothing: no modular arithmetic then
-            v = flat_v[at].astype(np.float32, copy=False)
+            if anchors and lam > 0:
+                v, weight = anchor_targets(latents[m], at, lam)
+            else:
+                v, weight = flat_v[at].astype(np.float32, copy=False), None
             cheap = cheapest[classes[lo:lo + CHUNK]]
             cand = _candidates(v, cb, (cheap + sh) % k if shifted else cheap)
             if d == 1:  # in place: these (P, n) arrays are most of an encode's array work
@@ -104,6 +142,8 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
                 np.square(err, out=err)
             else:
                 err = np.square(v[:, None, :] - cb[cand]).sum(-1)
+            if weight is not None:
+                err *= weight[:, None]
             if bits is not None:
                 err += bits.take(offsets[lo:lo + CHUNK, None] + ((cand - sh) % k if shifted else cand))
             flat_out[at] = cand[np.arange(at.size), err.argmin(1)]
