@@ -98,16 +98,16 @@ def test_an_anchor_in_a_flat_region_takes_the_regions_code_not_the_usual_one(mon
     z = np.full((1, 8, 8, 1), 0.7)
     anchors = phase_positions(8, 8)[0]
     assert set(choose_codes(z, cb, prior, 0, 0.05)[0].ravel()[anchors]) == {39}  # the code nearest 0.7
-    monkeypatch.setattr(rate, "ANCHOR_WEIGHT", 1.0)
+    monkeypatch.setattr(rate, "LEAD_WEIGHTS", (1.0, 1.0, 1.0))
     assert set(choose_codes(z, cb, prior, 0, 0.05)[0].ravel()[anchors]) == {32}
 
 
 def test_anchor_targets_are_the_mean_only_where_the_latents_around_are_smooth():
-    from vqcodec.rate import ANCHOR_WEIGHT, anchor_targets
+    from vqcodec.rate import anchor_targets
 
     z = np.zeros((6, 6, 1))
     z[:, 3:] = np.array([[0.0, 2.0, -2.0]] * 6)[:, :, None]  # a rough right half
     z[1, 1] = 0.3
-    target, weight = anchor_targets(z, np.array([1 * 6 + 1, 1 * 6 + 4]), lam=0.1)
-    assert np.isclose(target[0, 0], 0.3 / 9) and weight[0] == ANCHOR_WEIGHT  # smooth: the 3x3 mean
+    target, weight = anchor_targets(z, np.array([1 * 6 + 1, 1 * 6 + 4]), lam=0.1, weight=8.0)
+    assert np.isclose(target[0, 0], 0.3 / 9) and weight[0] == 8.0  # smooth: the 3x3 mean
     assert target[1, 0] == 2.0 and weight[1] == 1  # rough: its own latent

@@ -19,8 +19,9 @@ neighbours followed, and a green lawn came back grey at quality 10. So where
 the latents around an anchor are smooth (their variance at most
 ``ANCHOR_SMOOTH * lam``, so its neighbours will likely take the code it
 takes), the anchor is chosen for them: its target is their mean and its error
-weighs ``ANCHOR_WEIGHT`` times (:func:`anchor_targets`). The decoder does not
-know: this is the encoder's choice alone.
+weighs more (:func:`anchor_targets`), 8 times, about half the 16 positions of
+its cell; the next two phases, which lead the last two as anchors lead them,
+3 times. The decoder does not know: this is the encoder's choice alone.
 
 The search looks at the codes near the nearest one and at the few codes the
 position's context makes cheapest (its class's likeliest symbols, moved by its
@@ -37,7 +38,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .prior import Prior, context_unit, index_maps, schedule
+from .prior import Prior, context_unit, index_maps, phase_of, schedule
 
 #: Codes searched on each side of the nearest code (1-D codebooks), per context unit.
 WINDOW = 6
@@ -47,8 +48,8 @@ CHEAPEST = 8
 ANCHOR_REACH = 1
 #: ... and where their variance is at most this times lam, aims at their mean ...
 ANCHOR_SMOOTH = 1.0
-#: ... with its error weighed this many times (it speaks for the neighbours that will follow it).
-ANCHOR_WEIGHT = 8.0
+#: ... with its error weighed more at phases 0, 1 and 2 (they speak for the positions that follow).
+LEAD_WEIGHTS = (8.0, 3.0, 3.0)
 #: Positions searched at once (bounds the candidate arrays to a few MB on large images).
 CHUNK = 1 << 16
 
@@ -84,10 +85,10 @@ def _candidates(v: np.ndarray, codebook: np.ndarray, cheapest: np.ndarray) -> np
     return np.concatenate([near[:, None] + np.arange(-window, window + 1), cheapest], axis=1)
 
 
-def anchor_targets(latents: np.ndarray, at: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
-    """Targets (P, d) and error weights (P,) of the anchors at raster positions ``at`` of one
-    codebook's latents (h, w, d): the mean of the latents around (edges repeated) with weight
-    ``ANCHOR_WEIGHT`` where they are smooth, else the anchor's own latent with weight 1."""
+def anchor_targets(latents: np.ndarray, at: np.ndarray, lam: float, weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """Targets (P, d) and error weights (P,) of the leading positions at raster positions ``at``
+    of one codebook's latents (h, w, d): the mean of the latents around (edges repeated) with
+    ``weight`` where they are smooth, else the position's own latent with weight 1."""
     h, w, d = latents.shape
     r, c = np.divmod(at, w)
     steps = np.arange(-ANCHOR_REACH, ANCHOR_REACH + 1)
@@ -97,7 +98,7 @@ def anchor_targets(latents: np.ndarray, at: np.ndarray, lam: float) -> tuple[np.
     mean = around.mean(1)
     smooth = np.square(around - mean[:, None]).sum(2).mean(1) <= ANCHOR_SMOOTH * lam
     own = latents.reshape(-1, d)[at].astype(np.float32)
-    return np.where(smooth[:, None], mean, own), np.where(smooth, np.float32(ANCHOR_WEIGHT), np.float32(1))
+    return np.where(smooth[:, None], mean, own), np.where(smooth, np.float32(weight), np.float32(1))
 
 
 def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quality: int, lam: float) -> np.ndarray:
@@ -116,10 +117,11 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
     (:meth:`entropy.EntropyCoder.encode_steps`): the encoder then computes every context once,
     not once to choose and again to code."""
     d, k = latents.shape[3], codebooks.shape[1]
+    phase = phase_of(*latents.shape[1:3]).ravel()
     current = -1
     for m, pos, ctx, shift in schedule(prior.zero, prior.size, out):
-        anchors = m != current  # each codebook's first step: its anchors
-        if anchors:  # a codebook's tables serve all its phases
+        lead = LEAD_WEIGHTS[phase[pos[0]]] if phase[pos[0]] < len(LEAD_WEIGHTS) and lam > 0 else None
+        if m != current:  # a codebook's tables serve all its phases
             current, cb = m, codebooks[m].astype(np.float32)
             table = prior.bits(quality, m)
             bits = (lam * table).astype(np.float32).ravel() if lam > 0 else None
@@ -130,8 +132,8 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
         for lo in range(0, pos.size, CHUNK):
             at, sh = pos[lo:lo + CHUNK], shift[lo:lo + CHUNK, None]
             shifted = bool(sh.any())  # most steps predict nothing: no modular arithmetic then
-            if anchors and lam > 0:
-                v, weight = anchor_targets(latents[m], at, lam)
+            if lead is not None:
+                v, weight = anchor_targets(latents[m], at, lam, lead)
             else:
                 v, weight = flat_v[at].astype(np.float32, copy=False), None
             cheap = cheapest[classes[lo:lo + CHUNK]]
