@@ -102,12 +102,14 @@ def test_an_anchor_in_a_flat_region_takes_the_regions_code_not_the_usual_one(mon
     assert set(choose_codes(z, cb, prior, 0, 0.05)[0].ravel()[anchors]) == {32}
 
 
-def test_anchor_targets_are_the_mean_only_where_the_latents_around_are_smooth():
-    from vqcodec.rate import anchor_targets
+def test_smooth_means_are_the_3x3_mean_and_smooth_only_where_the_latents_around_are():
+    from vqcodec.rate import smooth_means
 
     z = np.zeros((6, 6, 1))
     z[:, 3:] = np.array([[0.0, 2.0, -2.0]] * 6)[:, :, None]  # a rough right half
     z[1, 1] = 0.3
-    target, weight = anchor_targets(z, np.array([1 * 6 + 1, 1 * 6 + 4]), lam=0.1, weight=8.0)
-    assert np.isclose(target[0, 0], 0.3 / 9) and weight[0] == 8.0  # smooth: the 3x3 mean
-    assert target[1, 0] == 2.0 and weight[1] == 1  # rough: its own latent
+    mean, smooth = smooth_means(z[None], lam=0.1)
+    mean, smooth = mean[0], smooth[0]
+    assert np.isclose(mean[1 * 6 + 1, 0], 0.3 / 9) and smooth[1 * 6 + 1]
+    assert np.isclose(mean[0, 0], 0.3 / 9) and smooth[0]  # edges repeated: (1, 1) counted once
+    assert not smooth[1 * 6 + 4] and not smooth[5 * 6 + 5]

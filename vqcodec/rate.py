@@ -19,7 +19,7 @@ neighbours followed, and a green lawn came back grey at quality 10. So where
 the latents around an anchor are smooth (their variance at most
 ``ANCHOR_SMOOTH * lam``, so its neighbours will likely take the code it
 takes), the anchor is chosen for them: its target is their mean and its error
-weighs more (:func:`anchor_targets`), 8 times, about half the 16 positions of
+weighs more (:func:`smooth_means`), 8 times, about half the 16 positions of
 its cell; the next two phases, which lead the last two as anchors lead them,
 3 times. The decoder does not know: this is the encoder's choice alone.
 
@@ -50,6 +50,8 @@ ANCHOR_REACH = 1
 ANCHOR_SMOOTH = 1.0
 #: ... with its error weighed more at phases 0, 1 and 2 (they speak for the positions that follow).
 LEAD_WEIGHTS = (8.0, 3.0, 3.0)
+#: Latents whose neighbourhoods are measured at once (arrays of a few tens of MB).
+SMOOTH_GROUP = 1 << 20
 #: Positions searched at once (bounds the candidate arrays to a few MB on large images).
 CHUNK = 1 << 16
 
@@ -85,20 +87,19 @@ def _candidates(v: np.ndarray, codebook: np.ndarray, cheapest: np.ndarray) -> np
     return np.concatenate([near[:, None] + np.arange(-window, window + 1), cheapest], axis=1)
 
 
-def anchor_targets(latents: np.ndarray, at: np.ndarray, lam: float, weight: float) -> tuple[np.ndarray, np.ndarray]:
-    """Targets (P, d) and error weights (P,) of the leading positions at raster positions ``at``
-    of one codebook's latents (h, w, d): the mean of the latents around (edges repeated) with
-    ``weight`` where they are smooth, else the position's own latent with weight 1."""
-    h, w, d = latents.shape
-    r, c = np.divmod(at, w)
-    steps = np.arange(-ANCHOR_REACH, ANCHOR_REACH + 1)
-    rows = np.clip(r[:, None, None] + steps[None, :, None], 0, h - 1)
-    cols = np.clip(c[:, None, None] + steps[None, None, :], 0, w - 1)
-    around = latents[rows, cols].reshape(at.size, -1, d).astype(np.float32)  # (P, n, d)
-    mean = around.mean(1)
-    smooth = np.square(around - mean[:, None]).sum(2).mean(1) <= ANCHOR_SMOOTH * lam
-    own = latents.reshape(-1, d)[at].astype(np.float32)
-    return np.where(smooth[:, None], mean, own), np.where(smooth, np.float32(weight), np.float32(1))
+def smooth_means(latents: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """The mean (G, h * w, d) of the latents around each position of codebooks' latents
+    (G, h, w, d) (edges repeated), and where they are smooth (G, h * w): their variance at most
+    ``ANCHOR_SMOOTH * lam``. Separable box sums over whole maps, several codebooks at once:
+    a few array passes, not a gather per position."""
+    g, h, w, d = latents.shape
+    r, n = ANCHOR_REACH, (2 * ANCHOR_REACH + 1) ** 2
+    p = np.pad(latents.astype(np.float64), ((0, 0), (r, r), (r, r), (0, 0)), mode="edge")
+    p = np.stack([p, p * p])  # sums of values and of squares in one pass
+    rows = sum(p[:, :, i:i + h] for i in range(2 * r + 1))
+    box = sum(rows[:, :, :, j:j + w] for j in range(2 * r + 1)) / n
+    mean, variance = box[0], (box[1] - box[0] ** 2).sum(3)
+    return mean.reshape(g, h * w, d).astype(np.float32), (variance <= ANCHOR_SMOOTH * lam).reshape(g, -1)
 
 
 def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quality: int, lam: float) -> np.ndarray:
@@ -118,10 +119,15 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
     not once to choose and again to code."""
     d, k = latents.shape[3], codebooks.shape[1]
     phase = phase_of(*latents.shape[1:3]).ravel()
-    current = -1
+    current, group_end = -1, 0
     for m, pos, ctx, shift in schedule(prior.zero, prior.size, out):
         lead = LEAD_WEIGHTS[phase[pos[0]]] if phase[pos[0]] < len(LEAD_WEIGHTS) and lam > 0 else None
         if m != current:  # a codebook's tables serve all its phases
+            if lam > 0 and m >= group_end:  # codebooks in groups of about SMOOTH_GROUP latents
+                group_start, group_end = m, m + max(1, SMOOTH_GROUP // latents[0].size)
+                group_means, group_smooth = smooth_means(latents[group_start:group_end], lam)
+            if lam > 0:
+                means, smooth = group_means[m - group_start], group_smooth[m - group_start]
             current, cb = m, codebooks[m].astype(np.float32)
             table = prior.bits(quality, m)
             bits = (lam * table).astype(np.float32).ravel() if lam > 0 else None
@@ -132,10 +138,11 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
         for lo in range(0, pos.size, CHUNK):
             at, sh = pos[lo:lo + CHUNK], shift[lo:lo + CHUNK, None]
             shifted = bool(sh.any())  # most steps predict nothing: no modular arithmetic then
-            if lead is not None:
-                v, weight = anchor_targets(latents[m], at, lam, lead)
-            else:
-                v, weight = flat_v[at].astype(np.float32, copy=False), None
+            v, weight = flat_v[at].astype(np.float32, copy=False), None
+            if lead is not None and smooth[at].any():
+                chosen = smooth[at]
+                v = np.where(chosen[:, None], means[at], v)
+                weight = np.where(chosen, np.float32(lead), np.float32(1))
             cheap = cheapest[classes[lo:lo + CHUNK]]
             cand = _candidates(v, cb, (cheap + sh) % k if shifted else cheap)
             if d == 1:  # in place: these (P, n) arrays are most of an encode's array work
