@@ -105,11 +105,12 @@ def test_an_anchor_in_a_flat_region_takes_the_regions_code_not_the_usual_one(mon
 def test_smooth_means_are_the_3x3_mean_and_smooth_only_where_the_latents_around_are():
     from vqcodec.rate import smooth_means
 
-    z = np.zeros((6, 6, 1))
-    z[:, 3:] = np.array([[0.0, 2.0, -2.0]] * 6)[:, :, None]  # a rough right half
+    z = np.zeros((7, 6, 1))  # even positions: 4 rows of 3
+    z[:, 3:] = np.array([[0.0, 2.0, -2.0]] * 7)[:, :, None]  # a rough right half
     z[1, 1] = 0.3
     mean, smooth = smooth_means(z[None], lam=0.1)
-    mean, smooth = mean[0], smooth[0]
-    assert np.isclose(mean[1 * 6 + 1, 0], 0.3 / 9) and smooth[1 * 6 + 1]
-    assert np.isclose(mean[0, 0], 0.3 / 9) and smooth[0]  # edges repeated: (1, 1) counted once
-    assert not smooth[1 * 6 + 4] and not smooth[5 * 6 + 5]
+    assert mean.shape == (1, 12, 1) and smooth.shape == (1, 12)
+    mean, smooth = mean[0, :, 0].reshape(4, 3), smooth[0].reshape(4, 3)
+    assert np.isclose(mean[1, 1], 0.3 / 9) and np.isclose(mean[0, 0], 0.3 / 9)  # (2, 2) and (0, 0), edges repeated
+    assert smooth[0, 0] and smooth[3, 0] and not smooth[1, 2] and not smooth[3, 2]
+    assert np.isclose(mean[1, 2], 0)  # (2, 4): columns 3, 4, 5 hold 0, 2, -2, rough but of mean 0

@@ -88,18 +88,19 @@ def _candidates(v: np.ndarray, codebook: np.ndarray, cheapest: np.ndarray) -> np
 
 
 def smooth_means(latents: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
-    """The mean (G, h * w, d) of the latents around each position of codebooks' latents
-    (G, h, w, d) (edges repeated), and where they are smooth (G, h * w): their variance at most
-    ``ANCHOR_SMOOTH * lam``. Separable box sums over whole maps, several codebooks at once:
-    a few array passes, not a gather per position."""
+    """At each (even, even) position (where phases 0 .. 2 lie) of codebooks' latents (G, h, w, d),
+    the mean of the latents around (edges repeated) and whether they are smooth, their variance at
+    most ``ANCHOR_SMOOTH * lam``: (G, h2 * w2, d) and (G, h2 * w2), h2 = ceil(h / 2) rows of
+    w2 = ceil(w / 2). Separable box sums over a quarter of the positions, several codebooks at
+    once: a few array passes, not a gather per position."""
     g, h, w, d = latents.shape
     r, n = ANCHOR_REACH, (2 * ANCHOR_REACH + 1) ** 2
     p = np.pad(latents.astype(np.float64), ((0, 0), (r, r), (r, r), (0, 0)), mode="edge")
     p = np.stack([p, p * p])  # sums of values and of squares in one pass
-    rows = sum(p[:, :, i:i + h] for i in range(2 * r + 1))
-    box = sum(rows[:, :, :, j:j + w] for j in range(2 * r + 1)) / n
+    rows = sum(p[:, :, i:i + h:2] for i in range(2 * r + 1))
+    box = sum(rows[:, :, :, j:j + w:2] for j in range(2 * r + 1)) / n
     mean, variance = box[0], (box[1] - box[0] ** 2).sum(3)
-    return mean.reshape(g, h * w, d).astype(np.float32), (variance <= ANCHOR_SMOOTH * lam).reshape(g, -1)
+    return mean.reshape(g, -1, d).astype(np.float32), (variance <= ANCHOR_SMOOTH * lam).reshape(g, -1)
 
 
 def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quality: int, lam: float) -> np.ndarray:
@@ -139,9 +140,12 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
             at, sh = pos[lo:lo + CHUNK], shift[lo:lo + CHUNK, None]
             shifted = bool(sh.any())  # most steps predict nothing: no modular arithmetic then
             v, weight = flat_v[at].astype(np.float32, copy=False), None
-            if lead is not None and smooth[at].any():
-                chosen = smooth[at]
-                v = np.where(chosen[:, None], means[at], v)
+            if lead is not None:
+                row, col = np.divmod(at, latents.shape[2])
+                even = row // 2 * ((latents.shape[2] + 1) // 2) + col // 2  # into smooth_means' (h2, w2)
+                chosen = smooth[even]
+            if lead is not None and chosen.any():
+                v = np.where(chosen[:, None], means[even], v)
                 weight = np.where(chosen, np.float32(lead), np.float32(1))
             cheap = cheapest[classes[lo:lo + CHUNK]]
             cand = _candidates(v, cb, (cheap + sh) % k if shifted else cheap)
