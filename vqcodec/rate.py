@@ -17,7 +17,7 @@ cheap wherever it lies. Alone, an anchor in a flat region of colour took the
 codebook's usual code (a few bits cheaper than the region's own), its
 neighbours followed, and a green lawn came back grey at quality 10. So where
 the latents around an anchor are smooth (their variance at most
-``ANCHOR_SMOOTH * lam``, so its neighbours will likely take the code it
+``LEAD_SMOOTH * lam``, so its neighbours will likely take the code it
 takes), the anchor is chosen for them: its target is their mean and its error
 weighs more (:func:`smooth_means`), 8 times, about half the 16 positions of
 its cell; the next two phases, which lead the last two as anchors lead them,
@@ -44,10 +44,10 @@ from .prior import Prior, context_unit, index_maps, phase_of, schedule
 WINDOW = 6
 #: The cheapest codes of each position's class searched besides (1-D codebooks).
 CHEAPEST = 8
-#: An anchor looks at the latents this many positions each side (3x3 at 1) ...
-ANCHOR_REACH = 1
+#: A position of phases 0 .. 2 looks at the latents this many positions each side (3x3 at 1) ...
+LEAD_REACH = 1
 #: ... and where their variance is at most this times lam, aims at their mean ...
-ANCHOR_SMOOTH = 1.0
+LEAD_SMOOTH = 1.0
 #: ... with its error weighed more at phases 0, 1 and 2 (they speak for the positions that follow).
 LEAD_WEIGHTS = (8.0, 3.0, 3.0)
 #: Latents whose neighbourhoods are measured at once (arrays of a few tens of MB).
@@ -90,17 +90,29 @@ def _candidates(v: np.ndarray, codebook: np.ndarray, cheapest: np.ndarray) -> np
 def smooth_means(latents: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
     """At each (even, even) position (where phases 0 .. 2 lie) of codebooks' latents (G, h, w, d),
     the mean of the latents around (edges repeated) and whether they are smooth, their variance at
-    most ``ANCHOR_SMOOTH * lam``: (G, h2 * w2, d) and (G, h2 * w2), h2 = ceil(h / 2) rows of
+    most ``LEAD_SMOOTH * lam``: (G, h2 * w2, d) and (G, h2 * w2), h2 = ceil(h / 2) rows of
     w2 = ceil(w / 2). Separable box sums over a quarter of the positions, several codebooks at
     once: a few array passes, not a gather per position."""
     g, h, w, d = latents.shape
-    r, n = ANCHOR_REACH, (2 * ANCHOR_REACH + 1) ** 2
+    r, n = LEAD_REACH, (2 * LEAD_REACH + 1) ** 2
     p = np.pad(latents.astype(np.float64), ((0, 0), (r, r), (r, r), (0, 0)), mode="edge")
     p = np.stack([p, p * p])  # sums of values and of squares in one pass
     rows = sum(p[:, :, i:i + h:2] for i in range(2 * r + 1))
     box = sum(rows[:, :, :, j:j + w:2] for j in range(2 * r + 1)) / n
     mean, variance = box[0], (box[1] - box[0] ** 2).sum(3)
-    return mean.reshape(g, -1, d).astype(np.float32), (variance <= ANCHOR_SMOOTH * lam).reshape(g, -1)
+    return mean.reshape(g, -1, d).astype(np.float32), (variance <= LEAD_SMOOTH * lam).reshape(g, -1)
+
+
+def _aim(v: np.ndarray, at: np.ndarray, width: int, means: np.ndarray, smooth: np.ndarray,
+         lead: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """Targets and error weights (or None: all 1) of sub-vectors ``v`` at raster positions ``at``
+    (all (even, even)) of a map ``width`` wide, given one codebook's :func:`smooth_means`."""
+    row, col = np.divmod(at, width)
+    even = row // 2 * ((width + 1) // 2) + col // 2
+    chosen = smooth[even]
+    if not chosen.any():
+        return v, None
+    return np.where(chosen[:, None], means[even], v), np.where(chosen, np.float32(lead), np.float32(1))
 
 
 def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quality: int, lam: float) -> np.ndarray:
@@ -141,12 +153,7 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
             shifted = bool(sh.any())  # most steps predict nothing: no modular arithmetic then
             v, weight = flat_v[at].astype(np.float32, copy=False), None
             if lead is not None:
-                row, col = np.divmod(at, latents.shape[2])
-                even = row // 2 * ((latents.shape[2] + 1) // 2) + col // 2  # into smooth_means' (h2, w2)
-                chosen = smooth[even]
-            if lead is not None and chosen.any():
-                v = np.where(chosen[:, None], means[even], v)
-                weight = np.where(chosen, np.float32(lead), np.float32(1))
+                v, weight = _aim(v, at, latents.shape[2], means, smooth, lead)
             cheap = cheapest[classes[lo:lo + CHUNK]]
             cand = _candidates(v, cb, (cheap + sh) % k if shifted else cheap)
             if d == 1:  # in place: these (P, n) arrays are most of an encode's array work
