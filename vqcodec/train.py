@@ -413,9 +413,10 @@ def _prior_over(lambdas: list[float], net: VQVAE, train_imgs: list[np.ndarray], 
 
 
 def _reexport(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike, device: str,
-              log: Callable[[str], None], change: Callable[[VQVAE, list[np.ndarray]], tuple[VQVAE, str, dict]]) -> bytes:
+              log: Callable[[str], None],
+              change: Callable[[VQVAE, list[np.ndarray]], tuple[VQVAE, str, tuple[str, dict] | None]]) -> bytes:
     """Load ``model_dir``'s network, ``change`` it (given the training photos: the changed network,
-    what to log, a record to add to the model card, timed here), measure its prior on
+    what to log, and a (key, entry) for the model card's list under that key, timed here), measure its prior on
     ``data_dir`` and export it to ``out_dir``: the outline of every one-shot export."""
     net, lambdas, extra = load_network(model_dir, device)
     train_imgs, _ = _load_split(data_dir, TrainConfig().holdout, log)
@@ -424,8 +425,8 @@ def _reexport(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir
     net, what, record = change(net, train_imgs)
     sort_codebooks(net)
     prior, lambdas = _prior_over(lambdas, net, train_imgs, device)
-    if record:
-        key, entry = next(iter(record.items()))
+    if record is not None:
+        key, entry = record
         extra = {**extra, key: [*extra.get(key, []), {**entry, "cpu_minutes": round((time.monotonic() - t0) / 60, 1)}]}
     fp = save_model(out_dir, net.cpu(), prior, lambdas, extra=extra)
     log(f"exported model {fp.hex()} {what} to {out_dir}")
@@ -438,7 +439,7 @@ def remeasure_prior(model_dir: str | os.PathLike, data_dir: str | os.PathLike, o
     ``data_dir`` (the photos an export counts on, same quality range): what a change of
     the prior's design needs, with no training."""
     return _reexport(model_dir, data_dir, out_dir, device, log,
-                     lambda net, _: (net, "with a prior measured anew", {}))
+                     lambda net, _: (net, "with a prior measured anew", None))
 
 
 def widen_latent(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike,
@@ -447,11 +448,11 @@ def widen_latent(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_
     """Export ``model_dir``'s network widened to ``latent_dim`` latent channels
     (:func:`widen.widen`, set up on ``crops`` training crops of side ``crop``) with its prior measured
     on ``data_dir``: the start of fine-tuning rounds that teach the network the new channels."""
-    def change(net: VQVAE, train_imgs: list[np.ndarray]) -> tuple[VQVAE, str, dict]:
+    def change(net: VQVAE, train_imgs: list[np.ndarray]) -> tuple[VQVAE, str, tuple[str, dict]]:
         sampler = CropSampler(train_imgs, crop, seed)
         x = torch.cat([sampler.batch(32) for _ in range(-(-crops // 32))]).to(device)
         record = {"from": net.cfg.latent_dim, "to": latent_dim, "crops": x.shape[0], "seed": seed}
-        return widen(net, latent_dim, x, seed), f"widened to {latent_dim} latent channels", {"widened": record}
+        return widen(net, latent_dim, x, seed), f"widened to {latent_dim} latent channels", ("widened", record)
     return _reexport(model_dir, data_dir, out_dir, device, log, change)
 
 
@@ -459,10 +460,10 @@ def densify_codebooks(model_dir: str | os.PathLike, data_dir: str | os.PathLike,
                       device: str = "cpu", log: Callable[[str], None] = print) -> bytes:
     """Export ``model_dir``'s network with codebooks of twice the resolution (:func:`densify.densify`)
     and its prior measured on ``data_dir``: the start of a codebook round that spreads the new codes."""
-    def change(net: VQVAE, _: list[np.ndarray]) -> tuple[VQVAE, str, dict]:
+    def change(net: VQVAE, _: list[np.ndarray]) -> tuple[VQVAE, str, tuple[str, dict]]:
         dense = densify(net)
         record = {"from": net.cfg.codebook_size, "to": dense.cfg.codebook_size}
-        return dense, f"with {dense.cfg.codebook_size} codes per codebook", {"densified": record}
+        return dense, f"with {dense.cfg.codebook_size} codes per codebook", ("densified", record)
     return _reexport(model_dir, data_dir, out_dir, device, log, change)
 
 
