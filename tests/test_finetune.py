@@ -1,5 +1,6 @@
 """Decoder fine-tuning: only the decoder moves, so every image keeps its codes."""
 
+import pytest
 import torch
 
 import vqcodec
@@ -108,25 +109,39 @@ def test_codebook_means_move_used_codes_to_their_latents_and_keep_order():
     assert (codebooks[:, 1:, 0] >= codebooks[:, :-1, 0]).all()
 
 
-def test_a_grown_decoder_starts_as_the_old_one_and_then_learns(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("decoder, encoder", [(2, 0), (0, 2)])
+def test_a_grown_model_starts_as_the_old_one_and_then_learns(tiny_model_dir, tmp_path, decoder, encoder):
     import numpy as np
 
-    from vqcodec.finetune import grow_decoder
+    from vqcodec.finetune import grow
 
     model = vqcodec.load_model(tiny_model_dir, backend="torch")
     photo = smooth_image(80, 72, seed=7)
     data = vqcodec.compress(photo, 50, model)
     before = np.asarray(vqcodec.decompress(data, model))
-    fresh = grow_decoder(model, 2)
-    assert model.cfg.decoder_blocks == 2 and len(fresh) == 8  # two blocks of two convolutions
+    fresh = grow(model, decoder=decoder, encoder=encoder)
+    assert (model.cfg.decoder_blocks, model.cfg.encoder_blocks) == (decoder, encoder)
+    assert len(fresh) == 8  # two blocks of two convolutions, weights and biases
+    assert vqcodec.compress(photo, 50, model)[40:] == data[40:]  # the same codes (the fingerprint still the old one)
     grown = np.asarray(vqcodec.decompress(vqcodec.compress(photo, 50, model), model))
     assert np.array_equal(grown, before)
     images = [smooth_image(64, 48, seed) for seed in range(3)]
     finetune(vqcodec.load_model(tiny_model_dir, backend="torch"), images, tmp_path / "grown", steps=2, extra={},
-             batch_size=2, crop=32, encoder=True, grow=2, log=lambda s: None)
-    after = vqcodec.load_model(tmp_path / "grown")  # ONNX graphs of the grown decoder
-    assert after.cfg.decoder_blocks == 2
+             batch_size=2, crop=32, encoder=True, grow_decoder=decoder, grow_encoder=encoder, log=lambda s: None)
+    after = vqcodec.load_model(tmp_path / "grown")  # ONNX graphs of the grown transforms
+    assert (after.cfg.decoder_blocks, after.cfg.encoder_blocks) == (decoder, encoder)
+    # the fresh blocks learnt: they are no longer the identity
+    tuned = vqcodec.load_model(tmp_path / "grown", backend="torch").net
+    part = tuned.decoder if decoder else tuned.encoder
+    assert any(block.body[-1].weight.abs().sum() > 0 for block in part.extra)
     assert not np.array_equal(np.asarray(vqcodec.decompress(vqcodec.compress(photo, 50, after), after)), before)
+
+
+def test_an_encoder_grows_only_when_it_learns(tiny_model_dir, tmp_path):
+    with pytest.raises(ValueError, match="encoder=True"):
+        finetune(vqcodec.load_model(tiny_model_dir, backend="torch"), [smooth_image(64, 48, 0)], tmp_path / "g",
+                 steps=1, extra={}, batch_size=1, crop=32, grow_encoder=1, log=lambda s: None)
+    assert not (tmp_path / "g").exists()
 
 
 def test_the_cli_tunes_the_network_and_refuses_both_modes(tiny_model_dir, tmp_path):
@@ -150,11 +165,12 @@ def test_the_cli_tunes_the_network_and_refuses_both_modes(tiny_model_dir, tmp_pa
                                   "-o", str(tmp_path / "cb")])
     assert r.exit_code == 2 and "needs --finetune-network" in r.output and not (tmp_path / "cb").exists()
     r = CliRunner().invoke(main, ["train", str(data), "--finetune-network", str(tiny_model_dir), "--steps", "1",
-                                  "--batch-size", "1", "--crop", "32", "--move-codebooks", "--grow-decoder", "1",
+                                  "--batch-size", "1", "--crop", "32", "--move-codebooks", "--grow-decoder", "1", "--grow-encoder", "1",
                                   "--synthetic", "0.5", "-o", str(tmp_path / "grown")])
     assert r.exit_code == 0, r.output
     config = json.loads((tmp_path / "grown" / "config.json").read_text())
-    assert config["model"]["decoder_blocks"] == 1 and config["decoder_finetune"][-1]["codebooks"] is True
+    assert config["model"]["decoder_blocks"] == 1 and config["model"]["encoder_blocks"] == 1
+    assert config["decoder_finetune"][-1]["codebooks"] is True and config["decoder_finetune"][-1]["grown_encoder_blocks"] == 1
     assert config["decoder_finetune"][-1]["synthetic"] == 0.5
     r = CliRunner().invoke(main, ["train", str(data), "--finetune-decoder", str(tiny_model_dir), "--synthetic", "2",
                                   "-o", str(tmp_path / "bad")])

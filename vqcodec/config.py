@@ -15,6 +15,7 @@ class ModelConfig:
     codebook_size: int = 256  # codes per codebook
     res_blocks: int = 1  # residual blocks at the latent resolution, per transform
     decoder_blocks: int = 0  # further residual blocks at the latent resolution, in the decoder only
+    encoder_blocks: int = 0  # further residual blocks at the latent resolution, in the encoder only
     block_transform: bool = True  # linear 8x8 block path beside the nonlinear one
 
     #: Each latent vector covers a DOWNSAMPLE x DOWNSAMPLE block of pixels.

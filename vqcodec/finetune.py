@@ -52,18 +52,21 @@ CODEBOOK_DECAY = 0.99
 CODEBOOK_PRIOR = 1.0
 
 
-def grow_decoder(model: CodecModel, blocks: int) -> list[torch.nn.Parameter]:
-    """Give ``model``'s decoder ``blocks`` more residual blocks at H/8, each starting as the
-    identity (its last convolution zero), so the grown model codes exactly as before;
-    returns the new parameters (fresh layers want a larger learning rate than the rest).
-    ``model.fingerprint`` names the old model until the grown one is exported."""
+def grow(model: CodecModel, decoder: int = 0, encoder: int = 0) -> list[torch.nn.Parameter]:
+    """Give ``model``'s decoder ``decoder`` and its encoder ``encoder`` more residual blocks at
+    H/8, each starting as the identity (its last convolution zero), so the grown model codes
+    exactly as before; returns the new parameters (fresh layers want a larger learning rate
+    than the rest). ``model.fingerprint`` names the old model until the grown one is exported."""
     old = model.net
-    cfg = replace(old.cfg, decoder_blocks=old.cfg.decoder_blocks + blocks)
+    cfg = replace(old.cfg, decoder_blocks=old.cfg.decoder_blocks + decoder,
+                  encoder_blocks=old.cfg.encoder_blocks + encoder)
     net = VQVAE(cfg).to(model.device)
     missing, unexpected = net.load_state_dict(old.state_dict(), strict=False)
-    if unexpected or any(not k.startswith("decoder.extra.") for k in missing):
-        raise ValueError(f"cannot grow this decoder: {missing} {unexpected}")
-    for block in list(net.decoder.extra)[old.cfg.decoder_blocks:]:
+    if unexpected or any(not k.startswith(("decoder.extra.", "encoder.extra.")) for k in missing):
+        raise ValueError(f"cannot grow this model: {missing} {unexpected}")
+    fresh = [*list(net.decoder.extra or [])[old.cfg.decoder_blocks:],
+             *list(net.encoder.extra or [])[old.cfg.encoder_blocks:]]
+    for block in fresh:
         torch.nn.init.zeros_(block.body[-1].weight)
         torch.nn.init.zeros_(block.body[-1].bias)
     model.cfg, model.transforms = cfg, TorchTransforms(net.eval(), model.device)
@@ -111,13 +114,17 @@ def _codes(model: CodecModel, z: torch.Tensor, qualities: np.ndarray) -> torch.T
 
 def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.PathLike, steps: int,
              extra: dict, batch_size: int = 16, crop: int = 128, lr: float = FINETUNE_LR, seed: int = 0,
-             encoder: bool = False, codebooks: bool = False, grow: int = 0, synthetic: float = 0.0,
+             encoder: bool = False, codebooks: bool = False, grow_decoder: int = 0, grow_encoder: int = 0,
+             synthetic: float = 0.0,
              beta: float = 0.25, save_minutes: float = 5.0, log: Callable[[str], None] = print) -> bytes:
     """Tune ``model``'s decoder (and with ``encoder`` its encoder, with ``codebooks`` its
     codebooks) for ``steps`` steps on crops of ``images`` (a share ``synthetic`` of them text
-    or gradients instead), after growing the decoder by ``grow`` blocks, exporting the model
+    or gradients instead), after growing the decoder by ``grow_decoder`` blocks and the encoder
+    by ``grow_encoder`` (which then learns: it needs ``encoder``), exporting the model
     (same prior and rate control) to ``out_dir`` every few minutes and at the end."""
-    fresh = grow_decoder(model, grow) if grow else []
+    if grow_encoder and not encoder:
+        raise ValueError("an encoder grows only when it learns (encoder=True)")
+    fresh = grow(model, grow_decoder, grow_encoder) if grow_decoder or grow_encoder else []
     net = model.net
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -144,7 +151,8 @@ def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.Path
         info = {**extra, "decoder_finetune": [*earlier, {"steps": step, "cpu_minutes": round(seconds / 60, 1),
                                                           "batch_size": batch_size, "crop": crop, "lr": lr,
                                                           "seed": seed, "encoder": encoder,
-                                                          "codebooks": codebooks, "grown_blocks": grow,
+                                                          "codebooks": codebooks, "grown_blocks": grow_decoder,
+                                                          **({"grown_encoder_blocks": grow_encoder} if grow_encoder else {}),
                                                           **({"synthetic": synthetic} if synthetic else {})}]}
         net.eval()
         fp = save_model(out_dir, net, model.prior, model.lambdas, extra=info)

@@ -74,11 +74,18 @@ class Encoder(nn.Module):
             *[ResBlock(c) for _ in range(cfg.res_blocks)],
             _conv(c, cfg.latent_dim),
         )
+        # Depth a trained model grows (``finetune.grow``) before its last convolution: the
+        # decoder is held to the decode time, the encoder only to the encode time, and a
+        # stronger analysis closes part of the gap to latents fitted per image (effort).
+        self.extra = nn.Sequential(*[ResBlock(c) for _ in range(cfg.encoder_blocks)]) if cfg.encoder_blocks else None
         self.block = nn.Conv2d(3 * 64, cfg.latent_dim, 1) if cfg.block_transform else None
 
     def forward(self, x: Tensor) -> Tensor:
         x = x - 0.5
-        z = self.net(x)
+        if self.extra is None:
+            z = self.net(x)
+        else:
+            z = self.net[-1](self.extra(self.net[:-1](x)))
         if self.block is not None:
             z = z + self.block(nn.functional.pixel_unshuffle(x, 8))
         return z
@@ -106,7 +113,7 @@ class Decoder(nn.Module):
         )
         # Blocks at H/8 are the cheapest depth a decoder can add (a quarter of a block
         # at H/4 per pixel) and widen its view of the codes, to smooth what coarse codes
-        # leave. Kept apart from ``net`` so a trained model grows them (``finetune.grow_decoder``)
+        # leave. Kept apart from ``net`` so a trained model grows them (``finetune.grow``)
         # without renaming its layers.
         self.extra = nn.Sequential(*[ResBlock(c) for _ in range(cfg.decoder_blocks)]) if cfg.decoder_blocks else None
         self.block = nn.Conv2d(cfg.latent_dim, 3 * 64, 1) if cfg.block_transform else None
