@@ -37,7 +37,7 @@ from .weights import CodecModel, load_model
 
 #: Quality used when none is given (0 smallest .. 100 best; a model with fewer
 #: levels uses its best): about 1.08 bpp and 35.1 dB on Kodak with the shipped model,
-#: where photos look clean (quality 50 gives 0.80 bpp).
+#: where photos look clean (quality 50 gives 0.81 bpp).
 DEFAULT_QUALITY = 55
 
 #: Most refinement steps an encoding may take (``effort``): on held-out photos the gain
