@@ -135,7 +135,7 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
             raise click.UsageError("give --finetune-decoder or --finetune-network, not both")
         _finetune(data_dir, finetune_dir or finetune_net_dir, out or str(DEFAULT_RUNS / run_name / "model"), steps,
                   batch_size, crop, seed, checkpoint_minutes, device, encoder=finetune_net_dir is not None, lr=lr,
-                  codebooks=move_codebooks, grow=(grow_decoder, grow_encoder), synthetic=synthetic)
+                  codebooks=move_codebooks, grow_decoder=grow_decoder, grow_encoder=grow_encoder, synthetic=synthetic)
         return
 
     model = ModelConfig(channels=channels, latent_dim=latent_dim, sub_dim=sub_dim, codebook_size=codebook_size,
@@ -155,8 +155,8 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
 
 
 def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: int, crop: int, seed: int,
-              minutes: float, device: str, encoder: bool, lr: float | None, codebooks: bool, grow: tuple[int, int],
-              synthetic: float) -> None:
+              minutes: float, device: str, encoder: bool, lr: float | None, codebooks: bool, grow_decoder: int,
+              grow_encoder: int, synthetic: float) -> None:
     import json
 
     from vqcodec.data import list_images, load_rgb, split_holdout
@@ -168,5 +168,5 @@ def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: i
     train_paths, _ = split_holdout(list_images(data_dir), 8)  # the same photos held aside as in training
     images = [load_rgb(p) for p in train_paths]
     finetune(model, images, out, steps, extra, batch_size=batch_size, crop=crop, seed=seed, encoder=encoder,
-             codebooks=codebooks, grow_decoder=grow[0], grow_encoder=grow[1], synthetic=synthetic, lr=lr or FINETUNE_LR, save_minutes=minutes,
+             codebooks=codebooks, grow_decoder=grow_decoder, grow_encoder=grow_encoder, synthetic=synthetic, lr=lr or FINETUNE_LR, save_minutes=minutes,
              log=click.echo)
