@@ -11,9 +11,10 @@ from vqcodec.errors import CorruptError
 from vqcodec.prior import NUM_CLASSES, NUM_CONTEXTS, Prior, schedule
 
 
-def random_prior(rng: np.random.Generator, codebooks: int, size: int, sets: int = 2, levels: int = 3) -> Prior:
-    counts = rng.integers(1, 1000, (sets, codebooks, NUM_CLASSES, size))
-    classes = rng.integers(0, NUM_CLASSES, (sets, codebooks, NUM_CONTEXTS))
+def random_prior(rng: np.random.Generator, codebooks: int, size: int, sets: int = 2, levels: int = 3,
+                 classes: int = NUM_CLASSES) -> Prior:
+    counts = rng.integers(1, 1000, (sets, codebooks, classes, size))
+    classes = rng.integers(0, classes, (sets, codebooks, NUM_CONTEXTS))
     return Prior(counts, classes, rng.integers(0, size, codebooks), rng.integers(0, sets, levels))
 
 
@@ -28,10 +29,11 @@ def sample(prior: Prior, quality: int, h: int, w: int, rng: np.random.Generator)
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 5), st.integers(1, 20), st.integers(1, 20), st.integers(2, 40), st.integers(0, 2),
-       st.integers(0, 2**32 - 1))
-def test_round_trip_is_exact(codebooks, h, w, size, quality, seed):
+       st.sampled_from([1, 10, NUM_CLASSES, 40]), st.integers(0, 2**32 - 1))
+def test_round_trip_is_exact(codebooks, h, w, size, quality, classes, seed):
+    """Whatever the tables' class count: models designed with 10 classes still decode."""
     rng = np.random.default_rng(seed)
-    prior = random_prior(rng, codebooks, size)
+    prior = random_prior(rng, codebooks, size, classes=classes)
     idx = rng.integers(0, size, (codebooks, h, w))
     coder = EntropyCoder(prior)
     assert np.array_equal(coder.decode(coder.encode(idx, quality), h, w, quality), idx)

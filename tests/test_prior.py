@@ -5,10 +5,11 @@ from hypothesis import strategies as st
 
 from vqcodec.prior import (
     ACTIVITY_BUCKETS,
+    FAR_SPREAD_BUCKETS,
     MAGNITUDE_CAP,
-    MEAN_CAP,
+    MAX_CLASSES,
     MEAN_BUCKETS,
-    NUM_CLASSES,
+    MEAN_CAP,
     NUM_CONTEXTS,
     SPREAD_BUCKETS,
     ContextTracker,
@@ -85,17 +86,23 @@ def test_later_phases_read_earlier_ones_and_nothing_not_yet_decoded():
 
 
 def test_codebook_zero_is_predicted_by_its_neighbours_mean():
-    """Codebook 0 (brightness) codes under the bucket of its neighbours' mean index, or,
-    where its neighbours agree, as its difference from that mean."""
+    """Codebook 0 (brightness) codes under the bucket of its neighbours' mean index and how
+    far they stray from it, or, where its neighbours agree, as its difference from that mean."""
+    def unpredicted(kind, level, far):
+        return 1 + (kind * MEAN_BUCKETS + level) * FAR_SPREAD_BUCKETS + far
+
     tracker = ContextTracker(np.array([0]), 256, 3, 3)
     low, high = np.array([[0, 0, 9], [0, 0, 0], [0, 0, 0]]), np.array([[250, 0, 255], [0, 0, 0], [255, 0, 255]])
     assert (tracker.contexts(0, low)[0] == 0).all()
-    assert on_grid(tracker, 3, low)[0][1, 1] == 1 and on_grid(tracker, 3, high)[0][1, 1] == MEAN_BUCKETS
-    assert not on_grid(tracker, 3, high)[1].any()  # 250 and 255s stray by 5 from 254: absolute
-    assert on_grid(tracker, 4, low)[0][0, 1] == 1 + MEAN_BUCKETS  # 0, 9 and (1, 1)'s 0 disagree
+    assert on_grid(tracker, 3, low)[0][1, 1] == unpredicted(0, 0, 1)  # mean 2, stray 2 + 7 + 2 + 2 = 13
+    assert on_grid(tracker, 3, high)[0][1, 1] == unpredicted(0, MEAN_BUCKETS - 1, 0)  # stray 7
+    assert not on_grid(tracker, 3, high)[1].any()  # 250 and 255s stray by 7 from 254: absolute
+    wide = np.array([[0, 0, 200], [0, 0, 0], [200, 0, 0]])
+    assert on_grid(tracker, 3, wide)[0][1, 1] == unpredicted(0, 100 * MEAN_BUCKETS // 256, FAR_SPREAD_BUCKETS - 1)
+    assert on_grid(tracker, 4, low)[0][0, 1] == unpredicted(1, 0, 1)  # 0, 9 and (1, 1)'s 0 disagree
     flat = np.full((3, 3), 200)
     ctx, shift = on_grid(tracker, 4, flat)
-    assert shift[0, 1] == 200 and ctx[0, 1] == 1 + 2 * MEAN_BUCKETS + SPREAD_BUCKETS
+    assert shift[0, 1] == 200 and ctx[0, 1] == 1 + 2 * MEAN_BUCKETS * FAR_SPREAD_BUCKETS + SPREAD_BUCKETS
     assert on_grid(tracker, 3, flat)[1][1, 1] == 200
 
 
@@ -162,9 +169,11 @@ def test_invalid_tables_are_refused():
     with pytest.raises(ValueError):
         Prior(ok.counts * 0, ok.classes, ok.zero, ok.table_of_quality)
     with pytest.raises(ValueError):
-        Prior(ok.counts[:, :, :-1], ok.classes, ok.zero, ok.table_of_quality)
+        Prior(ok.counts[:, :, :0], ok.classes, ok.zero, ok.table_of_quality)
     with pytest.raises(ValueError):
-        Prior(ok.counts, ok.classes + NUM_CLASSES, ok.zero, ok.table_of_quality)
+        Prior(np.ones((1, 2, MAX_CLASSES + 1, 4), np.int64), ok.classes[:1], ok.zero, ok.table_of_quality * 0)
+    with pytest.raises(ValueError):
+        Prior(ok.counts[:, :, :3], ok.classes + 3, ok.zero, ok.table_of_quality)  # a row the tables lack
     with pytest.raises(ValueError):
         Prior(ok.counts, ok.classes[:, :, :-1], ok.zero, ok.table_of_quality)
     with pytest.raises(ValueError):
@@ -197,3 +206,13 @@ def test_a_codebook_of_twice_the_resolution_sees_the_same_contexts_near_zero(see
         assert np.array_equal(pos, fine_pos)
         if m:
             assert np.array_equal(ctx, fine_ctx) and not shift.any() and not fine_shift.any()
+
+
+def test_tables_are_kept_narrow_and_classes_come_out_wide():
+    """A loaded model keeps its tables in the narrowest types (16 classes of 512 codes: 41 MB, not
+    121), yet callers get classes they can compute offsets from without wrapping."""
+    prior = Prior(np.full((1, 2, 20, 512), 7), np.full((1, 2, NUM_CONTEXTS), 19), np.zeros(2, np.int64),
+                  np.zeros(3, np.int64))
+    assert prior.counts.dtype == np.int32 and prior.classes.dtype == np.uint8
+    assert prior.num_classes == 20
+    assert (prior.class_of(0, 1) * 512).max() == 19 * 512

@@ -23,8 +23,9 @@ already decoded predicts it; the **context** of a position (one of
   prediction of the code (phases 1 and 2 take phase 0's context: neighbours
   16 pixels apart say little of a photo's texture);
 - for codebook 0, instead, the mean of its four decoded neighbours' indices
-  (or, where they agree, a prediction, as below; in phases 1 and 2 only the
-  prediction: elsewhere they take the anchors' context).
+  and how far they stray from it (or, where they agree, a prediction, as
+  below; in phases 1 and 2 only the prediction: elsewhere they take the
+  anchors' context).
 
 Where a codebook sits far from its zero code over a region (the neighbours'
 mean beyond +-4: the colour of a flat background or a smooth gradient; for
@@ -100,10 +101,18 @@ PREDICT_MAX_STRAY = 4
 SPREAD_BUCKETS = 4
 #: Contexts of predicted positions: (phase 3, 4, 1 or 2, spread, activity, previous); after phases 3 and 4's.
 _PREDICTED_CONTEXTS = 4 * SPREAD_BUCKETS * ACTIVITY_BUCKETS * (2 * PREVIOUS_CAP + 1)
-#: Every context (codebook 0 uses 0 .. 2 * MEAN_BUCKETS + 4 * SPREAD_BUCKETS).
+#: Codebook 0's buckets of how far unpredicted neighbours (phases 3 and 4) stray from their mean, in
+#: context units: bit length 3 (5-7) .. 8 (128 and more). Its codes at coarse levels lie unevenly in
+#: index space, so the mean index alone says little of how sure a position is.
+FAR_SPREAD_BUCKETS = 6
+#: Codebook 0's unpredicted contexts at phases 3 and 4 (phase, mean bucket, far spread), after its context 0.
+_CB0_MEAN_CONTEXTS = 2 * MEAN_BUCKETS * FAR_SPREAD_BUCKETS
+#: Every context (codebook 0 uses 0 .. _CB0_MEAN_CONTEXTS + 4 * SPREAD_BUCKETS).
 NUM_CONTEXTS = 2 * _PHASE_CONTEXTS + _PREDICTED_CONTEXTS
-#: Table rows (classes of contexts) per codebook.
-NUM_CLASSES = 10
+#: Table rows (classes of contexts) per codebook that export designs.
+NUM_CLASSES = 16
+#: The most a prior may have: a context's class is stored in one byte.
+MAX_CLASSES = 256
 #: Coding phases of each codebook's map: the (even, even) quarter as a pyramid of its own
 #: (a sixteenth, a sixteenth under diagonal neighbours two apart, an eighth under direct
 #: ones two apart), then a quarter under diagonal neighbours, then half under direct ones.
@@ -212,13 +221,15 @@ class ContextTracker:
         u = self.unit
         kind = _PREDICTED_KIND[phase]
         if m == 0:
+            stray = self._stray(phase, offset, mean) // u
             if phase <= 2:  # two apart, only neighbours that agree say more than the anchors' table
                 ctx = np.zeros(count, np.int32)
             else:
-                ctx = 1 + kind * MEAN_BUCKETS + np.minimum(total // n * MEAN_BUCKETS // self.size, MEAN_BUCKETS - 1)
-            stray = self._stray(phase, offset, mean) // u
+                level = np.minimum(total // n * MEAN_BUCKETS // self.size, MEAN_BUCKETS - 1)
+                far = np.clip(_BUCKET_OF[np.minimum(stray, _BUCKET_OF.size - 1)] - 3, 0, FAR_SPREAD_BUCKETS - 1)
+                ctx = 1 + (kind * MEAN_BUCKETS + level) * FAR_SPREAD_BUCKETS + far
             agree = stray <= PREDICT_MAX_STRAY
-            predicted = 1 + 2 * MEAN_BUCKETS + kind * SPREAD_BUCKETS + _SPREAD_OF[np.minimum(stray, PREDICT_MAX_STRAY)]
+            predicted = 1 + _CB0_MEAN_CONTEXTS + kind * SPREAD_BUCKETS + _SPREAD_OF[np.minimum(stray, PREDICT_MAX_STRAY)]
             return np.where(agree, predicted, ctx), np.where(agree, mean, 0)
         base = self._base_at(phase)
         coarse = (2 * total + n * u) // (2 * n * u)  # the mean in context units
@@ -295,9 +306,9 @@ def _check(name: str, table: np.ndarray, ndim: int) -> None:
 
 
 class Prior:
-    """Count tables ``counts`` (T, M, NUM_CLASSES, K), the class of every context
-    ``classes`` (T, M, NUM_CONTEXTS), each codebook's ``zero`` code (M,), and the
-    set ``table_of_quality`` (Q,) each quality level uses."""
+    """Count tables ``counts`` (T, M, C, K) of C classes (1 .. MAX_CLASSES; export designs
+    NUM_CLASSES), the class of every context ``classes`` (T, M, NUM_CONTEXTS), each
+    codebook's ``zero`` code (M,), and the set ``table_of_quality`` (Q,) each quality level uses."""
 
     def __init__(self, counts: np.ndarray, classes: np.ndarray, zero: np.ndarray,
                  table_of_quality: np.ndarray) -> None:
@@ -306,18 +317,18 @@ class Prior:
                                   ("table_of_quality", table_of_quality, 1)):
             _check(name, table, ndim)
         t, m, c, k = counts.shape
-        if min(t, m, k) < 1 or c != NUM_CLASSES or k < 2:
-            raise ValueError(f"prior counts of shape {counts.shape} do not have {NUM_CLASSES} classes")
+        if min(t, m, c, k) < 1 or c > MAX_CLASSES or k < 2:
+            raise ValueError(f"prior counts of shape {counts.shape} do not have 1 .. {MAX_CLASSES} classes")
         if counts.min() < 1 or counts.max() >= 2**31:
             raise ValueError("every prior count must be in 1 .. 2^31 - 1")
-        if classes.shape != (t, m, NUM_CONTEXTS) or classes.min() < 0 or classes.max() >= NUM_CLASSES:
+        if classes.shape != (t, m, NUM_CONTEXTS) or classes.min() < 0 or classes.max() >= c:
             raise ValueError("prior classes do not map every context to a table row")
         if zero.shape != (m,) or zero.min() < 0 or zero.max() >= k:
             raise ValueError("prior zero codes do not match the codebooks")
         if table_of_quality.size == 0 or table_of_quality.min() < 0 or table_of_quality.max() >= t:
             raise ValueError("prior table_of_quality names a missing table set")
-        self.counts = counts.astype(np.int64)
-        self.classes = classes.astype(np.int64)
+        self.counts = counts.astype(np.int32)  # validated below 2^31; the narrowest types, as a
+        self.classes = classes.astype(np.uint8)  # loaded model keeps them: 41 MB, not 121 (16 classes)
         self.zero = zero.astype(np.int64)
         self.table_of_quality = table_of_quality.astype(np.int64)
 
@@ -336,18 +347,22 @@ class Prior:
     def size(self) -> int:
         return self.counts.shape[3]
 
+    @property
+    def num_classes(self) -> int:
+        return self.counts.shape[2]
+
     def class_of(self, quality: int, m: int) -> np.ndarray:
         """The table row (NUM_CONTEXTS,) of each context of codebook ``m`` at a quality level."""
-        return self.classes[self.table_of_quality[quality], m]
+        return self.classes[self.table_of_quality[quality], m].astype(np.intp)  # callers compute offsets from it
 
     def probabilities(self, quality: int, m: int) -> np.ndarray:
-        """float64 rows (NUM_CLASSES, K) of codebook ``m``'s tables at a quality level; exact
+        """float64 rows (C, K) of codebook ``m``'s tables at a quality level; exact
         conversions of integers."""
         t = self.counts[self.table_of_quality[quality], m].astype(np.float64)
         return t / t.sum(axis=1, keepdims=True)
 
     def bits(self, quality: int, m: int) -> np.ndarray:
-        """Cost in bits (NUM_CLASSES, K) of each code of codebook ``m`` in each class at a quality level."""
+        """Cost in bits (C, K) of each code of codebook ``m`` in each class at a quality level."""
         return -np.log2(self.probabilities(quality, m))
 
     def cross_entropy_bits(self, indices: np.ndarray, quality: int) -> float:

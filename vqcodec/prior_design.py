@@ -7,8 +7,10 @@ contexts are grouped into ``NUM_CLASSES`` classes by a k-means whose distance
 is code length (each context joins the class whose table codes its counts in
 the fewest bits; each class's table is its contexts' summed counts), the
 context quantization of Wu (1997): few enough rows to count reliably and ship,
-grouped by what the contexts predict rather than fixed by hand. Measured on the
-shipped model's codes, 10 classes code as well as a table per context.
+grouped by what the contexts predict rather than fixed by hand. With 180
+contexts, 10 classes coded as well as a table per context; with 6200 and 512
+codes, 16 take 0.5-2.3% fewer bits than 10 on held-out photos' codes (most at
+low rates; 24 only 0.1-0.3% more), at 64% more table bytes (docs/training.md).
 """
 
 from __future__ import annotations
