@@ -226,8 +226,8 @@ class ContextTracker:
                 ctx = np.zeros(count, np.int32)
             else:
                 level = np.minimum(total // n * MEAN_BUCKETS // self.size, MEAN_BUCKETS - 1)
-                far = np.clip(_BUCKET_OF[np.minimum(stray, _BUCKET_OF.size - 1)] - 3, 0, FAR_SPREAD_BUCKETS - 1)
-                ctx = 1 + (kind * MEAN_BUCKETS + level) * FAR_SPREAD_BUCKETS + far
+                apart = np.clip(_BUCKET_OF[np.minimum(stray, _BUCKET_OF.size - 1)] - 3, 0, FAR_SPREAD_BUCKETS - 1)
+                ctx = 1 + (kind * MEAN_BUCKETS + level) * FAR_SPREAD_BUCKETS + apart
             agree = stray <= PREDICT_MAX_STRAY
             predicted = 1 + _CB0_MEAN_CONTEXTS + kind * SPREAD_BUCKETS + _SPREAD_OF[np.minimum(stray, PREDICT_MAX_STRAY)]
             return np.where(agree, predicted, ctx), np.where(agree, mean, 0)
@@ -327,8 +327,10 @@ class Prior:
             raise ValueError("prior zero codes do not match the codebooks")
         if table_of_quality.size == 0 or table_of_quality.min() < 0 or table_of_quality.max() >= t:
             raise ValueError("prior table_of_quality names a missing table set")
-        self.counts = counts.astype(np.int32)  # validated below 2^31; the narrowest types, as a
-        self.classes = classes.astype(np.uint8)  # loaded model keeps them: 41 MB, not 121 (16 classes)
+        # The narrowest types that hold them (counts were checked below 2^31, classes below 256):
+        # a loaded 16-class model keeps 41 MB of tables, not 121.
+        self.counts = counts.astype(np.int32)
+        self.classes = classes.astype(np.uint8)
         self.zero = zero.astype(np.int64)
         self.table_of_quality = table_of_quality.astype(np.int64)
 
