@@ -1,5 +1,6 @@
 """Decoder fine-tuning: only the decoder moves, so every image keeps its codes."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -25,6 +26,8 @@ def test_only_the_decoder_changes_and_codes_stay(tiny_model_dir, tmp_path):
         a, b = vqcodec.compress(photo, q, untouched), vqcodec.compress(photo, q, after)
         assert a[HEADER_SIZE:] == b[HEADER_SIZE:]  # same codes; only the fingerprint differs
     assert after.fingerprint != untouched.fingerprint
+    # the codes keep their meaning, so the round keeps the values they decode to
+    np.testing.assert_allclose(after.reconstruction, untouched.reconstruction)
 
 
 def test_each_round_of_tuning_is_recorded(tiny_model_dir, tmp_path):
@@ -67,6 +70,7 @@ def test_with_the_encoder_both_transforms_move_and_codebooks_and_prior_stay(tiny
     assert moved == {"encoder", "decoder"}
     assert torch.equal(old["quantizer.codebooks"], new["quantizer.codebooks"])
     assert (after.prior.counts == untouched.prior.counts).all()
+    assert untouched.reconstruction is not None and after.reconstruction is None  # stale: re-measured with the prior
     photo = smooth_image(80, 72, seed=7)
     assert vqcodec.decompress(vqcodec.compress(photo, 50, after), after).size == (80, 72)
 

@@ -93,10 +93,10 @@ def test_refine_hands_back_the_decoders_image_when_its_last_step_wins(tiny_model
     handed = 0
     for quality in (10, 60, 100):
         for steps in (1, 3):
-            data, indices, pixels = refine_module.refine(enc.latents, rgb, tiny_model, tiny_model.lambdas[quality], steps,
+            data, indices, pixels = refine_module.refine(enc.latents, rgb, tiny_model, quality, steps,
                                                          lambda latents: enc._pack(latents, quality))
             if pixels is not None:
                 handed += 1
                 assert np.array_equal(pixels, tiling.synthesise(tiny_model.transforms, tiny_model.cfg,
-                                                                tiny_model.codebooks, indices, 72, 56))
+                                                                tiny_model.decoded_codes(quality), indices, 72, 56))
     assert handed

@@ -11,13 +11,42 @@ def torch_model(tiny_model_dir):
 
 
 def test_save_load_keeps_fingerprint(tiny_model, torch_model, tmp_path):
-    fp = save_model(tmp_path / "copy", torch_model.net, torch_model.prior, torch_model.lambdas)
+    fp = save_model(tmp_path / "copy", torch_model.net, torch_model.prior, torch_model.lambdas,
+                    torch_model.reconstruction)
     assert fp == tiny_model.fingerprint == torch_model.fingerprint == load_model(tmp_path / "copy").fingerprint
 
 
 def test_fingerprint_changes_with_the_weights(torch_model, tmp_path):
     torch_model.net.decoder.net[0].bias.data[0] += 1.0
-    assert save_model(tmp_path / "changed", torch_model.net, torch_model.prior, torch_model.lambdas) != torch_model.fingerprint
+    assert save_model(tmp_path / "changed", torch_model.net, torch_model.prior, torch_model.lambdas,
+                      torch_model.reconstruction) != torch_model.fingerprint
+
+
+def test_reconstruction_values_are_saved_used_and_checked(torch_model, tmp_path):
+    """A model's files decode to its reconstruction values of the file's table set; a model
+    without them decodes to its codebooks; values of the wrong shape are refused."""
+    import vqcodec
+
+    from .conftest import smooth_image
+
+    values = torch_model.reconstruction
+    assert values is not None and values.shape == (torch_model.prior.counts.shape[0], *torch_model.codebooks.shape)
+    quality = 100
+    shifted = values.copy()
+    shifted[torch_model.prior.table_of_quality[quality]] += 0.5
+    save_model(tmp_path / "shifted", torch_model.net, torch_model.prior, torch_model.lambdas, shifted)
+    save_model(tmp_path / "none", torch_model.net, torch_model.prior, torch_model.lambdas)
+    model, plain = load_model(tmp_path / "shifted"), load_model(tmp_path / "none")
+    assert plain.reconstruction is None and plain.decoded_codes(quality) is plain.codebooks
+    np.testing.assert_allclose(model.decoded_codes(quality), shifted[model.prior.table_of_quality[quality]], atol=2e-3)
+    rgb = smooth_image(40, 32, seed=2)
+    # the same codes (same codebooks and prior) decode differently under the two models
+    a = np.asarray(vqcodec.decompress(vqcodec.compress(rgb, quality=quality, model=model), model=model))
+    b = np.asarray(vqcodec.decompress(vqcodec.compress(rgb, quality=quality, model=plain), model=plain))
+    assert not np.array_equal(a, b)
+    save_model(tmp_path / "bad", torch_model.net, torch_model.prior, torch_model.lambdas, values[:1, :1])
+    with pytest.raises(WeightsError, match="reconstruction"):
+        load_model(tmp_path / "bad")
 
 
 def test_fingerprint_covers_the_graphs(tiny_model_dir, tmp_path):

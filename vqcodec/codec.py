@@ -107,7 +107,7 @@ class _Encoding:
         if self.effort == 0:
             return *self._pack(self.latents, quality), None
         visible = None if self.px.alpha is None else self.px.alpha > 0  # the fill under alpha 0 is not seen
-        return refine(self.latents, self.px.rgb, self.model, self.model.lambdas[quality], self.effort,
+        return refine(self.latents, self.px.rgb, self.model, quality, self.effort,
                       lambda latents: self._pack(latents, quality), visible)
 
     def _pack(self, latents: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:
@@ -129,7 +129,7 @@ class _Encoding:
         m = self.model
         rgb = self._coded[quality][2]
         if rgb is None:
-            rgb = tiling.synthesise(m.transforms, m.cfg, m.codebooks, indices, width, height)
+            rgb = tiling.synthesise(m.transforms, m.cfg, m.decoded_codes(quality), indices, width, height)
         recon = from_rgb(rgb, px.mode, px.alpha)
         if px.mode in ("L", "LA"):
             quality_db = psnr(np.asarray(recon.convert("L")), np.asarray(from_rgb(px.rgb, "L", None)))
@@ -252,5 +252,5 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
     h, w = _latent_shape(hdr.width, hdr.height, model.cfg.downsample)
     indices = model.coder.decode(container.payload, h, w, hdr.quality)
     alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
-    rgb = tiling.synthesise(model.transforms, model.cfg, model.codebooks, indices, hdr.width, hdr.height)
+    rgb = tiling.synthesise(model.transforms, model.cfg, model.decoded_codes(hdr.quality), indices, hdr.width, hdr.height)
     return from_rgb(rgb, hdr.mode, alpha)

@@ -5,7 +5,8 @@ coded with the exported prior's context tables, at 101 quality levels. So once
 a model is exported, it is tuned on exactly those codes. By default only the
 decoder moves: the encoder, the codebooks and the prior stay fixed (every image
 keeps the codes it had, and the prior stays exact), and the decoder learns the
-codes' real statistics. CompressAI's published figures put the gain of
+codes' real statistics, decoding them as files do, to the reconstruction values
+of each image's quality (:mod:`centroids`), which the round keeps. CompressAI's published figures put the gain of
 training on hard quantization near 5% of rate. With ``encoder=True`` the
 encoder moves too (straight-through gradients and the commitment loss toward
 the codes rate control picks under the file prior), so it learns latents that
@@ -17,8 +18,9 @@ context-free). A gradient step at fine-tuning's rate moves a code about its
 learning rate per step, a few thousandths over a round, where the outer codes
 sit 0.01-0.1 apart; the mean gets there whatever the spacing. Indices keep their meaning (1-D
 codebooks stay sorted), so the prior's tables still index the same codes, but
-after either its counts go stale: re-measure it (``remeasure_prior``) before
-shipping.
+after either its counts go stale, and so do the reconstruction values (such a
+round learns on the codebooks and exports without them): re-measure the prior
+(``remeasure_prior``, which measures the values too) before shipping.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from tqdm import tqdm
 
 from .data import CropSampler
 from .model import VQVAE
-from .rate import choose_codes, per_codebook
+from .rate import choose_codes, from_codes, per_codebook
 from .runtime import TorchTransforms
 from .weights import CodecModel, save_model
 
@@ -112,6 +114,12 @@ def _codes(model: CodecModel, z: torch.Tensor, qualities: np.ndarray) -> torch.T
     return torch.from_numpy(np.stack(out).astype(np.int64)).to(z.device)
 
 
+def _decoded(model: CodecModel, chosen: torch.Tensor, qualities: np.ndarray) -> torch.Tensor:
+    """The latents (B, D, h, w) files decode indices (B, M, h, w) to, each image at its own quality."""
+    out = [from_codes(i, model.decoded_codes(int(q))) for i, q in zip(chosen.cpu().numpy(), qualities, strict=True)]
+    return torch.from_numpy(np.stack(out)).to(chosen.device)
+
+
 def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.PathLike, steps: int,
              extra: dict, batch_size: int = 16, crop: int = 128, lr: float = FINETUNE_LR, seed: int = 0,
              encoder: bool = False, codebooks: bool = False, grow_decoder: int = 0, grow_encoder: int = 0,
@@ -155,7 +163,7 @@ def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.Path
                                                           **({"grown_encoder_blocks": grow_encoder} if grow_encoder else {}),
                                                           **({"synthetic": synthetic} if synthetic else {})}]}
         net.eval()
-        fp = save_model(out_dir, net, model.prior, model.lambdas, extra=info)
+        fp = save_model(out_dir, net, model.prior, model.lambdas, None if encoder else model.reconstruction, extra=info)
         for part in tuned:
             part.train()
         return fp
@@ -166,11 +174,12 @@ def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.Path
         x = sampler.batch(batch_size).to(model.device)
         with torch.set_grad_enabled(encoder):
             z = net.encoder(x)
-        chosen = _codes(model, z.detach(), rng.integers(0, model.num_qualities, x.shape[0]))
+        qualities = rng.integers(0, model.num_qualities, x.shape[0])
+        chosen = _codes(model, z.detach(), qualities)
         if means is not None:
             means.update(z.detach(), chosen)  # then the decoder sees the codes as they now are
         with torch.no_grad():
-            codes = net.quantizer.lookup(chosen)
+            codes = net.quantizer.lookup(chosen) if encoder else _decoded(model, chosen, qualities)
         for group in opt.param_groups:  # cosine decay to 10%
             group["lr"] = group["peak"] * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         mse = F.mse_loss(net.decoder(z + (codes - z).detach()), x)  # straight through to the encoder

@@ -37,7 +37,7 @@ STEP = 0.055
 BIT_WEIGHT = 0.41
 
 
-def refine(latents: np.ndarray, rgb: np.ndarray, model: CodecModel, lam: float, steps: int,
+def refine(latents: np.ndarray, rgb: np.ndarray, model: CodecModel, quality: int, steps: int,
            code: Callable[[np.ndarray], tuple[bytes, np.ndarray]],
            mask: np.ndarray | None = None) -> tuple[bytes, np.ndarray, np.ndarray | None]:
     """The best of ``steps + 1`` files of ``rgb`` (H, W, 3 uint8): ``code(latents)`` gives a file
@@ -45,15 +45,17 @@ def refine(latents: np.ndarray, rgb: np.ndarray, model: CodecModel, lam: float, 
     step by step against the gradient of the decoded image's squared error, counted where
     ``mask`` (H, W) is true (the visible pixels of an image with alpha) or everywhere. Returns
     the file, its indices and, when the last step's file is best, the decoder's image of it
-    (the gradient graph's images of earlier steps may differ from it by a level)."""
-    weight = BIT_WEIGHT * lam * 8 * 255.0 ** 2  # per byte, in squared 8-bit levels
+    (the gradient graph's images of earlier steps may differ from it by a level); ``quality`` is
+    the files' level (its rate weight and the values its codes decode to)."""
+    weight = BIT_WEIGHT * model.lambdas[quality] * 8 * 255.0 ** 2  # per byte, in squared 8-bit levels
+    values = model.decoded_codes(quality)
     best: tuple[float, bytes, np.ndarray, np.ndarray | None] | None = None
     for step in range(steps + 1):
         data, indices = code(latents)
         if step < steps:
-            pixels, grad = tiling.gradient(model.transforms, model.cfg, model.codebooks, indices, rgb, mask)
+            pixels, grad = tiling.gradient(model.transforms, model.cfg, values, indices, rgb, mask)
         else:
-            pixels = tiling.synthesise(model.transforms, model.cfg, model.codebooks, indices, rgb.shape[1], rgb.shape[0])
+            pixels = tiling.synthesise(model.transforms, model.cfg, values, indices, rgb.shape[1], rgb.shape[0])
         cost = _squared_error(pixels, rgb, mask) + weight * len(data)
         if best is None or cost < best[0]:
             best = (cost, data, indices, None if step < steps else pixels)

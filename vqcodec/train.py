@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import distributed
+from .centroids import CodeMeans
 from .data import IMAGE_SUFFIXES, CropSampler, list_images, load_rgb, split_holdout
 from .densify import densify
 from .errors import TrainingDataError
@@ -320,7 +321,7 @@ class Trainer:
         self.save_checkpoint()
 
     # -- export --------------------------------------------------------------
-    def measure_prior(self) -> tuple[Prior, list[float]]:
+    def measure_prior(self) -> tuple[Prior, list[float], np.ndarray]:
         """Sort the codebooks, then count the prior on photos spread over the training set."""
         sort_codebooks(self.net)
         self.net.eval()
@@ -332,11 +333,11 @@ class Trainer:
         return measured
 
     def export(self, out_dir: str | os.PathLike) -> bytes:
-        prior, lambdas = self.measure_prior()
+        prior, lambdas, reconstruction = self.measure_prior()
         info = {"training": {"steps": self.step, "cpu_minutes": round(self.seconds / 60, 1),
                              "data": self.data_dir.name, "config": asdict(self.cfg),
                              "last_validation": self.history[-1] if self.history else None}}
-        fp = save_model(out_dir, self.net.cpu(), prior, lambdas, extra=info)
+        fp = save_model(out_dir, self.net.cpu(), prior, lambdas, reconstruction, extra=info)
         self.net.to(self.device)
         self.log(f"exported model {fp.hex()} to {out_dir}")
         return fp
@@ -364,15 +365,18 @@ def sort_codebooks(net: VQVAE) -> None:
 @torch.no_grad()
 def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | str = "cpu",
                   lam_high: float = 0.3, lam_low: float = 3e-5, levels: int = QUALITY_LEVELS,
-                  sets: int = TABLE_SETS, passes: int = 4, design_photos: int = 20) -> tuple[Prior, list[float]]:
-    """The prior and the rate-control lambdas of ``levels`` quality levels, measured on
-    whole photos (uint8 HxWx3) coded as the encoder codes them.
+                  sets: int = TABLE_SETS, passes: int = 4,
+                  design_photos: int = 20) -> tuple[Prior, list[float], np.ndarray]:
+    """The prior, the rate-control lambdas of ``levels`` quality levels and the codes'
+    reconstruction values per table set (:mod:`centroids`), measured on whole photos (uint8
+    HxWx3) coded as the encoder codes them.
 
     Level ``q`` uses table set ``round(q * (sets - 1) / (levels - 1))``; each set is
     designed at its own level by alternating code choice and counting
     (entropy-constrained VQ design), ``passes`` times on ``design_photos`` photos,
     from the nearest codes' statistics for the finest set and from the next finer
-    set's tables for the others; a final count on every photo gives the tables."""
+    set's tables for the others; a final count on every photo gives the tables and the
+    reconstruction values."""
     lambdas = quality_lambdas(lam_high, lam_low, levels)
     table_of_quality = np.rint(np.arange(levels) * (sets - 1) / (levels - 1)).astype(np.int64)
     anchors = [int(np.rint(t * (levels - 1) / (sets - 1))) for t in range(sets)]
@@ -386,10 +390,13 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
     design = latents[:: max(1, len(latents) // design_photos)]
     zero = usual_codes(design, codebooks)
 
-    def count(prior: Prior, quality: int, photos: list[np.ndarray]) -> ContextCounter:
+    def count(prior: Prior, quality: int, photos: list[np.ndarray], means: CodeMeans | None = None) -> ContextCounter:
         counter = ContextCounter(m_count, size)
         for z in photos:
-            counter.add(choose_codes(z, codebooks, prior, quality, float(lambdas[quality])), zero)
+            indices = choose_codes(z, codebooks, prior, quality, float(lambdas[quality]))
+            counter.add(indices, zero)
+            if means is not None:
+                means.add(int(table_of_quality[quality]), z, indices)
         return counter
 
     classes = np.zeros((sets, m_count, NUM_CONTEXTS), np.int64)
@@ -401,13 +408,16 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
             classes[t], tables[t] = count(Prior(tables, classes, zero, table_of_quality), anchors[t], design).design()
         start = classes[t], tables[t]
     final = Prior(tables, classes, zero, table_of_quality)
+    means = CodeMeans(sets, codebooks)
     for t in tqdm(range(sets), desc="prior count", leave=False):
-        classes[t], tables[t] = count(final, anchors[t], latents).design()
-    return Prior(tables, classes, zero, table_of_quality), [float(v) for v in lambdas]
+        classes[t], tables[t] = count(final, anchors[t], latents, means).design()
+    return Prior(tables, classes, zero, table_of_quality), [float(v) for v in lambdas], means.values()
 
 
-def _prior_over(lambdas: list[float], net: VQVAE, train_imgs: list[np.ndarray], device: str) -> tuple[Prior, list[float]]:
-    """A prior for ``net`` over the quality range of ``lambdas``, measured on PRIOR_PHOTOS of the training photos."""
+def _prior_over(lambdas: list[float], net: VQVAE, train_imgs: list[np.ndarray],
+                device: str) -> tuple[Prior, list[float], np.ndarray]:
+    """A prior (with its lambdas and reconstruction values) for ``net`` over the quality range of ``lambdas``,
+    measured on PRIOR_PHOTOS of the training photos."""
     return measure_prior(net, train_imgs[:: max(1, len(train_imgs) // PRIOR_PHOTOS)], device,
                          lambdas[0], lambdas[-1], levels=len(lambdas))
 
@@ -424,11 +434,11 @@ def _reexport(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir
     sort_codebooks(net)
     net, what, record = change(net, train_imgs)
     sort_codebooks(net)
-    prior, lambdas = _prior_over(lambdas, net, train_imgs, device)
+    prior, lambdas, reconstruction = _prior_over(lambdas, net, train_imgs, device)
     if record is not None:
         key, entry = record
         extra = {**extra, key: [*extra.get(key, []), {**entry, "cpu_minutes": round((time.monotonic() - t0) / 60, 1)}]}
-    fp = save_model(out_dir, net.cpu(), prior, lambdas, extra=extra)
+    fp = save_model(out_dir, net.cpu(), prior, lambdas, reconstruction, extra=extra)
     log(f"exported model {fp.hex()} {what} to {out_dir}")
     return fp
 

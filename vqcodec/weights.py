@@ -1,8 +1,8 @@
 """Loading and saving a complete model: transforms, codebooks and prior.
 
 A model directory holds ``model.safetensors`` (tensors, float16 for the
-network and its codebooks, int32 for the prior's tables, uint8 for its
-context classes, float64 for the
+network, its codebooks and the codes' reconstruction values (:mod:`centroids`),
+int32 for the prior's tables, uint8 for its context classes, float64 for the
 rate-control lambda of each quality level; no pickle), ``config.json``, and
 the transforms as ONNX graphs (``encoder.onnx``, ``decoder.onnx``, see
 :mod:`runtime`). Its fingerprint, a hash of all of them, is written into every
@@ -41,6 +41,9 @@ CONFIG_FILE = "config.json"
 PRIOR_KEYS = ("prior.counts", "prior.classes", "prior.zero", "prior.table_of_quality")
 LAMBDAS_KEY = "rate.lambdas"
 CODEBOOKS_KEY = "quantizer.codebooks"
+RECONSTRUCTION_KEY = "reconstruction.values"
+#: Tensors of the coder and the decoder's lookup, not of the torch network.
+_NOT_NETWORK = ("prior.", "rate.", "reconstruction.")
 
 #: Where the shipped model lives inside the installed package.
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
@@ -58,11 +61,19 @@ class CodecModel:
 
     cfg: ModelConfig
     transforms: Transforms
-    codebooks: np.ndarray  # (M, K, d) float64, for the encoder's code choice and the decoder's lookup
+    codebooks: np.ndarray  # (M, K, d) float64, for the encoder's code choice
     prior: Prior
     lambdas: list[float]  # rate control's lambda of quality levels 0..Q-1, decreasing
     fingerprint: bytes  # 8 bytes
     device: str
+    reconstruction: np.ndarray | None = None  # (T, M, K, d) float64 per table set, or the codebooks
+
+    def decoded_codes(self, quality: int) -> np.ndarray:
+        """What each index decodes to at ``quality`` (M, K, d): the reconstruction values of its
+        table set (:mod:`centroids`), or the codebooks for a model measured without them."""
+        if self.reconstruction is None:
+            return self.codebooks
+        return self.reconstruction[self.prior.table_of_quality[quality]]
 
     @property
     def num_qualities(self) -> int:
@@ -131,9 +142,10 @@ def _unpack_counts(tensors: dict[str, np.ndarray], directory: Path) -> np.ndarra
 
 
 def save_model(directory: str | os.PathLike, net: "VQVAE", prior: Prior, lambdas: list[float],
-               extra: dict | None = None) -> bytes:
-    """Write a loadable model directory (tensors, config, ONNX graphs); returns its fingerprint.
-    Needs torch and onnx (the training extra)."""
+               reconstruction: np.ndarray | None = None, extra: dict | None = None) -> bytes:
+    """Write a loadable model directory (tensors, config, ONNX graphs; ``reconstruction`` (T, M, K, d)
+    the codes' values per table set, if measured); returns its fingerprint. Needs torch and onnx
+    (the training extra)."""
     from safetensors.numpy import save_file
 
     directory = Path(directory)
@@ -143,6 +155,8 @@ def save_model(directory: str | os.PathLike, net: "VQVAE", prior: Prior, lambdas
         tensors[key] = np.ascontiguousarray(table, dtype=np.uint8 if key == "prior.classes" else np.int32)
     tensors.update(_pack_counts(prior.counts))
     tensors[LAMBDAS_KEY] = np.asarray(lambdas, dtype=np.float64)
+    if reconstruction is not None:  # float16, as the codebooks are stored
+        tensors[RECONSTRUCTION_KEY] = np.ascontiguousarray(reconstruction, dtype=np.float16)
     config = {"model": net.cfg.to_dict(), **(extra or {})}
     tmp_w = directory / (WEIGHTS_FILE + ".tmp")
     tmp_c = directory / (CONFIG_FILE + ".tmp")
@@ -201,7 +215,7 @@ def load_network(directory: str | os.PathLike, device: str = "cpu") -> tuple["VQ
         lambdas = [float(v) for v in tensors[LAMBDAS_KEY]]
     except (KeyError, TypeError, ValueError) as exc:
         raise WeightsError(f"cannot load model from {directory}: {exc}") from exc
-    network = {k: v for k, v in tensors.items() if not k.startswith(("prior.", "rate."))}
+    network = {k: v for k, v in tensors.items() if not k.startswith(_NOT_NETWORK)}
     return _torch_net(cfg, network, directory, device), lambdas, {k: v for k, v in config.items() if k != "model"}
 
 
@@ -243,6 +257,11 @@ def load_model(directory: str | os.PathLike | None = None, device: str | None = 
         raise WeightsError("prior shape does not match the model config")
     if prior.table_of_quality.size != len(lambdas):
         raise WeightsError("prior and rate control disagree on the number of quality levels")
+    reconstruction = tensors.pop(RECONSTRUCTION_KEY, None)
+    if reconstruction is not None:
+        reconstruction = reconstruction.astype(np.float64)
+        if reconstruction.shape != (prior.counts.shape[0], *codebooks.shape) or not np.isfinite(reconstruction).all():
+            raise WeightsError("reconstruction values do not match the codebooks and table sets")
     if backend == "onnx":
         if not has_graphs(directory):
             raise WeightsError(f"{directory} has no ONNX graphs ({ENCODER_FILE}, {DECODER_FILE}); "
@@ -250,4 +269,4 @@ def load_model(directory: str | os.PathLike | None = None, device: str | None = 
         transforms: Transforms = OnnxTransforms(directory)
     else:
         transforms = TorchTransforms(_torch_net(cfg, tensors, directory, device), device)
-    return CodecModel(cfg, transforms, codebooks, prior, lambdas, fp, device)
+    return CodecModel(cfg, transforms, codebooks, prior, lambdas, fp, device, reconstruction)
