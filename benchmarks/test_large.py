@@ -97,7 +97,8 @@ def test_tiled_against_one_pass_on_kodak(benchmark):
         out = []
         for q in range(0, model.num_qualities, 10):
             idx = choose_codes(z, model.codebooks, model.prior, q, model.lambdas[q])
-            rec = tiling.synthesise(model.transforms, model.cfg, model.decoded_codes(q), idx, w, h, tile=tile)
+            rec = tiling.synthesise(model.transforms, model.cfg, model.decoded_codes(q), idx, w, h, tile=tile,
+                                    table_set=model.table_set(q))
             out.append((psnr(rec, rgb), len(model.coder.encode(idx, q))))
         return out
 

@@ -179,3 +179,38 @@ def test_the_cli_tunes_the_network_and_refuses_both_modes(tiny_model_dir, tmp_pa
     r = CliRunner().invoke(main, ["train", str(data), "--finetune-decoder", str(tiny_model_dir), "--synthetic", "2",
                                   "-o", str(tmp_path / "bad")])
     assert r.exit_code == 2 and "share between 0 and 1" in r.output and not (tmp_path / "bad").exists()
+
+
+def test_a_decoder_modulated_by_the_rate_starts_as_the_old_one_learns_and_exports(tiny_model_dir, tmp_path):
+    import numpy as np
+
+    from vqcodec.finetune import grow
+    from vqcodec.tiling import gradient
+
+    model = vqcodec.load_model(tiny_model_dir, backend="torch")
+    photo = smooth_image(80, 72, seed=7)
+    data = vqcodec.compress(photo, 50, model)
+    before = np.asarray(vqcodec.decompress(data, model))
+    fresh = grow(model, modulate=True)
+    assert model.cfg.rate_sets == model.prior.counts.shape[0] and len(fresh) == 8  # 4 points, scale and shift
+    assert np.array_equal(np.asarray(vqcodec.decompress(vqcodec.compress(photo, 50, model), model)), before)
+    with pytest.raises(ValueError, match="already"):
+        grow(model, modulate=True)
+    images = [smooth_image(64, 48, seed) for seed in range(3)]
+    finetune(vqcodec.load_model(tiny_model_dir, backend="torch"), images, tmp_path / "mod", steps=3, extra={},
+             batch_size=4, crop=32, modulate=True, log=lambda s: None)
+    onnx, torch_model = vqcodec.load_model(tmp_path / "mod"), vqcodec.load_model(tmp_path / "mod", backend="torch")
+    assert any(m.scale.abs().sum() > 0 for m in torch_model.net.decoder.modulation)  # it learnt
+    # both backends decode each level with its own table set's modulation
+    for q in (0, 100):
+        coded = vqcodec.compress(photo, q, onnx)
+        a, b = (np.asarray(vqcodec.decompress(coded, m), np.int16) for m in (onnx, torch_model))
+        assert np.abs(a - b).max() <= 1
+    idx = np.random.default_rng(2).integers(0, onnx.cfg.codebook_size, (8, 3, 5))
+    rgb = smooth_image(40, 24, seed=8)
+    for table_set in (0, onnx.prior.counts.shape[0] - 1):
+        (pa, ga), (pb, gb) = (gradient(m.transforms, m.cfg, m.codebooks, idx, rgb, table_set=table_set)
+                              for m in (onnx, torch_model))
+        assert np.abs(pa.astype(int) - pb).max() <= 1 and np.allclose(ga, gb, rtol=1e-3, atol=1e-4 * np.abs(ga).max())
+    decoded = [onnx.transforms.decode(np.ones((1, 8, 2, 2), np.float32), t) for t in (0, onnx.prior.counts.shape[0] - 1)]
+    assert not np.array_equal(*decoded)  # the table set reaches the exported graph

@@ -98,5 +98,6 @@ def test_refine_hands_back_the_decoders_image_when_its_last_step_wins(tiny_model
             if pixels is not None:
                 handed += 1
                 assert np.array_equal(pixels, tiling.synthesise(tiny_model.transforms, tiny_model.cfg,
-                                                                tiny_model.decoded_codes(quality), indices, 72, 56))
+                                                                tiny_model.decoded_codes(quality), indices, 72, 56,
+                                                                table_set=tiny_model.table_set(quality)))
     assert handed

@@ -129,7 +129,8 @@ class _Encoding:
         m = self.model
         rgb = self._coded[quality][2]
         if rgb is None:
-            rgb = tiling.synthesise(m.transforms, m.cfg, m.decoded_codes(quality), indices, width, height)
+            rgb = tiling.synthesise(m.transforms, m.cfg, m.decoded_codes(quality), indices, width, height,
+                                    table_set=m.table_set(quality))
         recon = from_rgb(rgb, px.mode, px.alpha)
         if px.mode in ("L", "LA"):
             quality_db = psnr(np.asarray(recon.convert("L")), np.asarray(from_rgb(px.rgb, "L", None)))
@@ -252,5 +253,6 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
     h, w = _latent_shape(hdr.width, hdr.height, model.cfg.downsample)
     indices = model.coder.decode(container.payload, h, w, hdr.quality)
     alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
-    rgb = tiling.synthesise(model.transforms, model.cfg, model.decoded_codes(hdr.quality), indices, hdr.width, hdr.height)
+    rgb = tiling.synthesise(model.transforms, model.cfg, model.decoded_codes(hdr.quality), indices, hdr.width,
+                            hdr.height, table_set=model.table_set(hdr.quality))
     return from_rgb(rgb, hdr.mode, alpha)

@@ -17,6 +17,7 @@ class ModelConfig:
     decoder_blocks: int = 0  # further residual blocks at the latent resolution, in the decoder only
     encoder_blocks: int = 0  # further residual blocks at the latent resolution, in the encoder only
     block_transform: bool = True  # linear 8x8 block path beside the nonlinear one
+    rate_sets: int = 0  # table sets the decoder's feature maps are scaled and shifted for (0: one decoder for all)
 
     #: Each latent vector covers a DOWNSAMPLE x DOWNSAMPLE block of pixels.
     downsample: int = 8

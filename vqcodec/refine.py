@@ -48,14 +48,15 @@ def refine(latents: np.ndarray, rgb: np.ndarray, model: CodecModel, quality: int
     (the gradient graph's images of earlier steps may differ from it by a level); ``quality`` is
     the files' level (its rate weight and the values its codes decode to)."""
     weight = BIT_WEIGHT * model.lambdas[quality] * 8 * 255.0 ** 2  # per byte, in squared 8-bit levels
-    values = model.decoded_codes(quality)
+    values, table_set = model.decoded_codes(quality), model.table_set(quality)
     best: tuple[float, bytes, np.ndarray, np.ndarray | None] | None = None
     for step in range(steps + 1):
         data, indices = code(latents)
         if step < steps:
-            pixels, grad = tiling.gradient(model.transforms, model.cfg, values, indices, rgb, mask)
+            pixels, grad = tiling.gradient(model.transforms, model.cfg, values, indices, rgb, mask, table_set=table_set)
         else:
-            pixels = tiling.synthesise(model.transforms, model.cfg, values, indices, rgb.shape[1], rgb.shape[0])
+            pixels = tiling.synthesise(model.transforms, model.cfg, values, indices, rgb.shape[1], rgb.shape[0],
+                                       table_set=table_set)
         cost = _squared_error(pixels, rgb, mask) + weight * len(data)
         if best is None or cost < best[0]:
             best = (cost, data, indices, None if step < steps else pixels)

@@ -53,10 +53,12 @@ class Transforms(Protocol):
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Latents (1, D, H/8, W/8) of pixels (1, 3, H, W) in [0, 1]."""
 
-    def decode(self, latents: np.ndarray) -> np.ndarray:
-        """Pixels (1, 3, H, W) in about [0, 1] (unclamped) of latents (1, D, h, w)."""
+    def decode(self, latents: np.ndarray, table_set: int = 0) -> np.ndarray:
+        """Pixels (1, 3, H, W) in about [0, 1] (unclamped) of latents (1, D, h, w) coded at a level of
+        ``table_set`` (which only a decoder modulated by the rate reads)."""
 
-    def gradient(self, latents: np.ndarray, target: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def gradient(self, latents: np.ndarray, target: np.ndarray, weight: np.ndarray,
+                 table_set: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Pixels (1, 3, H, W) clamped to [0, 1] of latents (1, D, h, w), and the gradient (1, D, h, w)
         of ``sum(weight * (pixels - target)^2)``, ``weight`` (1, 1, H, W)."""
 
@@ -88,24 +90,28 @@ class OnnxTransforms:
         except Exception as exc:  # ONNX Runtime raises its own types for missing or malformed graphs
             raise WeightsError(f"cannot load the ONNX graph {self._directory / name}: {exc}") from exc
 
-    def _run(self, session, x: np.ndarray) -> np.ndarray:
-        return session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(x, np.float32)})[0]
+    def _run(self, session, *inputs: np.ndarray, table_set: int = 0) -> list[np.ndarray]:
+        """Outputs of ``session`` for float ``inputs``, and the table set if the graph takes one."""
+        names = [i.name for i in session.get_inputs()]
+        feeds = {name: np.ascontiguousarray(a, np.float32) for name, a in zip(names, inputs)}
+        if len(names) > len(inputs):
+            feeds[names[len(inputs)]] = np.array([table_set], np.int64)
+        return session.run(None, feeds)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
-        return self._run(self._sessions[0], x)
+        return self._run(self._sessions[0], x)[0]
 
-    def decode(self, latents: np.ndarray) -> np.ndarray:
-        return self._run(self._sessions[1], latents)
+    def decode(self, latents: np.ndarray, table_set: int = 0) -> np.ndarray:
+        return self._run(self._sessions[1], latents, table_set=table_set)[0]
 
-    def gradient(self, latents: np.ndarray, target: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def gradient(self, latents: np.ndarray, target: np.ndarray, weight: np.ndarray,
+                 table_set: int = 0) -> tuple[np.ndarray, np.ndarray]:
         if self._gradient is None:
             if not (self._directory / GRADIENT_FILE).is_file():
                 raise WeightsError(f"{self._directory} has no {GRADIENT_FILE}: this model codes only at effort 0 "
                                    "(re-export it to add the graph)")
             self._gradient = self._session(GRADIENT_FILE)
-        feeds = dict(zip(("z", "target", "weight"), (np.ascontiguousarray(a, np.float32)
-                                                     for a in (latents, target, weight)), strict=True))
-        pixels, grad = self._gradient.run(None, feeds)
+        pixels, grad = self._run(self._gradient, latents, target, weight, table_set=table_set)
         return pixels, grad
 
 
@@ -119,26 +125,37 @@ class TorchTransforms:
 
         self.net, self.device = net, torch.device(device)
 
-    def _run(self, module, x: np.ndarray) -> np.ndarray:
+    def _tensor(self, a: np.ndarray):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(self.device)
+
+    def _table_set(self, table_set: int):
+        import torch
+
+        return torch.tensor([table_set], device=self.device)
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
-            return module(torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device)).float().cpu().numpy()
+            return self.net.encoder(self._tensor(x)).float().cpu().numpy()
 
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        return self._run(self.net.encoder, x)
+    def decode(self, latents: np.ndarray, table_set: int = 0) -> np.ndarray:
+        import torch
 
-    def decode(self, latents: np.ndarray) -> np.ndarray:
-        return self._run(self.net.decoder, latents)
+        with torch.inference_mode():
+            return self.net.decoder(self._tensor(latents), self._table_set(table_set)).float().cpu().numpy()
 
-    def gradient(self, latents: np.ndarray, target: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def gradient(self, latents: np.ndarray, target: np.ndarray, weight: np.ndarray,
+                 table_set: int = 0) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         from .model import DecoderGradient
 
         with torch.inference_mode():
-            args = (torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(self.device) for a in (latents, target, weight))
-            pixels, grad = DecoderGradient(self.net.decoder)(*args)
+            args = (self._tensor(a) for a in (latents, target, weight))
+            pixels, grad = DecoderGradient(self.net.decoder)(*args, self._table_set(table_set))
         return pixels.float().cpu().numpy(), grad.float().cpu().numpy()
 
 
@@ -167,11 +184,14 @@ def export_graphs(net: "VQVAE", directory: Path) -> None:
     z = net.encoder(x)
     io_axes = {"x": {2: "height", 3: "width"}, "y": {2: "out_height", 3: "out_width"}}
     image, latent = {2: "height", 3: "width"}, {2: "latent_height", 3: "latent_width"}
+    # a decoder modulated by the rate takes the table set (int64, (1,)) after its other inputs
+    rate = {"table_set": {}} if net.cfg.rate_sets else {}
+    table_set = (torch.zeros(1, dtype=torch.long),) if net.cfg.rate_sets else ()
     graphs = (  # (file, module, example inputs, {input and output names: dynamic axes})
         (ENCODER_FILE, net.encoder, (x,), io_axes),
-        (DECODER_FILE, net.decoder, (z,), io_axes),
-        (GRADIENT_FILE, DecoderGradient(net.decoder), (z, x, torch.ones_like(x[:, :1])),
-         {"z": latent, "target": image, "weight": image, "pixels": image, "gradient": latent}),
+        (DECODER_FILE, net.decoder, (z, *table_set), {"x": io_axes["x"], **rate, "y": io_axes["y"]}),
+        (GRADIENT_FILE, DecoderGradient(net.decoder), (z, x, torch.ones_like(x[:, :1]), *table_set),
+         {"z": latent, "target": image, "weight": image, **rate, "pixels": image, "gradient": latent}),
     )
     for name, module, example, axes in graphs:
         buf = io.BytesIO()
@@ -182,7 +202,8 @@ def export_graphs(net: "VQVAE", directory: Path) -> None:
             warnings.simplefilter("ignore", FutureWarning)
             names = list(axes)
             torch.onnx.export(module, example, buf, dynamo=False, input_names=names[:len(example)],
-                              output_names=names[len(example):], dynamic_axes=axes, opset_version=17)
+                              output_names=names[len(example):], opset_version=17,
+                              dynamic_axes={k: v for k, v in axes.items() if v})
         graph_model = onnx.load_from_string(buf.getvalue())
         graph = graph_model.graph
         casts = []

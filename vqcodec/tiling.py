@@ -78,18 +78,19 @@ def _place(out: np.ndarray, y: np.ndarray, rows: slice, cols: slice, tr: slice, 
 
 
 def synthesise(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, indices: np.ndarray, width: int,
-               height: int, tile: int = TILE, margin: int = MARGIN) -> np.ndarray:
-    """RGB uint8 pixels (height, width, 3) from code indices (M, h, w) into ``codebooks`` (M, K, d)."""
+               height: int, tile: int = TILE, margin: int = MARGIN, table_set: int = 0) -> np.ndarray:
+    """RGB uint8 pixels (height, width, 3) from code indices (M, h, w) into ``codebooks`` (M, K, d)
+    (the values they decode to), coded at a level of ``table_set``."""
     out = np.empty((height, width, 3), np.uint8)
     for (rows, cols), (tr, tc) in windows(*indices.shape[1:], tile, margin):
         latents = from_codes(indices[:, rows, cols], codebooks)
-        _place(out, transforms.decode(latents[None])[0], rows, cols, tr, tc, cfg.downsample)
+        _place(out, transforms.decode(latents[None], table_set)[0], rows, cols, tr, tc, cfg.downsample)
     return out
 
 
 def gradient(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, indices: np.ndarray, rgb: np.ndarray,
              mask: np.ndarray | None = None, tile: int = GRADIENT_TILE,
-             margin: int = MARGIN) -> tuple[np.ndarray, np.ndarray]:
+             margin: int = MARGIN, table_set: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The image :func:`synthesise` makes of code indices (M, h, w) (within a grey level: another
     graph computes it), and the gradient (D, h, w)
     of its squared error against ``rgb`` (H, W, 3), in [0, 1] units summed over the pixels
@@ -109,7 +110,7 @@ def gradient(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, in
         r0, c0 = (tr.start - rows.start) * f, (tc.start - cols.start) * f
         y0, y1, x0, x1 = tr.start * f, min(tr.stop * f, height), tc.start * f, min(tc.stop * f, width)
         weight[..., r0:r0 + y1 - y0, c0:c0 + x1 - x0] = 1 if mask is None else mask[y0:y1, x0:x1]
-        pixels, g = transforms.gradient(latents[None], target, weight)
+        pixels, g = transforms.gradient(latents[None], target, weight, table_set)
         grad[:, rows, cols] += g[0]
         _place(out, pixels[0], rows, cols, tr, tc, f)
     return out, grad

@@ -73,7 +73,12 @@ class CodecModel:
         table set (:mod:`centroids`), or the codebooks for a model measured without them."""
         if self.reconstruction is None:
             return self.codebooks
-        return self.reconstruction[self.prior.table_of_quality[quality]]
+        return self.reconstruction[self.table_set(quality)]
+
+    def table_set(self, quality: int) -> int:
+        """The prior's table set of ``quality``: it also chooses the values its codes decode to and,
+        in a decoder modulated by the rate, the modulation."""
+        return int(self.prior.table_of_quality[quality])
 
     @property
     def num_qualities(self) -> int:
