@@ -106,9 +106,14 @@ class RateModulation(nn.Module):
         self.scale = nn.Parameter(torch.zeros(sets, channels))  # the scale is 1 + this
         self.shift = nn.Parameter(torch.zeros(sets, channels))
 
+    def gain(self, table_set: Tensor) -> Tensor:
+        """The scale (B, C, 1, 1) of each image's table set (B,) (or one for all, (1,)): also the
+        derivative of the output with respect to the input."""
+        return (1 + self.scale[table_set])[:, :, None, None]
+
     def forward(self, x: Tensor, table_set: Tensor) -> Tensor:
-        """``x`` (B, C, H, W) modulated for each image's table set (B,) (or one for all, (1,))."""
-        return x * (1 + self.scale[table_set])[:, :, None, None] + self.shift[table_set][:, :, None, None]
+        """``x`` (B, C, H, W) modulated for each image's table set."""
+        return x * self.gain(table_set) + self.shift[table_set][:, :, None, None]
 
 
 class Decoder(nn.Module):
@@ -245,8 +250,8 @@ class DecoderGradient(nn.Module):
         if self.decoder.block is not None:
             grad = nn.functional.conv_transpose2d(nn.functional.pixel_unshuffle(g, 8), self.decoder.block.weight)
         for i in reversed(range(len(self.layers))):
-            if self.decoder.modulation is not None and i in self.decoder.modulated:  # y = x * (1 + scale) + shift
-                g = g * (1 + self.decoder.modulation[self.decoder.modulated[i]].scale[table_set])[:, :, None, None]
+            if self.decoder.modulation is not None and i in self.decoder.modulated:  # y = x * gain + shift
+                g = g * self.decoder.modulation[self.decoder.modulated[i]].gain(table_set)
             g = _backward(self.layers[i], inputs[i], g)
         return pixels, grad + g
 
