@@ -133,11 +133,11 @@ def markdown(curves: dict[str, list[dict]], summary: dict, meta: dict) -> str:
 
 def ceiling_psnr(model: vqcodec.CodecModel, rgb: np.ndarray) -> float:
     """PSNR of decoder(encoder(x)) with no quantization, rounded to 8 bits like a decoded image
-    (transforms modulated by the rate run as at the top level)."""
+    (a decoder modulated by the rate decodes as at the top level)."""
     from vqcodec import tiling
 
+    latents = tiling.analyse(model.transforms, model.cfg, rgb)[None]
     top = model.table_set(model.num_qualities - 1)
-    latents = tiling.analyse(model.transforms, model.cfg, rgb, table_set=top)[None]
     y = model.transforms.decode(latents, top)[0, :, : rgb.shape[0], : rgb.shape[1]]
     out = np.clip(np.round(y * np.float32(255.0)), 0, 255).astype(np.uint8).transpose(1, 2, 0)
     return psnr(rgb, out)

@@ -92,10 +92,10 @@ def test_tiled_against_one_pass_on_kodak(benchmark):
     h, w = rgb.shape[:2]
 
     def run(tile: int) -> list[tuple[float, int]]:
+        z = tiling.analyse(model.transforms, model.cfg, rgb, tile=tile)
+        z = per_codebook(z, model.cfg.sub_dim)
         out = []
         for q in range(0, model.num_qualities, 10):
-            z = per_codebook(tiling.analyse(model.transforms, model.cfg, rgb, tile=tile, table_set=model.table_set(q)),
-                             model.cfg.sub_dim)
             idx = choose_codes(z, model.codebooks, model.prior, q, model.lambdas[q])
             rec = tiling.synthesise(model.transforms, model.cfg, model.decoded_codes(q), idx, w, h, tile=tile,
                                     table_set=model.table_set(q))

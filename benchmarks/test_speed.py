@@ -90,7 +90,7 @@ def test_jpeg_decode(benchmark, photo):
 def symbols(model, photo) -> tuple[np.ndarray, int]:
     """The codes of the photo at the default quality, as a file holds them."""
     q = vqcodec.default_quality(model)
-    z = tiling.analyse(model.transforms, model.cfg, photo, table_set=model.table_set(q))
+    z = tiling.analyse(model.transforms, model.cfg, photo)
     z = per_codebook(z, model.cfg.sub_dim)
     return choose_codes(z, model.codebooks, model.prior, q, model.lambdas[q]), q
 

@@ -214,39 +214,3 @@ def test_a_decoder_modulated_by_the_rate_starts_as_the_old_one_learns_and_export
         assert np.abs(pa.astype(int) - pb).max() <= 1 and np.allclose(ga, gb, rtol=1e-3, atol=1e-4 * np.abs(ga).max())
     decoded = [onnx.transforms.decode(np.ones((1, 8, 2, 2), np.float32), t) for t in (0, onnx.prior.counts.shape[0] - 1)]
     assert not np.array_equal(*decoded)  # the table set reaches the exported graph
-
-
-def test_an_encoder_modulated_by_the_rate_starts_as_the_old_one_learns_and_codes_each_level_with_its_set(
-        tiny_model_dir, tmp_path):
-    import numpy as np
-
-    from vqcodec import tiling
-    from vqcodec.bitstream import unpack
-    from vqcodec.finetune import grow
-    from vqcodec.rate import choose_codes, per_codebook
-
-    model = vqcodec.load_model(tiny_model_dir, backend="torch")
-    photo = smooth_image(80, 72, seed=7)
-    before = vqcodec.compress(photo, 50, model)
-    fresh = grow(model, modulate_encoder=True)
-    assert model.cfg.encoder_rate_sets == model.prior.counts.shape[0] and len(fresh) == 10  # 5 points, scale and shift
-    assert vqcodec.compress(photo, 50, model) == before
-    with pytest.raises(ValueError, match="already"):
-        grow(model, modulate_encoder=True)
-    images = [smooth_image(64, 48, seed) for seed in range(3)]
-    with pytest.raises(ValueError, match="learns"):
-        finetune(vqcodec.load_model(tiny_model_dir, backend="torch"), images, tmp_path / "no", steps=1, extra={},
-                 modulate_encoder=True, log=lambda s: None)
-    finetune(vqcodec.load_model(tiny_model_dir, backend="torch"), images, tmp_path / "mod", steps=3, extra={},
-             batch_size=4, crop=32, encoder=True, modulate_encoder=True, log=lambda s: None)
-    onnx, torch_model = vqcodec.load_model(tmp_path / "mod"), vqcodec.load_model(tmp_path / "mod", backend="torch")
-    assert any(m.scale.abs().sum() > 0 for m in torch_model.net.encoder.modulation)  # it learnt
-    top = onnx.prior.counts.shape[0] - 1
-    latents = {t: tiling.analyse(onnx.transforms, onnx.cfg, photo, table_set=t) for t in (0, top)}
-    assert not np.array_equal(latents[0], latents[top])  # the table set reaches the exported graph
-    assert np.allclose(latents[top], tiling.analyse(torch_model.transforms, torch_model.cfg, photo, table_set=top),
-                       atol=1e-3)
-    for q in (0, 100):  # a file holds the codes of its own level's latents
-        t = onnx.table_set(q)
-        codes = choose_codes(per_codebook(latents[t], onnx.cfg.sub_dim), onnx.codebooks, onnx.prior, q, onnx.lambdas[q])
-        assert unpack(vqcodec.compress(photo, q, onnx)).payload == onnx.coder.encode(codes, q)

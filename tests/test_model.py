@@ -40,23 +40,3 @@ def test_a_modulated_decoder_starts_as_the_plain_one_and_each_table_set_decodes_
         assert torch.equal(out[0], plain.decoder(z)[0]) and not torch.allclose(out[1], plain.decoder(z)[1])
     with pytest.raises(ValueError, match="table set"):
         modulated.decoder(z)
-
-
-def test_a_modulated_encoder_starts_as_the_plain_one_and_each_table_set_encodes_its_own_way():
-    torch.manual_seed(0)
-    plain = VQVAE(ModelConfig(channels=16, latent_dim=8, codebook_size=32, encoder_blocks=1)).eval()
-    modulated = VQVAE(ModelConfig(channels=16, latent_dim=8, codebook_size=32, encoder_blocks=1,
-                                  encoder_rate_sets=3)).eval()
-    missing, unexpected = modulated.load_state_dict(plain.state_dict(), strict=False)
-    assert not unexpected and missing and all(k.startswith("encoder.modulation.") for k in missing)
-    assert len(modulated.encoder.modulation) == 5  # three GDNs, the last block, the latents
-    x = torch.rand(2, 3, 32, 40)
-    with torch.no_grad():
-        assert torch.equal(modulated.encoder(x, torch.tensor([0, 2])), plain.encoder(x))
-        modulated.encoder.modulation[0].scale[1].fill_(0.5)  # inside the nonlinear path
-        out = modulated.encoder(x, torch.tensor([0, 1]))
-        assert torch.equal(out[0], plain.encoder(x)[0]) and not torch.allclose(out[1], plain.encoder(x)[1])
-        modulated.encoder.modulation[-1].shift[2].fill_(0.25)  # the latents themselves, both paths summed
-        assert torch.allclose(modulated.encoder(x, torch.tensor([2, 2])), plain.encoder(x) + 0.25, atol=1e-6)
-    with pytest.raises(ValueError, match="table set"):
-        modulated.encoder(x)

@@ -93,7 +93,7 @@ def test_refine_hands_back_the_decoders_image_when_its_last_step_wins(tiny_model
     handed = 0
     for quality in (10, 60, 100):
         for steps in (1, 3):
-            data, indices, pixels = refine_module.refine(enc.latents(quality), rgb, tiny_model, quality, steps,
+            data, indices, pixels = refine_module.refine(enc.latents, rgb, tiny_model, quality, steps,
                                                          lambda latents: enc._pack(latents, quality))
             if pixels is not None:
                 handed += 1

@@ -142,25 +142,3 @@ def test_a_prior_measured_anew_keeps_the_network_and_codes_by_the_new_tables(tmp
     assert len(np.unique(new.prior.counts)) > 2 and len(np.unique(new.prior.classes)) > 1  # counted and clustered
     photo = smooth_image(64, 48, seed=9)
     assert len(vqcodec.compress(photo, 50, new)) < len(vqcodec.compress(photo, 50, load_model(tmp_path / "flat")))
-
-
-def test_a_prior_counts_each_table_set_on_the_latents_a_modulated_encoder_gives_it():
-    from dataclasses import replace
-
-    from vqcodec.model import VQVAE
-    from vqcodec.train import measure_prior, sort_codebooks
-
-
-    torch.manual_seed(3)
-    plain = VQVAE(TINY).eval()
-    plain.quantizer.codebooks.data.mul_(3.0)
-    sort_codebooks(plain)
-    modulated = VQVAE(replace(TINY, encoder_rate_sets=3)).eval()
-    modulated.load_state_dict(plain.state_dict(), strict=False)
-    with torch.no_grad():
-        modulated.encoder.modulation[-1].shift[0].fill_(1.5)  # set 0's latents moved, the others as plain's
-    photos = [smooth_image(64, 64, 3)]
-    (a, _, values_a), (b, _, values_b) = (measure_prior(net, photos, lam_high=0.3, lam_low=3e-4, levels=101, sets=3)
-                                          for net in (plain, modulated))
-    assert np.array_equal(a.counts[1:], b.counts[1:]) and np.array_equal(values_a[1:], values_b[1:])
-    assert not np.array_equal(a.counts[0], b.counts[0])

@@ -80,9 +80,9 @@ def default_quality(model: CodecModel) -> int:
 
 
 class _Encoding:
-    """One image on its way to a file: the encoder runs once (once per table set if it is
-    modulated by the rate), then any number of qualities are coded from its latents (what the
-    size and PSNR targets search), each with ``effort`` steps of :func:`refine.refine`."""
+    """One image on its way to a file: the encoder runs once, then any number of
+    qualities are coded from its latents (what the size and PSNR targets search),
+    each with ``effort`` steps of :func:`refine.refine`."""
 
     def __init__(self, px: Pixels, model: CodecModel, alpha_quality: int = 100, effort: int = 0) -> None:
         if not 0 <= alpha_quality <= 100:
@@ -92,7 +92,7 @@ class _Encoding:
         if px.alpha is not None:
             px = replace(px, alpha=quantize_alpha(px.alpha, alpha_quality))
         self.px, self.model, self.effort = px, model, effort
-        self._latents: dict[int, np.ndarray] = {}
+        self.latents = tiling.analyse(model.transforms, model.cfg, px.rgb)
         self.alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
         # a target search reports a level it coded; effort may have decoded the file already
         self._coded: dict[int, tuple[bytes, np.ndarray, np.ndarray | None]] = {}
@@ -103,19 +103,11 @@ class _Encoding:
             self._coded[quality] = self._code(quality)
         return self._coded[quality][:2]
 
-    def latents(self, quality: int) -> np.ndarray:
-        """The encoder's latents (D, h, w) for ``quality``."""
-        m = self.model
-        table_set = m.table_set(quality) if m.cfg.encoder_rate_sets else 0
-        if table_set not in self._latents:
-            self._latents[table_set] = tiling.analyse(m.transforms, m.cfg, self.px.rgb, table_set=table_set)
-        return self._latents[table_set]
-
     def _code(self, quality: int) -> tuple[bytes, np.ndarray, np.ndarray | None]:
         if self.effort == 0:
-            return *self._pack(self.latents(quality), quality), None
+            return *self._pack(self.latents, quality), None
         visible = None if self.px.alpha is None else self.px.alpha > 0  # the fill under alpha 0 is not seen
-        return refine(self.latents(quality), self.px.rgb, self.model, quality, self.effort,
+        return refine(self.latents, self.px.rgb, self.model, quality, self.effort,
                       lambda latents: self._pack(latents, quality), visible)
 
     def _pack(self, latents: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:

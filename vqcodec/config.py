@@ -18,7 +18,6 @@ class ModelConfig:
     encoder_blocks: int = 0  # further residual blocks at the latent resolution, in the encoder only
     block_transform: bool = True  # linear 8x8 block path beside the nonlinear one
     rate_sets: int = 0  # table sets the decoder's feature maps are scaled and shifted for (0: one decoder for all)
-    encoder_rate_sets: int = 0  # the same for the encoder's feature maps and latents (0: one encoder for all)
 
     #: Each latent vector covers a DOWNSAMPLE x DOWNSAMPLE block of pixels.
     downsample: int = 8

@@ -54,28 +54,22 @@ CODEBOOK_DECAY = 0.99
 CODEBOOK_PRIOR = 1.0
 
 
-def grow(model: CodecModel, decoder: int = 0, encoder: int = 0, modulate: bool = False,
-         modulate_encoder: bool = False) -> list[torch.nn.Parameter]:
+def grow(model: CodecModel, decoder: int = 0, encoder: int = 0, modulate: bool = False) -> list[torch.nn.Parameter]:
     """Give ``model``'s decoder ``decoder`` and its encoder ``encoder`` more residual blocks at
     H/8, each starting as the identity (its last convolution zero), and with ``modulate`` its
-    decoder (with ``modulate_encoder`` its encoder) a modulation by the rate
-    (``model.RateModulation``, one per table set of its prior, starting as the identity), so the
-    grown model codes exactly as before; returns the new
+    decoder a modulation by the rate (``model.RateModulation``, one per table set of its prior,
+    starting as the identity), so the grown model codes exactly as before; returns the new
     parameters (fresh layers want a larger learning rate than the rest). ``model.fingerprint``
     names the old model until the grown one is exported."""
     old = model.net
     if modulate and old.cfg.rate_sets:
         raise ValueError("this decoder is modulated by the rate already")
-    if modulate_encoder and old.cfg.encoder_rate_sets:
-        raise ValueError("this encoder is modulated by the rate already")
-    sets = model.prior.counts.shape[0]
     cfg = replace(old.cfg, decoder_blocks=old.cfg.decoder_blocks + decoder,
                   encoder_blocks=old.cfg.encoder_blocks + encoder,
-                  rate_sets=sets if modulate else old.cfg.rate_sets,
-                  encoder_rate_sets=sets if modulate_encoder else old.cfg.encoder_rate_sets)
+                  rate_sets=model.prior.counts.shape[0] if modulate else old.cfg.rate_sets)
     net = VQVAE(cfg).to(model.device)
     missing, unexpected = net.load_state_dict(old.state_dict(), strict=False)
-    if unexpected or any(not k.startswith(("decoder.extra.", "encoder.extra.", "decoder.modulation.", "encoder.modulation.")) for k in missing):
+    if unexpected or any(not k.startswith(("decoder.extra.", "encoder.extra.", "decoder.modulation.")) for k in missing):
         raise ValueError(f"cannot grow this model: {missing} {unexpected}")
     fresh = [*list(net.decoder.extra or [])[old.cfg.decoder_blocks:],
              *list(net.encoder.extra or [])[old.cfg.encoder_blocks:]]
@@ -134,18 +128,17 @@ def _decoded(model: CodecModel, chosen: torch.Tensor, qualities: np.ndarray) -> 
 def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.PathLike, steps: int,
              extra: dict, batch_size: int = 16, crop: int = 128, lr: float = FINETUNE_LR, seed: int = 0,
              encoder: bool = False, codebooks: bool = False, grow_decoder: int = 0, grow_encoder: int = 0,
-             modulate: bool = False, modulate_encoder: bool = False, synthetic: float = 0.0,
+             modulate: bool = False, synthetic: float = 0.0,
              beta: float = 0.25, save_minutes: float = 5.0, log: Callable[[str], None] = print) -> bytes:
     """Tune ``model``'s decoder (and with ``encoder`` its encoder, with ``codebooks`` its
     codebooks) for ``steps`` steps on crops of ``images`` (a share ``synthetic`` of them text
     or gradients instead), after growing the decoder by ``grow_decoder`` blocks and the encoder
     by ``grow_encoder`` (which then learns: it needs ``encoder``) and with ``modulate`` giving the
-    decoder a modulation by the rate (with ``modulate_encoder`` the encoder: it needs ``encoder``), exporting the model (same prior and rate control) to
+    decoder a modulation by the rate, exporting the model (same prior and rate control) to
     ``out_dir`` every few minutes and at the end."""
-    if (grow_encoder or modulate_encoder) and not encoder:
+    if grow_encoder and not encoder:
         raise ValueError("an encoder grows only when it learns (encoder=True)")
-    growing = grow_decoder or grow_encoder or modulate or modulate_encoder
-    fresh = grow(model, grow_decoder, grow_encoder, modulate, modulate_encoder) if growing else []
+    fresh = grow(model, grow_decoder, grow_encoder, modulate) if grow_decoder or grow_encoder or modulate else []
     net = model.net
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -174,7 +167,6 @@ def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.Path
                                                           "seed": seed, "encoder": encoder,
                                                           "codebooks": codebooks, "grown_blocks": grow_decoder,
                                                           **({"modulated": True} if modulate else {}),
-                                                          **({"encoder_modulated": True} if modulate_encoder else {}),
                                                           **({"grown_encoder_blocks": grow_encoder} if grow_encoder else {}),
                                                           **({"synthetic": synthetic} if synthetic else {})}]}
         net.eval()
@@ -187,10 +179,9 @@ def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.Path
     for step in bar:
         t0 = time.monotonic()
         x = sampler.batch(batch_size).to(model.device)
-        qualities = rng.integers(0, model.num_qualities, x.shape[0])
-        table_sets = torch.from_numpy(model.prior.table_of_quality[qualities]).to(x.device)
         with torch.set_grad_enabled(encoder):
-            z = net.encoder(x, table_sets)
+            z = net.encoder(x)
+        qualities = rng.integers(0, model.num_qualities, x.shape[0])
         chosen = _codes(model, z.detach(), qualities)
         if means is not None:
             means.update(z.detach(), chosen)  # then the decoder sees the codes as they now are
@@ -198,6 +189,7 @@ def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.Path
             codes = net.quantizer.lookup(chosen) if encoder else _decoded(model, chosen, qualities)
         for group in opt.param_groups:  # cosine decay to 10%
             group["lr"] = group["peak"] * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        table_sets = torch.from_numpy(model.prior.table_of_quality[qualities]).to(x.device)
         mse = F.mse_loss(net.decoder(z + (codes - z).detach(), table_sets), x)  # straight through to the encoder
         loss = mse + beta * F.mse_loss(z, codes) if encoder else mse  # commitment: toward the codes files hold
         opt.zero_grad(set_to_none=True)

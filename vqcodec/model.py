@@ -57,8 +57,7 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
 
 
 class Encoder(nn.Module):
-    """Image (B, 3, H, W) in [0, 1] -> latents (B, D, H/8, W/8); with ``cfg.encoder_rate_sets``,
-    also given each image's table set."""
+    """Image (B, 3, H, W) in [0, 1] -> latents (B, D, H/8, W/8)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -80,37 +79,16 @@ class Encoder(nn.Module):
         # stronger analysis closes part of the gap to latents fitted per image (effort).
         self.extra = nn.Sequential(*[ResBlock(c) for _ in range(cfg.encoder_blocks)]) if cfg.encoder_blocks else None
         self.block = nn.Conv2d(3 * 64, cfg.latent_dim, 1) if cfg.block_transform else None
-        # modulated: the outputs of the three GDNs and of the last residual block, as positions
-        # in ``layers``, and the latents (both paths summed), as position ``len(layers)``
-        last_block = 6 + cfg.res_blocks + cfg.encoder_blocks
-        points = {2: half, 4: c, 6: c, **({last_block: c} if last_block > 6 else {}), last_block + 1: cfg.latent_dim}
-        self.modulated = {index: k for k, index in enumerate(points)}
-        self.modulation = (nn.ModuleList([RateModulation(cfg.encoder_rate_sets, w) for w in points.values()])
-                           if cfg.encoder_rate_sets else None)
 
-    def layers(self) -> list[nn.Module]:
-        """The nonlinear path's layers in order (to the last block, the grown blocks, the last convolution)."""
-        return [*self.net[:-1], *(self.extra or []), self.net[-1]]
-
-    def forward(self, x: Tensor, table_set: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         x = x - 0.5
-        z = x
-        layers = self.layers()
-        for i, layer in enumerate(layers):
-            z = _modulate(self, i, layer(z), table_set)
+        if self.extra is None:
+            z = self.net(x)
+        else:
+            z = self.net[-1](self.extra(self.net[:-1](x)))
         if self.block is not None:
             z = z + self.block(nn.functional.pixel_unshuffle(x, 8))
-        return _modulate(self, len(layers), z, table_set)
-
-
-def _modulate(transform: "Encoder | Decoder", index: int, x: Tensor, table_set: Tensor | None) -> Tensor:
-    """``x``, the output of ``transform.layers()[index]``, modulated for ``table_set`` where the
-    transform does so."""
-    if transform.modulation is None or index not in transform.modulated:
-        return x
-    if table_set is None:
-        raise ValueError("this transform is modulated by the rate: give each image's table set")
-    return transform.modulation[transform.modulated[index]](x, table_set)
+        return z
 
 
 class RateModulation(nn.Module):
@@ -177,10 +155,18 @@ class Decoder(nn.Module):
         """The nonlinear path's layers in order (the first convolution, the grown blocks, the rest)."""
         return [self.net[0], *(self.extra or []), *self.net[1:]]
 
+    def modulate(self, index: int, x: Tensor, table_set: Tensor | None) -> Tensor:
+        """``x``, the output of ``layers()[index]``, modulated for ``table_set`` where the decoder does so."""
+        if self.modulation is None or index not in self.modulated:
+            return x
+        if table_set is None:
+            raise ValueError("this decoder is modulated by the rate: give each image's table set")
+        return self.modulation[self.modulated[index]](x, table_set)
+
     def forward(self, z: Tensor, table_set: Tensor | None = None) -> Tensor:
         x = z
         for i, layer in enumerate(self.layers()):
-            x = _modulate(self, i, layer(x), table_set)
+            x = self.modulate(i, layer(x), table_set)
         if self.block is not None:
             x = x + nn.functional.pixel_shuffle(self.block(z), 8)
         return x + 0.5
@@ -254,7 +240,7 @@ class DecoderGradient(nn.Module):
         inputs, h = [], z
         for i, layer in enumerate(self.layers):
             inputs.append(h)
-            h = _modulate(self.decoder, i, layer(h), table_set)
+            h = self.decoder.modulate(i, layer(h), table_set)
         if self.decoder.block is not None:
             h = h + nn.functional.pixel_shuffle(self.decoder.block(z), 8)
         y = h + 0.5  # as Decoder.forward adds, so the pixels are the decoder's to the bit

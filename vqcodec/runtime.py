@@ -50,9 +50,8 @@ class Transforms(Protocol):
 
     name: str
 
-    def encode(self, x: np.ndarray, table_set: int = 0) -> np.ndarray:
-        """Latents (1, D, H/8, W/8) of pixels (1, 3, H, W) in [0, 1] to be coded at a level of
-        ``table_set`` (which only an encoder modulated by the rate reads)."""
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """Latents (1, D, H/8, W/8) of pixels (1, 3, H, W) in [0, 1]."""
 
     def decode(self, latents: np.ndarray, table_set: int = 0) -> np.ndarray:
         """Pixels (1, 3, H, W) in about [0, 1] (unclamped) of latents (1, D, h, w) coded at a level of
@@ -99,8 +98,8 @@ class OnnxTransforms:
             feeds[names[len(inputs)]] = np.array([table_set], np.int64)
         return session.run(None, feeds)
 
-    def encode(self, x: np.ndarray, table_set: int = 0) -> np.ndarray:
-        return self._run(self._sessions[0], x, table_set=table_set)[0]
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        return self._run(self._sessions[0], x)[0]
 
     def decode(self, latents: np.ndarray, table_set: int = 0) -> np.ndarray:
         return self._run(self._sessions[1], latents, table_set=table_set)[0]
@@ -136,11 +135,11 @@ class TorchTransforms:
 
         return torch.tensor([table_set], device=self.device)
 
-    def encode(self, x: np.ndarray, table_set: int = 0) -> np.ndarray:
+    def encode(self, x: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
-            return self.net.encoder(self._tensor(x), self._table_set(table_set)).float().cpu().numpy()
+            return self.net.encoder(self._tensor(x)).float().cpu().numpy()
 
     def decode(self, latents: np.ndarray, table_set: int = 0) -> np.ndarray:
         import torch
@@ -182,16 +181,14 @@ def export_graphs(net: "VQVAE", directory: Path) -> None:
     net = net.eval().cpu()
     f = net.cfg.downsample
     x = torch.rand(1, 3, 4 * f, 6 * f)
-    # a transform modulated by the rate takes the table set (int64, (1,)) after its other inputs
-    rate = {"table_set": {}} if net.cfg.rate_sets else {}
-    table_set = (torch.zeros(1, dtype=torch.long),) if net.cfg.rate_sets else ()
-    encoder_rate = {"table_set": {}} if net.cfg.encoder_rate_sets else {}
-    encoder_table_set = (torch.zeros(1, dtype=torch.long),) if net.cfg.encoder_rate_sets else ()
-    z = net.encoder(x, *encoder_table_set)
+    z = net.encoder(x)
     io_axes = {"x": {2: "height", 3: "width"}, "y": {2: "out_height", 3: "out_width"}}
     image, latent = {2: "height", 3: "width"}, {2: "latent_height", 3: "latent_width"}
+    # a decoder modulated by the rate takes the table set (int64, (1,)) after its other inputs
+    rate = {"table_set": {}} if net.cfg.rate_sets else {}
+    table_set = (torch.zeros(1, dtype=torch.long),) if net.cfg.rate_sets else ()
     graphs = (  # (file, module, example inputs, {input and output names: dynamic axes})
-        (ENCODER_FILE, net.encoder, (x, *encoder_table_set), {"x": io_axes["x"], **encoder_rate, "y": io_axes["y"]}),
+        (ENCODER_FILE, net.encoder, (x,), io_axes),
         (DECODER_FILE, net.decoder, (z, *table_set), {"x": io_axes["x"], **rate, "y": io_axes["y"]}),
         (GRADIENT_FILE, DecoderGradient(net.decoder), (z, x, torch.ones_like(x[:, :1]), *table_set),
          {"z": latent, "target": image, "weight": image, **rate, "pixels": image, "gradient": latent}),

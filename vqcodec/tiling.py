@@ -55,14 +55,14 @@ def _pixels(rgb: np.ndarray, rows: slice, cols: slice, f: int) -> np.ndarray:
 
 
 def analyse(transforms: Transforms, cfg: ModelConfig, rgb: np.ndarray, tile: int = TILE,
-            margin: int = MARGIN, table_set: int = 0) -> np.ndarray:
-    """Latents (D, h, w, float32) of an RGB uint8 image (H, W, 3), to be coded at a level of ``table_set``."""
+            margin: int = MARGIN) -> np.ndarray:
+    """Latents (D, h, w, float32) of an RGB uint8 image (H, W, 3)."""
     f = cfg.downsample
     h, w = -(-rgb.shape[0] // f), -(-rgb.shape[1] // f)
     latents = np.empty((cfg.latent_dim, h, w), np.float32)
     for (rows, cols), (tr, tc) in windows(h, w, tile, margin):
         x = _pixels(rgb, rows, cols, f).transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255.0)
-        z = transforms.encode(x, table_set)[0]
+        z = transforms.encode(x)[0]
         latents[:, tr, tc] = z[:, _inner(tr, rows), _inner(tc, cols)]
     return latents
 

@@ -376,28 +376,23 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
     (entropy-constrained VQ design), ``passes`` times on ``design_photos`` photos,
     from the nearest codes' statistics for the finest set and from the next finer
     set's tables for the others; a final count on every photo gives the tables and the
-    reconstruction values. An encoder modulated by the rate encodes each photo once per set."""
+    reconstruction values."""
     lambdas = quality_lambdas(lam_high, lam_low, levels)
     table_of_quality = np.rint(np.arange(levels) * (sets - 1) / (levels - 1)).astype(np.int64)
     anchors = [int(np.rint(t * (levels - 1) / (sets - 1))) for t in range(sets)]
     codebooks = net.quantizer.codebooks.detach().cpu().double().numpy()
     m_count, size, sub = codebooks.shape
+    latents = []
     transforms = TorchTransforms(net, str(device))
-    # latents[t]: the photos' latents for table set t (one list for all where the encoder is not modulated)
-    by_set = {t: [per_codebook(analyse(transforms, net.cfg, im, table_set=t), sub)
-                  for im in tqdm(images, desc=f"latents {t}", leave=False)]
-              for t in (range(sets) if net.cfg.encoder_rate_sets else [0])}
-    latents = [by_set.get(t, by_set[0]) for t in range(sets)]
-    step = max(1, len(images) // design_photos)
-    zero = usual_codes(latents[-1][::step], codebooks)
+    for im in tqdm(images, desc="latents", leave=False):
+        z = analyse(transforms, net.cfg, im)
+        latents.append(per_codebook(z, sub))
+    design = latents[:: max(1, len(latents) // design_photos)]
+    zero = usual_codes(design, codebooks)
 
-    def count(prior: Prior, quality: int, means: CodeMeans | None = None, table_set: int | None = None) -> ContextCounter:
-        """Statistics of the codes chosen at ``quality`` (from the latents of its table set, or of
-        ``table_set``): on every photo where ``means`` are measured too (the final count), else on
-        the design photos."""
+    def count(prior: Prior, quality: int, photos: list[np.ndarray], means: CodeMeans | None = None) -> ContextCounter:
         counter = ContextCounter(m_count, size)
-        photos = latents[int(table_of_quality[quality]) if table_set is None else table_set]
-        for z in photos if means is not None else photos[::step]:
+        for z in photos:
             indices = choose_codes(z, codebooks, prior, quality, float(lambdas[quality]))
             counter.add(indices, zero)
             if means is not None:
@@ -406,17 +401,16 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
 
     classes = np.zeros((sets, m_count, NUM_CONTEXTS), np.int64)
     tables = np.ones((sets, m_count, NUM_CLASSES, size), np.int64)
-    # uniform prior, quality 0's lambda: nearest codes (of the finest set's latents)
-    start = count(Prior.uniform(m_count, size, levels, zero), 0, table_set=sets - 1).design()
+    start = count(Prior.uniform(m_count, size, levels, zero), 0, design).design()  # uniform prior, lam 0: nearest codes
     for t in tqdm(reversed(range(sets)), total=sets, desc="prior design", leave=False):
         classes[t], tables[t] = start
         for _ in range(passes):
-            classes[t], tables[t] = count(Prior(tables, classes, zero, table_of_quality), anchors[t]).design()
+            classes[t], tables[t] = count(Prior(tables, classes, zero, table_of_quality), anchors[t], design).design()
         start = classes[t], tables[t]
     final = Prior(tables, classes, zero, table_of_quality)
     means = CodeMeans(sets, codebooks)
     for t in tqdm(range(sets), desc="prior count", leave=False):
-        classes[t], tables[t] = count(final, anchors[t], means).design()
+        classes[t], tables[t] = count(final, anchors[t], latents, means).design()
     return Prior(tables, classes, zero, table_of_quality), [float(v) for v in lambdas], means.values()
 
 
