@@ -155,13 +155,20 @@ class Decoder(nn.Module):
         """The nonlinear path's layers in order (the first convolution, the grown blocks, the rest)."""
         return [self.net[0], *(self.extra or []), *self.net[1:]]
 
+    def modulation_at(self, index: int) -> RateModulation | None:
+        """The modulation of ``layers()[index]``'s output, if the decoder has one there."""
+        if self.modulation is None or index not in self.modulated:
+            return None
+        return self.modulation[self.modulated[index]]
+
     def modulate(self, index: int, x: Tensor, table_set: Tensor | None) -> Tensor:
         """``x``, the output of ``layers()[index]``, modulated for ``table_set`` where the decoder does so."""
-        if self.modulation is None or index not in self.modulated:
+        modulation = self.modulation_at(index)
+        if modulation is None:
             return x
         if table_set is None:
             raise ValueError("this decoder is modulated by the rate: give each image's table set")
-        return self.modulation[self.modulated[index]](x, table_set)
+        return modulation(x, table_set)
 
     def forward(self, z: Tensor, table_set: Tensor | None = None) -> Tensor:
         x = z
@@ -250,8 +257,9 @@ class DecoderGradient(nn.Module):
         if self.decoder.block is not None:
             grad = nn.functional.conv_transpose2d(nn.functional.pixel_unshuffle(g, 8), self.decoder.block.weight)
         for i in reversed(range(len(self.layers))):
-            if self.decoder.modulation is not None and i in self.decoder.modulated:  # y = x * gain + shift
-                g = g * self.decoder.modulation[self.decoder.modulated[i]].gain(table_set)
+            modulation = self.decoder.modulation_at(i)
+            if modulation is not None:  # y = x * gain + shift
+                g = g * modulation.gain(table_set)
             g = _backward(self.layers[i], inputs[i], g)
         return pixels, grad + g
 
