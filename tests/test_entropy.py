@@ -6,6 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vqcodec import correction
+from vqcodec.correction import Correction
 from vqcodec.entropy import EntropyCoder
 from vqcodec.errors import CorruptError
 from vqcodec.prior import NUM_CLASSES, NUM_CONTEXTS, Prior, schedule
@@ -36,7 +38,28 @@ def test_round_trip_is_exact(codebooks, h, w, size, quality, classes, seed):
     prior = random_prior(rng, codebooks, size, classes=classes)
     idx = rng.integers(0, size, (codebooks, h, w))
     coder = EntropyCoder(prior)
-    assert np.array_equal(coder.decode(coder.encode(idx, quality), h, w, quality), idx)
+    decoded, fix = coder.decode(coder.encode(idx, quality), h, w, quality)
+    assert np.array_equal(decoded, idx) and not fix.active
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, len(correction.STEPS) - 1),
+       st.integers(1, correction.SPREADS - 1), st.integers(0, 2**32 - 1))
+def test_correction_round_trips_after_the_codes(h, w, step, spread, seed):
+    """The colour correction's grid (one point per 8 x 8 latents) comes back exactly, any
+    integer in range under any table, and costs what :func:`correction.bits` says."""
+    rng = np.random.default_rng(seed)
+    prior = random_prior(rng, 2, 16)
+    idx = rng.integers(0, 16, (2, h, w))
+    gh, gw = correction.grid_shape(8 * w, 8 * h)
+    values = rng.integers(-correction.LIMIT, correction.LIMIT + 1, (correction.CHANNELS, gh, gw))
+    fix = Correction(step, spread, values)
+    coder = EntropyCoder(prior)
+    data = coder.encode(idx, 0, fix)
+    decoded, back = coder.decode(data, h, w, 0)
+    assert np.array_equal(decoded, idx)
+    assert (back.step, back.spread) == (step, spread) and np.array_equal(back.values, values)
+    assert 8 * len(data) <= 1.01 * (prior.cross_entropy_bits(idx, 0) + correction.bits(fix)) + 32 + 64
 
 
 def test_rate_within_one_percent_of_cross_entropy():
@@ -55,7 +78,7 @@ def test_thin_images_take_as_few_coder_calls_as_square_ones():
     prior = random_prior(rng, 3, 16)
     coder = EntropyCoder(prior)
     idx = rng.integers(0, 16, (3, 1, 5000))
-    assert np.array_equal(coder.decode(coder.encode(idx, 1), 1, 5000, 1), idx)
+    assert np.array_equal(coder.decode(coder.encode(idx, 1), 1, 5000, 1)[0], idx)
     assert len(coder._models) <= 2 * 3 * NUM_CLASSES  # table sets x codebooks x classes
 
 
@@ -102,3 +125,26 @@ def test_payload_that_does_not_end_with_the_image_is_corrupt(coded, damage):
         data = np.random.default_rng(0).integers(0, 256, len(data), np.uint8).tobytes()
     with pytest.raises(CorruptError):
         coder.decode(data, h, w, 0)
+
+
+def test_correction_naming_no_table_is_corrupt():
+    """A crafted stream: valid codes, then a correction with a step but table 0."""
+    import constriction
+
+    from vqcodec import entropy
+
+    rng = np.random.default_rng(2)
+    prior = random_prior(rng, 1, 8, sets=1, levels=1)
+    coder = EntropyCoder(prior)
+    idx = rng.integers(0, 8, (1, 4, 4))
+    enc = constriction.stream.queue.RangeEncoder()
+    for m, pos, ctx, shift in schedule(prior.zero, prior.size, idx):
+        classes = prior.class_of(0, m)[ctx]
+        for c, at in entropy._groups(classes):
+            enc.encode(((idx[m].ravel()[pos] - shift) % prior.size)[at].astype(np.int32), coder._model(0, m, c))
+    enc.encode(np.array([2], np.int32), entropy._STEP)
+    enc.encode(np.array([0], np.int32), entropy._SPREAD)
+    enc.encode(entropy.TERMINATOR, entropy._BYTE)
+    data = enc.get_compressed().astype("<u4").tobytes()
+    with pytest.raises(CorruptError, match="no table"):
+        coder.decode(data, 4, 4, 0)

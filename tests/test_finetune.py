@@ -24,7 +24,9 @@ def test_only_the_decoder_changes_and_codes_stay(tiny_model_dir, tmp_path):
     photo = smooth_image(80, 72, seed=7)
     for q in (0, 50, 100):
         a, b = vqcodec.compress(photo, q, untouched), vqcodec.compress(photo, q, after)
-        assert a[HEADER_SIZE:] == b[HEADER_SIZE:]  # same codes; only the fingerprint differs
+        # same codes (the colour correction, estimated through the decoder's linear path, may move)
+        codes = [m.coder.decode(f[HEADER_SIZE:], 9, 10, q)[0] for m, f in ((untouched, a), (after, b))]
+        assert np.array_equal(*codes)
     assert after.fingerprint != untouched.fingerprint
     # the codes keep their meaning, so the round keeps the values they decode to
     np.testing.assert_allclose(after.reconstruction, untouched.reconstruction)

@@ -9,6 +9,7 @@ import vqcodec
 from vqcodec import refine as refine_module
 from vqcodec.errors import VqcError, WeightsError
 from vqcodec.metrics import psnr
+from vqcodec.rate import bit_weight
 from vqcodec.runtime import GRADIENT_FILE
 from vqcodec.weights import load_model
 
@@ -17,7 +18,7 @@ from .conftest import smooth_image
 
 def _cost(result, rgb, model):
     diff = np.asarray(result.reconstruction, np.float64) - rgb
-    return (diff ** 2).sum() + refine_module.BIT_WEIGHT * model.lambdas[result.quality] * 8 * 255 ** 2 * len(result.data)
+    return (diff ** 2).sum() + 8 * bit_weight(model.lambdas[result.quality]) * len(result.data)
 
 
 def test_effort_zero_is_the_plain_encoding(tiny_model):
@@ -93,11 +94,12 @@ def test_refine_hands_back_the_decoders_image_when_its_last_step_wins(tiny_model
     handed = 0
     for quality in (10, 60, 100):
         for steps in (1, 3):
-            data, indices, pixels = refine_module.refine(enc.latents, rgb, tiny_model, quality, steps,
-                                                         lambda latents: enc._pack(latents, quality))
+            data, indices, fix, pixels = refine_module.refine(enc.latents, rgb, tiny_model, quality, steps,
+                                                              lambda latents: enc._pack(latents, quality))
             if pixels is not None:
                 handed += 1
                 assert np.array_equal(pixels, tiling.synthesise(tiny_model.transforms, tiny_model.cfg,
                                                                 tiny_model.decoded_codes(quality), indices, 72, 56,
-                                                                table_set=tiny_model.table_set(quality)))
+                                                                table_set=tiny_model.table_set(quality),
+                                                                correction=fix))
     assert handed

@@ -17,11 +17,12 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from . import bitstream, tiling
+from . import bitstream, correction, tiling
+from .correction import Correction
 from .metrics import psnr
 from .prior import index_maps
 from .errors import CorruptError, ModelMismatchError, TargetError, VqcError
-from .rate import coded_steps, per_codebook
+from .rate import bit_weight, coded_steps, from_codes, per_codebook
 from .refine import refine
 from .image import (
     ImageInput,
@@ -95,7 +96,7 @@ class _Encoding:
         self.latents = tiling.analyse(model.transforms, model.cfg, px.rgb)
         self.alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
         # a target search reports a level it coded; effort may have decoded the file already
-        self._coded: dict[int, tuple[bytes, np.ndarray, np.ndarray | None]] = {}
+        self._coded: dict[int, tuple[bytes, np.ndarray, Correction, np.ndarray | None]] = {}
 
     def code(self, quality: int) -> tuple[bytes, np.ndarray]:
         """The .vqc bytes at ``quality`` and the code indices (M, h, w) they hold (each level coded once)."""
@@ -103,23 +104,33 @@ class _Encoding:
             self._coded[quality] = self._code(quality)
         return self._coded[quality][:2]
 
-    def _code(self, quality: int) -> tuple[bytes, np.ndarray, np.ndarray | None]:
+    def _code(self, quality: int) -> tuple[bytes, np.ndarray, Correction, np.ndarray | None]:
         if self.effort == 0:
             return *self._pack(self.latents, quality), None
         visible = None if self.px.alpha is None else self.px.alpha > 0  # the fill under alpha 0 is not seen
         return refine(self.latents, self.px.rgb, self.model, quality, self.effort,
                       lambda latents: self._pack(latents, quality), visible)
 
-    def _pack(self, latents: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:
-        """The file of ``latents`` (D, h, w) at ``quality`` and its code indices (M, h, w)."""
+    def _pack(self, latents: np.ndarray, quality: int) -> tuple[bytes, np.ndarray, Correction]:
+        """The file of ``latents`` (D, h, w) at ``quality``, its code indices (M, h, w) and colour correction."""
         m = self.model
         sub = per_codebook(latents, m.cfg.sub_dim)
         indices = index_maps(*sub.shape[:3], m.prior.size)
-        payload = m.coder.encode_steps(coded_steps(sub, m.codebooks, m.prior, quality, m.lambdas[quality], indices),
-                                       quality)
         height, width = self.px.rgb.shape[:2]
+        fixes: list[Correction] = []
+
+        def fix() -> Correction:  # once every code is chosen
+            if m.block_means is None:
+                fixes.append(correction.NONE)
+            else:
+                error = from_codes(indices, m.decoded_codes(quality)) - latents
+                fixes.append(correction.fit(error, m.block_means, width, height, bit_weight(m.lambdas[quality])))
+            return fixes[0]
+
+        payload = m.coder.encode_steps(coded_steps(sub, m.codebooks, m.prior, quality, m.lambdas[quality], indices),
+                                       quality, fix)
         header = bitstream.Header(self.px.mode, quality, m.fingerprint, width, height, len(payload), len(self.alpha))
-        return bitstream.pack(header, payload, self.alpha), indices
+        return bitstream.pack(header, payload, self.alpha), indices, fixes[0]
 
     def report(self, quality: int) -> CompressResult:
         """The file at ``quality`` with the image decompress will make of it."""
@@ -127,10 +138,10 @@ class _Encoding:
         data, indices = self.code(quality)
         height, width = px.rgb.shape[:2]
         m = self.model
-        rgb = self._coded[quality][2]
+        fix, rgb = self._coded[quality][2:]
         if rgb is None:
             rgb = tiling.synthesise(m.transforms, m.cfg, m.decoded_codes(quality), indices, width, height,
-                                    table_set=m.table_set(quality))
+                                    table_set=m.table_set(quality), correction=fix)
         recon = from_rgb(rgb, px.mode, px.alpha)
         if px.mode in ("L", "LA"):
             quality_db = psnr(np.asarray(recon.convert("L")), np.asarray(from_rgb(px.rgb, "L", None)))
@@ -251,8 +262,8 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
         raise CorruptError(f"quality {hdr.quality} exceeds the model's levels (0 .. {model.num_qualities - 1})")
     check_pixels(hdr.width, hdr.height, max_pixels)
     h, w = _latent_shape(hdr.width, hdr.height, model.cfg.downsample)
-    indices = model.coder.decode(container.payload, h, w, hdr.quality)
+    indices, fix = model.coder.decode(container.payload, h, w, hdr.quality)
     alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
     rgb = tiling.synthesise(model.transforms, model.cfg, model.decoded_codes(hdr.quality), indices, hdr.width,
-                            hdr.height, table_set=model.table_set(hdr.quality))
+                            hdr.height, table_set=model.table_set(hdr.quality), correction=fix)
     return from_rgb(rgb, hdr.mode, alpha)

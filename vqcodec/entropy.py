@@ -5,7 +5,9 @@ One constriction ``queue`` range-coder stream holds, codebook by codebook
 phase's positions grouped by class (``vqcodec/prior.py``; known to the decoder
 before the phase starts), classes ascending, raster order within a class, each
 group coded with its class's model in one call. The number of calls is at most
-M x phases x classes, whatever the image's shape. The stream ends with four fixed bytes under a
+M x phases x classes, whatever the image's shape. After the codes come the colour
+correction's step, table and integers (``vqcodec/correction.py``; the step alone
+when there is none). The stream ends with four fixed bytes under a
 uniform model, so a decoder that ran off the end of the data (constriction then
 reads zeros) or a payload spliced from elsewhere is caught; words left unread
 after them are caught too.
@@ -18,11 +20,14 @@ constriction's default becomes. ``docs/format.md`` specifies the same.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from functools import lru_cache
+from typing import Callable, Iterable
 
 import constriction
 import numpy as np
 
+from . import correction as corr
+from .correction import Correction
 from .errors import CorruptError
 from .prior import Prior, index_maps, schedule
 
@@ -32,6 +37,8 @@ _queue = constriction.stream.queue
 #: Closes every stream; checked by the decoder.
 TERMINATOR = np.array([0x56, 0x51, 0x43, 0x33], np.int32)
 _BYTE = _model.Categorical(np.full(256, 1 / 256), perfect=False)
+_STEP = _model.Categorical(np.full(len(corr.STEPS), 1 / len(corr.STEPS)), perfect=False)
+_SPREAD = _model.Categorical(np.full(corr.SPREADS, 1 / corr.SPREADS), perfect=False)
 #: constriction's models quantize probabilities to this many bits.
 PRECISION = 24
 #: Bits of the range coder's state, flushed at the end of a stream.
@@ -76,8 +83,8 @@ class EntropyCoder:
         t = self.prior.table_of_quality[quality]
         return float(self._min_bits[t, first:].sum()) * positions
 
-    def encode(self, indices: np.ndarray, quality: int) -> bytes:
-        """Code index maps (M, h, w) into little-endian 32-bit words."""
+    def encode(self, indices: np.ndarray, quality: int, correction: Correction = corr.NONE) -> bytes:
+        """Code index maps (M, h, w) and a colour correction into little-endian 32-bit words."""
         m_count, h, w = indices.shape
         if m_count != self.prior.num_codebooks:
             raise ValueError(f"{m_count} index maps but the prior has {self.prior.num_codebooks} codebooks")
@@ -86,16 +93,23 @@ class EntropyCoder:
         self._check_quality(quality)
         steps = ((m, self.prior.class_of(quality, m)[ctx], (indices[m].ravel()[pos] - shift) % self.prior.size)
                  for m, pos, ctx, shift in schedule(self.prior.zero, self.prior.size, indices))
-        return self.encode_steps(steps, quality)
+        return self.encode_steps(steps, quality, lambda: correction)
 
-    def encode_steps(self, steps: Iterable[tuple[int, np.ndarray, np.ndarray]], quality: int) -> bytes:
+    def encode_steps(self, steps: Iterable[tuple[int, np.ndarray, np.ndarray]], quality: int,
+                     correction: Callable[[], Correction] = lambda: corr.NONE) -> bytes:
         """Code the steps of :func:`prior.schedule` as ``(m, classes, symbols)`` of each position
-        (what rate control yields as it chooses, :func:`rate.coded_steps`), into 32-bit words."""
+        (what rate control yields as it chooses, :func:`rate.coded_steps`), then the colour
+        correction ``correction()`` gives once the steps are done, into 32-bit words."""
         self._check_quality(quality)
         encoder = _queue.RangeEncoder()
         for m, classes, symbols in steps:
             for c, at in _groups(classes):
                 encoder.encode(symbols[at].astype(np.int32), self._model(quality, m, c))
+        fix = correction()
+        encoder.encode(np.array([fix.step], np.int32), _STEP)
+        if fix.active:
+            encoder.encode(np.array([fix.spread], np.int32), _SPREAD)
+            encoder.encode((fix.values.ravel() + corr.LIMIT).astype(np.int32), _correction_model(fix.spread))
         encoder.encode(TERMINATOR, _BYTE)
         return encoder.get_compressed().astype("<u4").tobytes()
 
@@ -110,9 +124,9 @@ class EntropyCoder:
             raise CorruptError(f"payload of {payload_size} bytes is too short for the image it claims "
                                f"(at least {math.ceil((need - STATE_BITS) / 8)} bytes)")
 
-    def decode(self, payload: bytes, h: int, w: int, quality: int) -> np.ndarray:
-        """Index maps (M, h, w) from a payload made by :meth:`encode`; every way
-        the payload can disagree with the image it claims raises CorruptError."""
+    def decode(self, payload: bytes, h: int, w: int, quality: int) -> tuple[np.ndarray, Correction]:
+        """Index maps (M, h, w) and the colour correction from a payload made by :meth:`encode`;
+        every way the payload can disagree with the image it claims raises CorruptError."""
         if len(payload) % 4:
             raise CorruptError("payload length is not a whole number of 32-bit words")
         self.check_size(len(payload), h, w, quality)
@@ -128,6 +142,7 @@ class EntropyCoder:
                 for c, at in _groups(self.prior.class_of(quality, m)[ctx]):
                     symbols[at] = decoder.decode(self._model(quality, m, c), at.size)
                 flat[m, pos] = (symbols + shift) % self.prior.size
+            fix = self._decode_correction(decoder, h, w)
             end = decoder.decode(_BYTE, TERMINATOR.size)
             exhausted = decoder.maybe_exhausted()
         except CorruptError:
@@ -142,4 +157,24 @@ class EntropyCoder:
             raise CorruptError("entropy-coded payload does not end where the image does")
         if not exhausted:
             raise CorruptError("entropy-coded payload has data after its last code")
-        return out
+        return out, fix
+
+    @staticmethod
+    def _decode_correction(decoder, h: int, w: int) -> Correction:
+        """The colour correction after the codes of an (h, w) latent map."""
+        step = int(decoder.decode(_STEP, 1)[0])
+        if step == 0:
+            return corr.NONE
+        spread = int(decoder.decode(_SPREAD, 1)[0])
+        if spread == 0:
+            raise CorruptError("colour correction names no table")
+        gh, gw = corr.grid_shape(8 * w, 8 * h)
+        values = decoder.decode(_correction_model(spread), corr.CHANNELS * gh * gw).astype(np.int64) - corr.LIMIT
+        return Correction(step, spread, values.reshape(corr.CHANNELS, gh, gw))
+
+
+@lru_cache(maxsize=corr.SPREADS)
+def _correction_model(spread: int):
+    """The range coder's model of the correction's integers (shifted to 0 .. 2 LIMIT) under a table."""
+    counts = corr.counts(spread).astype(np.float64)
+    return _model.Categorical(counts / counts.sum(), perfect=False)

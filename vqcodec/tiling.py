@@ -17,7 +17,9 @@ from typing import Iterator
 
 import numpy as np
 
+from . import correction as corr
 from .config import ModelConfig
+from .correction import Correction
 from .rate import from_codes
 from .runtime import Transforms
 
@@ -67,24 +69,42 @@ def analyse(transforms: Transforms, cfg: ModelConfig, rgb: np.ndarray, tile: int
     return latents
 
 
-def _place(out: np.ndarray, y: np.ndarray, rows: slice, cols: slice, tr: slice, tc: slice, f: int) -> None:
-    """Write a window's decoded pixels ``y`` (3, H, W), about [0, 1], of tile (tr, tc) into ``out`` as uint8."""
+def _place(out: np.ndarray, y: np.ndarray, rows: slice, cols: slice, tr: slice, tc: slice, f: int,
+           correction: Correction = corr.NONE) -> None:
+    """Write a window's decoded pixels ``y`` (3, H, W), about [0, 1], of tile (tr, tc) into ``out`` as
+    uint8, the colour correction added."""
     height, width = out.shape[:2]
     y = y[:, _inner(tr, rows, f), _inner(tc, cols, f)]
     y0, x0 = tr.start * f, tc.start * f
-    y = y[:, : height - y0, : width - x0]
-    out[y0:y0 + y.shape[1], x0:x0 + y.shape[2]] = (
-        np.clip(np.round(y * np.float32(255.0)), 0, 255).astype(np.uint8).transpose(1, 2, 0))
+    y = y[:, : height - y0, : width - x0] * np.float32(255.0)
+    if correction.active:
+        y += corr.offsets(correction, slice(y0, y0 + y.shape[1]), slice(x0, x0 + y.shape[2]), width, height)
+    out[y0:y0 + y.shape[1], x0:x0 + y.shape[2]] = np.clip(np.round(y), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+
+
+def corrected(pixels: np.ndarray, correction: Correction, rows: int = 256) -> np.ndarray:
+    """Decoded pixels (H, W, 3 uint8) with the colour correction added (a new array; the same one
+    when there is none), a band of rows at a time."""
+    if not correction.active:
+        return pixels
+    height, width = pixels.shape[:2]
+    out = np.empty_like(pixels)
+    for y0 in range(0, height, rows):
+        band = pixels[y0:y0 + rows].astype(np.float32).transpose(2, 0, 1)
+        band += corr.offsets(correction, slice(y0, y0 + band.shape[1]), slice(0, width), width, height)
+        out[y0:y0 + rows] = np.clip(np.round(band), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    return out
 
 
 def synthesise(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, indices: np.ndarray, width: int,
-               height: int, tile: int = TILE, margin: int = MARGIN, table_set: int = 0) -> np.ndarray:
+               height: int, tile: int = TILE, margin: int = MARGIN, table_set: int = 0,
+               correction: Correction = corr.NONE) -> np.ndarray:
     """RGB uint8 pixels (height, width, 3) from code indices (M, h, w) into ``codebooks`` (M, K, d)
-    (the values they decode to), coded at a level of ``table_set``."""
+    (the values they decode to), coded at a level of ``table_set``, with a file's colour correction."""
     out = np.empty((height, width, 3), np.uint8)
     for (rows, cols), (tr, tc) in windows(*indices.shape[1:], tile, margin):
         latents = from_codes(indices[:, rows, cols], codebooks)
-        _place(out, transforms.decode(latents[None], table_set)[0], rows, cols, tr, tc, cfg.downsample)
+        _place(out, transforms.decode(latents[None], table_set)[0], rows, cols, tr, tc, cfg.downsample, correction)
     return out
 
 

@@ -28,6 +28,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
 from .config import ModelConfig
+from .correction import block_means
 from .entropy import EntropyCoder
 from .errors import WeightsError
 from .prior import Prior
@@ -42,6 +43,8 @@ PRIOR_KEYS = ("prior.counts", "prior.classes", "prior.zero", "prior.table_of_qua
 LAMBDAS_KEY = "rate.lambdas"
 CODEBOOKS_KEY = "quantizer.codebooks"
 RECONSTRUCTION_KEY = "reconstruction.values"
+#: The decoder's linear path (the block transform), whose weights give the colour correction's estimate.
+BLOCK_KEY = "decoder.block.weight"
 #: Tensors of the coder and the decoder's lookup, not of the torch network.
 _NOT_NETWORK = ("prior.", "rate.", "reconstruction.")
 
@@ -67,6 +70,7 @@ class CodecModel:
     fingerprint: bytes  # 8 bytes
     device: str
     reconstruction: np.ndarray | None = None  # (T, M, K, d) float64 per table set, or the codebooks
+    block_means: np.ndarray | None = None  # (3, D): a latent's pull on its block's mean colour (correction.block_means)
 
     def decoded_codes(self, quality: int) -> np.ndarray:
         """What each index decodes to at ``quality`` (M, K, d): the reconstruction values of its
@@ -267,6 +271,8 @@ def load_model(directory: str | os.PathLike | None = None, device: str | None = 
         reconstruction = reconstruction.astype(np.float64)
         if reconstruction.shape != (prior.counts.shape[0], *codebooks.shape) or not np.isfinite(reconstruction).all():
             raise WeightsError("reconstruction values do not match the codebooks and table sets")
+    block = tensors.get(BLOCK_KEY)
+    means = None if block is None else block_means(block.astype(np.float64)[:, :, 0, 0])
     if backend == "onnx":
         if not has_graphs(directory):
             raise WeightsError(f"{directory} has no ONNX graphs ({ENCODER_FILE}, {DECODER_FILE}); "
@@ -274,4 +280,4 @@ def load_model(directory: str | os.PathLike | None = None, device: str | None = 
         transforms: Transforms = OnnxTransforms(directory)
     else:
         transforms = TorchTransforms(_torch_net(cfg, tensors, directory, device), device)
-    return CodecModel(cfg, transforms, codebooks, prior, lambdas, fp, device, reconstruction)
+    return CodecModel(cfg, transforms, codebooks, prior, lambdas, fp, device, reconstruction, means)
