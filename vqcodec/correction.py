@@ -84,20 +84,19 @@ def _bits(spread: int) -> np.ndarray:
 _HEADER_BITS = (np.log2(len(STEPS)), np.log2(len(STEPS)) + np.log2(SPREADS))
 
 
-def _value_bits(values: np.ndarray) -> tuple[int, float]:
-    """The table (spread) that codes ``values`` in the fewest bits, and those bits."""
-    hist = np.bincount(np.abs(values).ravel(), minlength=LIMIT + 1)
-    costs = [float((hist * _bits(a)[LIMIT:]).sum()) for a in range(1, SPREADS)]
+def _value_bits(values: np.ndarray, spreads: range = range(1, SPREADS)) -> tuple[int, float]:
+    """The table (of ``spreads``) that codes ``values`` in the fewest bits, and those bits."""
+    hist = np.bincount(np.abs(values).ravel(), minlength=LIMIT + 1)  # tables are symmetric
+    costs = [float((hist * _bits(a)[LIMIT:]).sum()) for a in spreads]
     best = int(np.argmin(costs))
-    return best + 1, costs[best]
+    return spreads[best], costs[best]
 
 
 def bits(correction: Correction) -> float:
     """The ideal code length of a correction in the stream, in bits."""
     if not correction.active:
         return float(_HEADER_BITS[0])
-    hist = np.bincount(np.abs(correction.values).ravel(), minlength=LIMIT + 1)
-    return float(_HEADER_BITS[1] + (hist * _bits(correction.spread)[LIMIT:]).sum())
+    return float(_HEADER_BITS[1] + _value_bits(correction.values, range(correction.spread, correction.spread + 1))[1])
 
 
 def interpolation(start: int, stop: int, points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -105,7 +104,12 @@ def interpolation(start: int, stop: int, points: int) -> tuple[np.ndarray, np.nd
     the weight ``frac`` of ``hi``: linear between the two points whose cells' centres surround the
     pixel, the nearest point alone beyond the first and last centre. Two taps a pixel, so no
     array grows with the grid (an image a pixel tall and 10^8 wide has 10^6 points)."""
-    pos = np.clip((np.arange(start, stop, dtype=np.float64) + 0.5) / STRIDE - 0.5, 0, points - 1)
+    return _taps(np.arange(start, stop, dtype=np.float64) + 0.5, points)
+
+
+def _taps(at: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`interpolation`'s taps at pixel coordinates ``at`` (a pixel's centre is its index + 0.5)."""
+    pos = np.clip(at / STRIDE - 0.5, 0, points - 1)
     lo = np.floor(pos).astype(np.int64)
     return lo, np.minimum(lo + 1, points - 1), pos - lo
 
@@ -160,13 +164,6 @@ def block_means(block_weight: np.ndarray) -> np.ndarray:
     return 255.0 * block_weight.reshape(CHANNELS, -1, d).mean(1)
 
 
-def _centres(blocks: int, points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Taps at the centres of ``blocks`` 8-pixel blocks (between their pixels 3 and 4)."""
-    pos = np.clip((8 * np.arange(blocks, dtype=np.float64) + 4) / STRIDE - 0.5, 0, points - 1)
-    lo = np.floor(pos).astype(np.int64)
-    return lo, np.minimum(lo + 1, points - 1), pos - lo
-
-
 def fit(latent_error: np.ndarray, means: np.ndarray, width: int, height: int, bit_weight: float) -> Correction:
     """The correction for latents decoded ``latent_error`` (D, h, w) off the encoder's (code's value
     minus latent), given :func:`block_means`, where a bit weighs ``bit_weight`` squared 8-bit levels:
@@ -180,7 +177,8 @@ def fit(latent_error: np.ndarray, means: np.ndarray, width: int, height: int, bi
     base = float((target ** 2).sum())
     if 64.0 * base <= bit_weight * _HEADER_BITS[1]:  # even undoing all of it would not pay
         return NONE
-    ty, tx = (_centres(n, g) for n, g in ((h, gh), (w, gw)))
+    # taps at the blocks' centres (between their pixels 3 and 4)
+    ty, tx = (_taps(8 * np.arange(n, dtype=np.float64) + 4, g) for n, g in ((h, gh), (w, gw)))
 
     def expand(g: np.ndarray) -> np.ndarray:
         return _expand(_expand(g, 1, ty), 2, tx)
