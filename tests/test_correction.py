@@ -61,15 +61,19 @@ def test_fit_undoes_a_region_of_wrong_colour():
     d, h, w = 4, 32, 32
     means = np.zeros((3, d))
     means[1, 0] = 60.0  # latent 0 moves the block's green by 60 levels a unit
-    error = np.zeros((d, h, w))
-    error[0, 8:24, 8:24] = 0.1  # 6 levels too green in the middle
-    fix = correction.fit(error, means, 8 * w, 8 * h, bit_weight=1.0)
+    idx = np.zeros((d, h, w), np.int64)
+    idx[0, 8:24, 8:24] = 1  # 6 levels too green in the middle:
+    values = np.array([[[0.0], [0.1]]] * d)  # code 1 of codebook 0 decodes 0.1 above its latent
+    colour = correction.colour_error(idx, values, np.zeros((d, h, w), np.float32), means)
+    np.testing.assert_allclose(colour[1], 6.0 * (idx[0] == 1))
+    assert not colour[[0, 2]].any()
+    fix = correction.fit(colour, 8 * w, 8 * h, bit_weight=1.0)
     assert fix.active and not fix.values[[0, 2]].any()
     green = correction.offsets(fix, slice(0, 8 * h), slice(0, 8 * w), 8 * w, 8 * h)[1]
-    left = 6.0 * np.kron(error[0] > 0, np.ones((8, 8))) + green
+    left = 6.0 * np.kron(idx[0] == 1, np.ones((8, 8))) + green
     assert (left ** 2).sum() < 0.5 * 36.0 * 128 * 128
-    assert not correction.fit(error, means, 8 * w, 8 * h, bit_weight=1e9).active
-    assert not correction.fit(np.zeros((d, h, w)), means, 8 * w, 8 * h, bit_weight=1.0).active
+    assert not correction.fit(colour, 8 * w, 8 * h, bit_weight=1e9).active
+    assert not correction.fit(np.zeros((3, h, w)), 8 * w, 8 * h, bit_weight=1.0).active
 
 
 def test_bits_count_the_step_alone_without_a_correction():

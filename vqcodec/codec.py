@@ -22,7 +22,7 @@ from .correction import Correction
 from .metrics import psnr
 from .prior import index_maps
 from .errors import CorruptError, ModelMismatchError, TargetError, VqcError
-from .rate import bit_weight, coded_steps, from_codes, per_codebook
+from .rate import bit_weight, coded_steps, per_codebook
 from .refine import refine
 from .image import (
     ImageInput,
@@ -123,8 +123,8 @@ class _Encoding:
             if m.block_means is None:
                 fixes.append(correction.NONE)
             else:
-                error = from_codes(indices, m.decoded_codes(quality)) - latents
-                fixes.append(correction.fit(error, m.block_means, width, height, bit_weight(m.lambdas[quality])))
+                error = correction.colour_error(indices, m.decoded_codes(quality), latents, m.block_means)
+                fixes.append(correction.fit(error, width, height, bit_weight(m.lambdas[quality])))
             return fixes[0]
 
         payload = m.coder.encode_steps(coded_steps(sub, m.codebooks, m.prior, quality, m.lambdas[quality], indices),

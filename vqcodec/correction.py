@@ -164,16 +164,29 @@ def block_means(block_weight: np.ndarray) -> np.ndarray:
     return 255.0 * block_weight.reshape(CHANNELS, -1, d).mean(1)
 
 
-def fit(latent_error: np.ndarray, means: np.ndarray, width: int, height: int, bit_weight: float) -> Correction:
-    """The correction for latents decoded ``latent_error`` (D, h, w) off the encoder's (code's value
-    minus latent), given :func:`block_means`, where a bit weighs ``bit_weight`` squared 8-bit levels:
-    the step (or none) that scores best by estimated squared error plus weighed bits."""
-    h, w = latent_error.shape[1:]
+def colour_error(indices: np.ndarray, values: np.ndarray, latents: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """The estimated error (3, h, w) of each 8 x 8 block's mean colour, in 8-bit levels, when code
+    indices (M, h, w) decode to ``values`` (M, K, d) instead of ``latents`` (D, h, w), given
+    :func:`block_means`: one latent channel at a time, so a 50-megapixel photo's latents are not
+    copied (they take 300 MB)."""
+    m_count, h, w = indices.shape
+    d = values.shape[2]
+    out = np.zeros((CHANNELS, h, w))
+    for m in range(m_count):
+        decoded = values[m][indices[m]]  # (h, w, d)
+        for i in range(d):
+            c = m * d + i
+            out += means[:, c, None, None] * (decoded[..., i] - latents[c])
+    return out
+
+
+def fit(error: np.ndarray, width: int, height: int, bit_weight: float) -> Correction:
+    """The correction for blocks whose mean colours are off by ``error`` (3, h, w) (from
+    :func:`colour_error`), where a bit weighs ``bit_weight`` squared 8-bit levels: the step (or
+    none) that scores best by estimated squared error plus weighed bits."""
+    h, w = error.shape[1:]
     gh, gw = grid_shape(width, height)
-    # the blocks' mean colour error, to be undone; a block's centre stands for its 64 pixels
-    # einsum's own loop, not BLAS: OpenBLAS's threads would spin on after it, taking the
-    # cores from the next image's transforms (+50 ms an encode of kodim23)
-    target = -np.einsum("cd,dhw->chw", means, latent_error.astype(np.float64))
+    target = -error  # to be undone; a block's centre stands for its 64 pixels
     base = float((target ** 2).sum())
     if 64.0 * base <= bit_weight * _HEADER_BITS[1]:  # even undoing all of it would not pay
         return NONE
