@@ -117,20 +117,19 @@ class _Encoding:
         sub = per_codebook(latents, m.cfg.sub_dim)
         indices = index_maps(*sub.shape[:3], m.prior.size)
         height, width = self.px.rgb.shape[:2]
-        fixes: list[Correction] = []
+        chosen = correction.NONE  # a model without the linear path has no estimate: no correction
 
-        def fix() -> Correction:  # once every code is chosen
-            if m.block_means is None:
-                fixes.append(correction.NONE)
-            else:
+        def fix() -> Correction:  # called once every code is chosen
+            nonlocal chosen
+            if m.block_means is not None:
                 error = correction.colour_error(indices, m.decoded_codes(quality), latents, m.block_means)
-                fixes.append(correction.fit(error, width, height, bit_weight(m.lambdas[quality])))
-            return fixes[0]
+                chosen = correction.fit(error, width, height, bit_weight(m.lambdas[quality]))
+            return chosen
 
         payload = m.coder.encode_steps(coded_steps(sub, m.codebooks, m.prior, quality, m.lambdas[quality], indices),
                                        quality, fix)
         header = bitstream.Header(self.px.mode, quality, m.fingerprint, width, height, len(payload), len(self.alpha))
-        return bitstream.pack(header, payload, self.alpha), indices, fixes[0]
+        return bitstream.pack(header, payload, self.alpha), indices, chosen
 
     def report(self, quality: int) -> CompressResult:
         """The file at ``quality`` with the image decompress will make of it."""

@@ -114,12 +114,17 @@ def _taps(at: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return lo, np.minimum(lo + 1, points - 1), pos - lo
 
 
+def _along(frac: np.ndarray, ndim: int, axis: int) -> np.ndarray:
+    """``frac`` shaped to broadcast along ``axis`` of an ``ndim``-dimensional array."""
+    shape = [1] * ndim
+    shape[axis] = frac.size
+    return frac.reshape(shape)
+
+
 def _expand(grid: np.ndarray, axis: int, taps: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """``grid`` interpolated along ``axis`` at the positions of ``taps``."""
     lo, hi, frac = taps
-    shape = [1] * grid.ndim
-    shape[axis] = frac.size
-    frac = frac.reshape(shape)
+    frac = _along(frac, grid.ndim, axis)
     return np.take(grid, lo, axis) * (1 - frac) + np.take(grid, hi, axis) * frac
 
 
@@ -127,9 +132,7 @@ def _gather(values: np.ndarray, axis: int, taps: tuple[np.ndarray, np.ndarray, n
     """The transpose of :func:`_expand`: each position's ``values`` spread back onto its two points
     (taps ascend, so each point's share is a run of positions: one reduceat per side)."""
     lo, hi, frac = taps
-    shape = [1] * values.ndim
-    shape[axis] = frac.size
-    frac = frac.reshape(shape)
+    frac = _along(frac, values.ndim, axis)
     out_shape = list(values.shape)
     out_shape[axis] = points
     out = np.zeros(out_shape)
