@@ -82,6 +82,9 @@ def _export_job(job: Callable[[], object], hint: str | None = None) -> None:
 @click.option("--modulate-decoder", is_flag=True,
               help="When fine-tuning: first give the decoder a per-channel scale and shift for each table set "
                    "of the prior (starting as the identity), so it learns what each rate's codes need.")
+@click.option("--with-correction", is_flag=True,
+              help="When fine-tuning: add to the decoder's output the colour correction files would carry, "
+                   "so the decoder learns what the correction leaves to it.")
 @click.option("--remeasure-prior", "reprior_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Measure the prior of this exported model anew on DATA_DIR, with no training (after a "
                    "change of the prior's design; older models load this way), and write the model to --out.")
@@ -98,7 +101,7 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
                   block_transform: bool, rate_weights: tuple[float, float], quality_lambdas: tuple[float | None, float | None], seed: int,
                   checkpoint_minutes: float, device: str, resume: bool, export_only: bool, init_dir: str | None,
                   finetune_dir: str | None, finetune_net_dir: str | None, move_codebooks: bool, grow_decoder: int, grow_encoder: int,
-                  modulate_decoder: bool, reprior_dir: str | None, widen_dir: str | None, densify_dir: str | None) -> None:
+                  modulate_decoder: bool, with_correction: bool, reprior_dir: str | None, widen_dir: str | None, densify_dir: str | None) -> None:
     """Train a model on the photos in DATA_DIR and export it.
 
     Checkpoints are written every few minutes; rerun with --resume to continue
@@ -128,6 +131,8 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
         raise click.UsageError("--grow-decoder needs --finetune-decoder or --finetune-network")
     if modulate_decoder and finetune_dir is None and finetune_net_dir is None:
         raise click.UsageError("--modulate-decoder needs --finetune-decoder or --finetune-network")
+    if with_correction and finetune_dir is None and finetune_net_dir is None:
+        raise click.UsageError("--with-correction needs --finetune-decoder or --finetune-network")
     if grow_encoder and finetune_net_dir is None:
         raise click.UsageError("--grow-encoder needs --finetune-network")
     for blocks, hint in ((grow_decoder, "--grow-decoder"), (grow_encoder, "--grow-encoder")):
@@ -141,7 +146,7 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
         _finetune(data_dir, finetune_dir or finetune_net_dir, out or str(DEFAULT_RUNS / run_name / "model"), steps,
                   batch_size, crop, seed, checkpoint_minutes, device, encoder=finetune_net_dir is not None, lr=lr,
                   codebooks=move_codebooks, grow_decoder=grow_decoder, grow_encoder=grow_encoder,
-                  modulate=modulate_decoder, synthetic=synthetic)
+                  modulate=modulate_decoder, synthetic=synthetic, correct=with_correction)
         return
 
     model = ModelConfig(channels=channels, latent_dim=latent_dim, sub_dim=sub_dim, codebook_size=codebook_size,
@@ -162,7 +167,7 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
 
 def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: int, crop: int, seed: int,
               minutes: float, device: str, encoder: bool, lr: float | None, codebooks: bool, grow_decoder: int,
-              grow_encoder: int, modulate: bool, synthetic: float) -> None:
+              grow_encoder: int, modulate: bool, synthetic: float, correct: bool = False) -> None:
     import json
 
     from vqcodec.data import list_images, load_rgb, split_holdout
@@ -175,5 +180,5 @@ def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: i
     images = [load_rgb(p) for p in train_paths]
     finetune(model, images, out, steps, extra, batch_size=batch_size, crop=crop, seed=seed, encoder=encoder,
              codebooks=codebooks, grow_decoder=grow_decoder, grow_encoder=grow_encoder, modulate=modulate,
-             synthetic=synthetic, lr=lr or FINETUNE_LR, save_minutes=minutes,
+             synthetic=synthetic, correct=correct, lr=lr or FINETUNE_LR, save_minutes=minutes,
              log=click.echo)

@@ -216,3 +216,38 @@ def test_a_decoder_modulated_by_the_rate_starts_as_the_old_one_learns_and_export
         assert np.abs(pa.astype(int) - pb).max() <= 1 and np.allclose(ga, gb, rtol=1e-3, atol=1e-4 * np.abs(ga).max())
     decoded = [onnx.transforms.decode(np.ones((1, 8, 2, 2), np.float32), t) for t in (0, onnx.prior.counts.shape[0] - 1)]
     assert not np.array_equal(*decoded)  # the table set reaches the exported graph
+
+
+def test_with_the_correction_the_decoder_learns_on_what_files_carry(tiny_model_dir, tmp_path):
+    """Training's correction is the one the encoder writes into the file of the same image, and a
+    round with it records it and learns something else than one without."""
+    import json
+
+    from vqcodec import correction
+    from vqcodec.bitstream import DEFAULT_MAX_PIXELS, unpack
+    from vqcodec.finetune import _codes, _corrections
+
+    model = vqcodec.load_model(tiny_model_dir, backend="torch")
+    photo = smooth_image(160, 120, seed=4)
+    x = torch.from_numpy(photo.transpose(2, 0, 1)[None].astype(np.float32) / 255)
+    with torch.no_grad():
+        z = model.net.encoder(x)
+    active = 0
+    for q in (0, 20, 50, 100):
+        qualities = np.array([q])
+        fix = _corrections(model, z, _codes(model, z, qualities), qualities, (120, 160))[0].numpy()
+        data = vqcodec.compress(photo, q, model)
+        _, carried = model.coder.decode(unpack(data, DEFAULT_MAX_PIXELS).payload, 15, 20, q)
+        expected = (correction.offsets(carried, slice(0, 120), slice(0, 160), 160, 120) / 255 if carried.active
+                    else np.zeros_like(fix))
+        np.testing.assert_allclose(fix, expected, atol=1e-6)
+        active += carried.active
+    assert active  # at least one level carries a correction, so the comparison means something
+    images = [smooth_image(160, 120, seed) for seed in range(3)]
+    for correct in (False, True):
+        finetune(vqcodec.load_model(tiny_model_dir, backend="torch"), images, tmp_path / str(correct), steps=2,
+                 extra={}, batch_size=4, crop=96, lr=1e-2, correct=correct, log=lambda s: None)
+    plain, corrected = (vqcodec.load_model(tmp_path / s, backend="torch").net.state_dict() for s in ("False", "True"))
+    assert any(not torch.equal(plain[k], corrected[k]) for k in plain)
+    rounds = [json.loads((tmp_path / s / "config.json").read_text())["decoder_finetune"][-1] for s in ("False", "True")]
+    assert "corrected" not in rounds[0] and rounds[1]["corrected"] is True

@@ -37,9 +37,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from . import correction
 from .data import CropSampler
 from .model import VQVAE
-from .rate import choose_codes, from_codes, per_codebook
+from .rate import bit_weight, choose_codes, from_codes, per_codebook
 from .runtime import TorchTransforms
 from .weights import CodecModel, save_model
 
@@ -125,19 +126,38 @@ def _decoded(model: CodecModel, chosen: torch.Tensor, qualities: np.ndarray) -> 
     return torch.from_numpy(np.stack(out)).to(chosen.device)
 
 
+def _corrections(model: CodecModel, z: torch.Tensor, chosen: torch.Tensor, qualities: np.ndarray,
+                 size: tuple[int, int]) -> torch.Tensor:
+    """The colour correction (B, 3, H, W), in [0, 1] units, the encoder would code for each image of a
+    batch (latents ``z``, indices ``chosen``), estimated through the decoder's linear path as it is now."""
+    means = correction.block_means(model.net.decoder.block.weight.detach().cpu().double().numpy()[:, :, 0, 0])
+    height, width = size
+    out = []
+    for zb, ib, q in zip(z.cpu().double().numpy(), chosen.cpu().numpy(), qualities, strict=True):
+        error = correction.colour_error(ib, model.decoded_codes(int(q)), zb, means)
+        fix = correction.fit(error, width, height, bit_weight(model.lambdas[int(q)]))
+        out.append(correction.offsets(fix, slice(0, height), slice(0, width), width, height) / np.float32(255.0)
+                   if fix.active else np.zeros((correction.CHANNELS, height, width), np.float32))
+    return torch.from_numpy(np.stack(out)).to(z.device)
+
+
 def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.PathLike, steps: int,
              extra: dict, batch_size: int = 16, crop: int = 128, lr: float = FINETUNE_LR, seed: int = 0,
              encoder: bool = False, codebooks: bool = False, grow_decoder: int = 0, grow_encoder: int = 0,
-             modulate: bool = False, synthetic: float = 0.0,
+             modulate: bool = False, synthetic: float = 0.0, correct: bool = False,
              beta: float = 0.25, save_minutes: float = 5.0, log: Callable[[str], None] = print) -> bytes:
     """Tune ``model``'s decoder (and with ``encoder`` its encoder, with ``codebooks`` its
     codebooks) for ``steps`` steps on crops of ``images`` (a share ``synthetic`` of them text
     or gradients instead), after growing the decoder by ``grow_decoder`` blocks and the encoder
     by ``grow_encoder`` (which then learns: it needs ``encoder``) and with ``modulate`` giving the
-    decoder a modulation by the rate, exporting the model (same prior and rate control) to
+    decoder a modulation by the rate, and with ``correct`` the colour correction files would carry
+    added to the decoder's output before the loss (so the decoder learns what the correction
+    leaves), exporting the model (same prior and rate control) to
     ``out_dir`` every few minutes and at the end."""
     if grow_encoder and not encoder:
         raise ValueError("an encoder grows only when it learns (encoder=True)")
+    if correct and model.net.decoder.block is None:
+        raise ValueError("the colour correction needs a decoder with the linear block path")
     fresh = grow(model, grow_decoder, grow_encoder, modulate) if grow_decoder or grow_encoder or modulate else []
     net = model.net
     torch.manual_seed(seed)
@@ -168,7 +188,8 @@ def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.Path
                                                           "codebooks": codebooks, "grown_blocks": grow_decoder,
                                                           **({"modulated": True} if modulate else {}),
                                                           **({"grown_encoder_blocks": grow_encoder} if grow_encoder else {}),
-                                                          **({"synthetic": synthetic} if synthetic else {})}]}
+                                                          **({"synthetic": synthetic} if synthetic else {}),
+                                                          **({"corrected": True} if correct else {})}]}
         net.eval()
         fp = save_model(out_dir, net, model.prior, model.lambdas, None if encoder else model.reconstruction, extra=info)
         for part in tuned:
@@ -190,7 +211,10 @@ def finetune(model: CodecModel, images: list[np.ndarray], out_dir: str | os.Path
         for group in opt.param_groups:  # cosine decay to 10%
             group["lr"] = group["peak"] * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         table_sets = torch.from_numpy(model.prior.table_of_quality[qualities]).to(x.device)
-        mse = F.mse_loss(net.decoder(z + (codes - z).detach(), table_sets), x)  # straight through to the encoder
+        x_hat = net.decoder(z + (codes - z).detach(), table_sets)
+        if correct:
+            x_hat = x_hat + _corrections(model, z.detach(), chosen, qualities, x.shape[2:])
+        mse = F.mse_loss(x_hat, x)  # straight through to the encoder
         loss = mse + beta * F.mse_loss(z, codes) if encoder else mse  # commitment: toward the codes files hold
         opt.zero_grad(set_to_none=True)
         loss.backward()
