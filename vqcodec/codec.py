@@ -122,8 +122,8 @@ class _Encoding:
         def fix() -> Correction:  # called once every code is chosen
             nonlocal chosen
             if m.block_means is not None:
-                error = correction.colour_error(indices, m.decoded_codes(quality), latents, m.block_means)
-                chosen = correction.fit(error, width, height, bit_weight(m.lambdas[quality]))
+                chosen = correction.choose(indices, m.decoded_codes(quality), latents, m.block_means, width, height,
+                                           bit_weight(m.lambdas[quality]))
             return chosen
 
         payload = m.coder.encode_steps(coded_steps(sub, m.codebooks, m.prior, quality, m.lambdas[quality], indices),

@@ -219,3 +219,11 @@ def fit(error: np.ndarray, width: int, height: int, bit_weight: float) -> Correc
         if cost < best_cost:
             best, best_cost = Correction(step, spread, k), cost
     return best
+
+
+def choose(indices: np.ndarray, values: np.ndarray, latents: np.ndarray, means: np.ndarray, width: int,
+           height: int, bit_weight: float) -> Correction:
+    """The correction the encoder codes for a (width x height) image whose latents (D, h, w) took
+    code indices (M, h, w) decoding to ``values``: :func:`fit` of :func:`colour_error`. Files and
+    correction-aware fine-tuning both call this, so training sees what files carry."""
+    return fit(colour_error(indices, values, latents, means), width, height, bit_weight)

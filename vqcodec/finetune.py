@@ -134,8 +134,8 @@ def _corrections(model: CodecModel, z: torch.Tensor, chosen: torch.Tensor, quali
     height, width = size
     out = []
     for zb, ib, q in zip(z.cpu().double().numpy(), chosen.cpu().numpy(), qualities, strict=True):
-        error = correction.colour_error(ib, model.decoded_codes(int(q)), zb, means)
-        fix = correction.fit(error, width, height, bit_weight(model.lambdas[int(q)]))
+        fix = correction.choose(ib, model.decoded_codes(int(q)), zb, means, width, height,
+                                bit_weight(model.lambdas[int(q)]))
         out.append(correction.offsets(fix, slice(0, height), slice(0, width), width, height) / np.float32(255.0)
                    if fix.active else np.zeros((correction.CHANNELS, height, width), np.float32))
     return torch.from_numpy(np.stack(out)).to(z.device)
