@@ -17,7 +17,8 @@ def random_prior(rng: np.random.Generator, codebooks: int, size: int, sets: int 
                  classes: int = NUM_CLASSES) -> Prior:
     counts = rng.integers(1, 1000, (sets, codebooks, classes, size))
     classes = rng.integers(0, classes, (sets, codebooks, NUM_CONTEXTS))
-    return Prior(counts, classes, rng.integers(0, size, codebooks), rng.integers(0, sets, levels))
+    adaptive = rng.integers(0, 2, (sets, codebooks))  # codebooks adapting to the image or not
+    return Prior(counts, classes, rng.integers(0, size, codebooks), rng.integers(0, sets, levels), adaptive)
 
 
 def sample(prior: Prior, quality: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
@@ -138,13 +139,28 @@ def test_correction_naming_no_table_is_corrupt():
     coder = EntropyCoder(prior)
     idx = rng.integers(0, 8, (1, 4, 4))
     enc = constriction.stream.queue.RangeEncoder()
-    for m, pos, ctx, shift in schedule(prior.zero, prior.size, idx):
-        classes = prior.class_of(0, m)[ctx]
-        for c, at in entropy._groups(classes):
-            enc.encode(((idx[m].ravel()[pos] - shift) % prior.size)[at].astype(np.int32), coder._model(0, m, c))
+    for m, pos, rows, shift, tables in prior.steps(0, idx):
+        for row, at in entropy._groups(rows):
+            enc.encode(((idx[m].ravel()[pos] - shift) % prior.size)[at].astype(np.int32), coder._model(0, m, row, tables))
     enc.encode(np.array([2], np.int32), entropy._STEP)
     enc.encode(np.array([0], np.int32), entropy._SPREAD)
     enc.encode(entropy.TERMINATOR, entropy._BYTE)
     data = enc.get_compressed().astype("<u4").tobytes()
     with pytest.raises(CorruptError, match="no table"):
         coder.decode(data, 4, 4, 0)
+
+
+def test_an_image_its_adaptive_tables_make_cheap_is_not_refused_as_short():
+    """Adapted rows can make a code likelier than any static row does: the payload-size check
+    must not count on the static tables' largest probability for adaptive codebooks."""
+    counts = np.full((1, 2, 1, 8), 100, np.int64)
+    counts[:, 0, :, 0] = 10**6  # codebook 0 costs next to nothing
+    counts[:, 1, :, 3] = 50  # codebook 1 takes a code its tables find half as likely as the others
+    prior = Prior(counts, np.zeros((1, 2, NUM_CONTEXTS), np.int64), np.zeros(2, np.int64), np.zeros(1, np.int64),
+                  np.array([[0, 1]]))
+    idx = np.stack([np.zeros((16, 16), np.int64), np.full((16, 16), 3)])
+    coder = EntropyCoder(prior)
+    data = coder.encode(idx, 0)
+    static_floor = 16 * 16 * -np.log2(100 / 750)  # the least codebook 1 could cost under its static rows
+    assert 8 * len(data) + 64 < static_floor
+    assert np.array_equal(coder.decode(data, 16, 16, 0)[0], idx)

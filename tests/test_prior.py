@@ -15,6 +15,9 @@ from vqcodec.prior import (
     ContextTracker,
     Prior,
     box3,
+    ADAPT_REACH,
+    adapted_counts,
+    expectation_rows,
     bucket,
     phase_positions,
     schedule,
@@ -182,6 +185,9 @@ def test_invalid_tables_are_refused():
         Prior(ok.counts.astype(float), ok.classes, ok.zero, ok.table_of_quality)
     with pytest.raises(ValueError):
         Prior(ok.counts, ok.classes, ok.zero, ok.table_of_quality + 1)
+    for flags in (np.full((1, 2), 2), np.zeros((1, 3), np.int64), np.zeros((1, 2))):  # not 0/1, wrong shape, float
+        with pytest.raises(ValueError):
+            Prior(ok.counts, ok.classes, ok.zero, ok.table_of_quality, flags)
 
 
 def test_cross_entropy_of_uniform_prior():
@@ -216,3 +222,55 @@ def test_tables_are_kept_narrow_and_classes_come_out_wide():
     assert prior.counts.dtype == np.int32 and prior.classes.dtype == np.uint8
     assert prior.num_classes == 20
     assert (prior.class_of(0, 1) * 512).max() == 19 * 512
+
+
+def test_adapted_rows_stay_as_they_are_when_the_image_codes_as_the_tables_expect():
+    counts = np.array([[2000, 6000], [5000, 3000]])
+    # 8 positions under row 0, their codes exactly as frequent as the row says: weights within
+    # the floors' precision (a part in ADAPT_PSEUDO) of one
+    adapted = adapted_counts(counts, np.array([2, 6]), 8 * expectation_rows(counts)[0], 8)
+    assert np.abs(adapted / counts - 1).max() <= 1 / 64
+
+
+def _exact(counts, seen, expected, n):
+    """docs/format.md's steps, in Python integers."""
+    import math
+
+    total, a, out = int(expected.sum()), 64, []
+    for s, e in zip(seen.tolist(), expected.tolist()):
+        x = min(s * total // e + a, 256 * (n + a))
+        out.append(math.isqrt(min(max(65536 * x // (n + a), 256), 16777216)))
+    return np.clip(counts.astype(object) * np.array(out, object) // 256, 1, 2**31 - 1).astype(np.int64)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 64), st.integers(1, 10**7), st.integers(0, 2**32 - 1))
+def test_adapted_rows_follow_the_image_within_their_reach(size, n, seed):
+    """The codes an image took more often than its tables expected gain weight, the others
+    lose it, never beyond ADAPT_REACH either way; every count stays codable and in int32."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 2**27, (3, size)) if seed % 2 else rng.integers(1, 1000, (3, size))
+    expected = rng.multinomial(n, np.ones(3) / 3) @ expectation_rows(counts)
+    seen = rng.multinomial(n, rng.dirichlet(np.ones(size)))
+    adapted = adapted_counts(counts, seen, expected, n)
+    assert np.array_equal(adapted, _exact(counts, seen, expected, n))
+    assert adapted.dtype == np.int64 and adapted.min() >= 1 and adapted.max() < 2**31
+    ratio = adapted / counts
+    assert ratio.max() <= ADAPT_REACH and np.all(ratio >= 1 / ADAPT_REACH - 1 / counts)  # less only by the floor
+    observed, tabled = seen / n, expected / expected.sum()
+    assert np.all((ratio >= 1 - 1 / counts) | (observed <= tabled)) and np.all((ratio <= 1) | (observed >= tabled))
+
+
+def test_an_adaptive_codebook_learns_the_image_s_palette():
+    """A codebook whose every position takes a code its tables find rare (close enough to its
+    zero code not to be predicted) costs less when it adapts; its first phase, coded before
+    anything of the image is known, is coded as before."""
+    counts = np.ones((1, 2, 1, 8), np.int64) * 100
+    counts[:, 1, :, 3] = 2
+    static = Prior(counts, np.zeros((1, 2, NUM_CONTEXTS), np.int64), np.zeros(2, np.int64), np.zeros(1, np.int64))
+    adaptive = Prior(static.counts, static.classes, static.zero, static.table_of_quality, np.array([[0, 1]]))
+    maps = np.stack([np.zeros((8, 8), np.int64), np.full((8, 8), 3)])
+    steps = list(zip(static.steps(0, maps), adaptive.steps(0, maps), strict=True))
+    assert all(np.array_equal(a.tables, b.tables) and np.array_equal(a.rows, b.rows) for a, b in steps[:6])
+    assert all(b.tables.shape[0] == 2 and (b.rows == 1).all() for _, b in steps[6:])
+    assert adaptive.cross_entropy_bits(maps, 0) < 0.75 * static.cross_entropy_bits(maps, 0)

@@ -1,7 +1,7 @@
 import numpy as np
 
 from vqcodec.prior import NUM_CLASSES, NUM_CONTEXTS, ROW_TOTAL, Prior
-from vqcodec.prior_design import ContextCounter, cluster_contexts, usual_codes
+from vqcodec.prior_design import ContextCounter, adaptive_codebooks, cluster_contexts, usual_codes
 
 
 def test_counter_learns_what_context_predicts_and_keeps_every_code_codable():
@@ -62,3 +62,15 @@ def test_the_zero_code_of_a_fine_codebook_is_the_broad_mode_not_a_spike():
     broad = codebook[0, 100 + np.arange(-2, 3), 0].repeat(np.array([60, 90, 100, 90, 60]))
     z = np.concatenate([spike, broad])[None, :, None, None]
     assert usual_codes([z], codebook).tolist() == [100]
+
+
+def test_codebooks_adapt_where_images_stray_from_their_tables():
+    """The codebook whose images keep taking a code its tables find rare is chosen to adapt; one
+    whose codes are what its tables expect is not (adapting would only cost it)."""
+    counts = np.full((1, 2, 1, 8), 100, np.int64)
+    counts[:, 0, :, 0] = 10**6
+    counts[:, 1, :, 3] = 5
+    prior = Prior(counts, np.zeros((1, 2, NUM_CONTEXTS), np.int64), np.zeros(2, np.int64), np.zeros(1, np.int64))
+    rng = np.random.default_rng(0)
+    codes = [np.stack([np.zeros((12, 12), np.int64), np.where(rng.random((12, 12)) < 0.5, 3, 2)]) for _ in range(2)]
+    assert adaptive_codebooks(prior, 0, codes).tolist() == [0, 1]

@@ -2,17 +2,18 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vqcodec.prior import NUM_CLASSES, NUM_CONTEXTS, Prior, schedule
+from vqcodec.prior import NUM_CLASSES, NUM_CONTEXTS, Prior
 from vqcodec.rate import choose_codes, coded_steps, quality_lambdas
 
 
 def _exhaustive(latents, codebooks, prior, quality, lam):
     out = np.zeros(latents.shape[:3], np.int64)
-    for m, pos, ctx, shift in schedule(prior.zero, prior.size, out):
+    for m, pos, rows, shift, tables in prior.steps(quality, out):
         v = latents[m].reshape(-1, latents.shape[3])[pos]
         cost = ((v[:, None] - codebooks[m][None]) ** 2).sum(-1)
         symbols = (np.arange(prior.size)[None] - shift[:, None]) % prior.size
-        cost = cost + lam * np.take_along_axis(prior.bits(quality, m)[prior.class_of(quality, m)[ctx]], symbols, 1)
+        bits = -np.log2(tables / tables.sum(1, keepdims=True))
+        cost = cost + lam * np.take_along_axis(bits[rows], symbols, 1)
         out[m].reshape(-1)[pos] = cost.argmin(1)
     return out
 
@@ -26,7 +27,7 @@ def test_small_codebooks_get_the_exact_entropy_constrained_choice(codebooks, d, 
         cb = np.sort(cb, axis=1)
     prior = Prior(rng.integers(1, 100, (1, codebooks, NUM_CLASSES, size)),
                   rng.integers(0, NUM_CLASSES, (1, codebooks, NUM_CONTEXTS)), rng.integers(0, size, codebooks),
-                  np.zeros(1, np.int64))
+                  np.zeros(1, np.int64), rng.integers(0, 2, (1, codebooks)))
     z = rng.normal(size=(codebooks, 4, 5, d))
     got = choose_codes(z, cb, prior, 0, lam)
     want = _exhaustive(z, cb, prior, 0, lam)
@@ -65,7 +66,7 @@ def test_coding_as_codes_are_chosen_gives_the_bytes_of_coding_them_after(codeboo
     cb = np.sort(rng.normal(size=(codebooks, size, 1)), axis=1)
     prior = Prior(rng.integers(1, 100, (1, codebooks, NUM_CLASSES, size)),
                   rng.integers(0, NUM_CLASSES, (1, codebooks, NUM_CONTEXTS)), rng.integers(0, size, codebooks),
-                  np.zeros(1, np.int64))
+                  np.zeros(1, np.int64), rng.integers(0, 2, (1, codebooks)))
     z = rng.normal(size=(codebooks, h, w, 1))
     coder, chosen = EntropyCoder(prior), np.zeros((codebooks, h, w), np.int32)
     fused = coder.encode_steps(coded_steps(z, cb, prior, 0, lam, chosen), 0)

@@ -132,3 +132,35 @@ def test_count_tables_are_stored_as_uint16_with_large_counts_listed_apart_lossle
     broken = dict(packed, **{"prior.counts_over": packed["prior.counts_over"][:1]})
     with pytest.raises(WeightsError, match="escaped counts"):
         _unpack_counts(broken, tmp_path)
+
+
+def test_adaptive_flags_are_saved_and_files_code_under_them(torch_model, tmp_path):
+    """A prior's adaptive codebooks travel with the weights (and the fingerprint); the same image
+    makes a different file under them, and each model decodes its own file to the same pixels
+    its encoder saw."""
+    import vqcodec
+    from vqcodec.prior import Prior
+
+    from .conftest import smooth_image
+
+    p = torch_model.prior
+    flags = np.ones_like(p.adaptive)
+    adaptive = Prior(p.counts, p.classes, p.zero, p.table_of_quality, flags)
+    static = Prior(p.counts, p.classes, p.zero, p.table_of_quality)
+    fp_a = save_model(tmp_path / "a", torch_model.net, adaptive, torch_model.lambdas, torch_model.reconstruction)
+    fp_s = save_model(tmp_path / "s", torch_model.net, static, torch_model.lambdas, torch_model.reconstruction)
+    a, s = load_model(tmp_path / "a"), load_model(tmp_path / "s")
+    assert fp_a != fp_s and np.array_equal(a.prior.adaptive, flags) and not s.prior.adaptive.any()
+    rgb = smooth_image(96, 80, seed=3)
+    file_a, file_s = (vqcodec.compress(rgb, quality=60, model=m) for m in (a, s))
+    assert file_a[40:] != file_s[40:]
+    from vqcodec.codec import _Encoding
+    from vqcodec.image import to_pixels
+
+    data, chosen = _Encoding(to_pixels(rgb), a).code(60)
+    assert data == file_a
+    size = int.from_bytes(data[24:28], "little")
+    assert np.array_equal(a.coder.decode(data[40:40 + size], *chosen.shape[1:], 60)[0], chosen)
+    assert np.asarray(vqcodec.decompress(file_a, model=a)).shape == rgb.shape
+    with pytest.raises(vqcodec.ModelMismatchError):
+        vqcodec.decompress(file_a, model=s)

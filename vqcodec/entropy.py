@@ -29,7 +29,7 @@ import numpy as np
 from . import correction as corr
 from .correction import Correction
 from .errors import CorruptError
-from .prior import Prior, index_maps, schedule
+from .prior import Prior, Step, index_maps
 
 _model = constriction.stream.model
 _queue = constriction.stream.queue
@@ -45,13 +45,13 @@ PRECISION = 24
 STATE_BITS = 64
 
 
-def _groups(classes: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """(class, where in ``classes``) for each class present, classes ascending, order kept within a class."""
-    order = np.argsort(classes.astype(np.uint8), kind="stable")  # classes < MAX_CLASSES = 256: a radix sort, 9x faster
+def _groups(rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(row, where in ``rows``) for each row present, rows ascending, order kept within a row."""
+    order = np.argsort(rows.astype(np.uint8 if rows.max() < 256 else np.uint16), kind="stable")  # a radix sort, 9x faster
     groups, lo = [], 0
-    for c, hi in enumerate(np.cumsum(np.bincount(classes)).tolist()):
+    for row, hi in enumerate(np.cumsum(np.bincount(rows)).tolist()):
         if hi > lo:
-            groups.append((c, order[lo:hi]))
+            groups.append((row, order[lo:hi]))
         lo = hi
     return groups
 
@@ -68,8 +68,14 @@ class EntropyCoder:
         # may round a probability up by at most K quanta.
         slack = prior.size * 2.0**-PRECISION
         self._min_bits = -np.log2(np.minimum(1.0, p_max + slack))  # (T, M)
+        self._min_bits[prior.adaptive.astype(bool)] = 0.0  # an image can make any code of these nearly certain
 
-    def _model(self, quality: int, m: int, row: int):
+    def _model(self, quality: int, m: int, row: int, tables: np.ndarray):
+        """The model of row ``row`` of a step's ``tables``: the prior's own rows are built once,
+        rows adapted to an image (:meth:`Prior.steps`) for the step."""
+        if row >= self.prior.num_classes:
+            counts = tables[row].astype(np.float64)
+            return _model.Categorical(counts / counts.sum(), perfect=False)
         t = int(self.prior.table_of_quality[quality])
         key = (t, m, row)
         model = self._models.get(key)
@@ -91,20 +97,20 @@ class EntropyCoder:
         if indices.size and (indices.min() < 0 or indices.max() >= self.prior.size):
             raise ValueError("index out of the codebook's range")
         self._check_quality(quality)
-        steps = ((m, self.prior.class_of(quality, m)[ctx], (indices[m].ravel()[pos] - shift) % self.prior.size)
-                 for m, pos, ctx, shift in schedule(self.prior.zero, self.prior.size, indices))
+        steps = ((step, (indices[step.m].ravel()[step.positions] - step.shift) % self.prior.size)
+                 for step in self.prior.steps(quality, indices))
         return self.encode_steps(steps, quality, lambda: correction)
 
-    def encode_steps(self, steps: Iterable[tuple[int, np.ndarray, np.ndarray]], quality: int,
+    def encode_steps(self, steps: Iterable[tuple[Step, np.ndarray]], quality: int,
                      correction: Callable[[], Correction] = lambda: corr.NONE) -> bytes:
-        """Code the steps of :func:`prior.schedule` as ``(m, classes, symbols)`` of each position
-        (what rate control yields as it chooses, :func:`rate.coded_steps`), then the colour
-        correction ``correction()`` gives once the steps are done, into 32-bit words."""
+        """Code the steps of :meth:`Prior.steps` with the symbols of their positions (what rate
+        control yields as it chooses, :func:`rate.coded_steps`), then the colour correction
+        ``correction()`` gives once the steps are done, into 32-bit words."""
         self._check_quality(quality)
         encoder = _queue.RangeEncoder()
-        for m, classes, symbols in steps:
-            for c, at in _groups(classes):
-                encoder.encode(symbols[at].astype(np.int32), self._model(quality, m, c))
+        for step, symbols in steps:
+            for row, at in _groups(step.rows):
+                encoder.encode(symbols[at].astype(np.int32), self._model(quality, step.m, row, step.tables))
         fix = correction()
         encoder.encode(np.array([fix.step], np.int32), _STEP)
         if fix.active:
@@ -135,12 +141,12 @@ class EntropyCoder:
         flat = out.reshape(m_count, -1)
         try:
             decoder = _queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
-            for m, pos, ctx, shift in schedule(self.prior.zero, self.prior.size, out):
+            for m, pos, rows, shift, tables in self.prior.steps(quality, out):
                 if pos[0] == 0 and decoder.maybe_exhausted() and self.min_bits(quality, h * w, m) > STATE_BITS:
                     raise CorruptError("payload ends before the codes it claims")
                 symbols = np.empty(pos.size, np.int64)
-                for c, at in _groups(self.prior.class_of(quality, m)[ctx]):
-                    symbols[at] = decoder.decode(self._model(quality, m, c), at.size)
+                for row, at in _groups(rows):
+                    symbols[at] = decoder.decode(self._model(quality, m, row, tables), at.size)
                 flat[m, pos] = (symbols + shift) % self.prior.size
             fix = self._decode_correction(decoder, h, w)
             end = decoder.decode(_BYTE, TERMINATOR.size)

@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .prior import NUM_CLASSES, NUM_CONTEXTS, ROW_TOTAL, context_unit, schedule
+from .prior import NUM_CLASSES, NUM_CONTEXTS, ROW_TOTAL, Prior, context_unit, schedule
 
 #: Pseudo-observations of the codebook's overall frequencies added to each table row.
 SMOOTHING = 4.0
+#: At most this many codebooks of a table set adapt to the image ...
+ADAPTIVE_MAX = 8
+#: ... each saving at least this share of its bits on the design photos.
+ADAPTIVE_GAIN = 0.02
 
 
 def smooth(counts: np.ndarray, strength: float = SMOOTHING) -> np.ndarray:
@@ -103,4 +107,24 @@ def cluster_contexts(counts: np.ndarray, classes: int, iters: int = 20) -> np.nd
         assign = new
     out[:] = np.bincount(assign, weights=n[seen], minlength=classes).argmax()
     out[seen] = assign
+    return out
+
+
+def adaptive_codebooks(prior: Prior, quality: int, codes: list[np.ndarray]) -> np.ndarray:
+    """The codebooks (M,) 0/1 that should adapt to the image at ``quality``'s table set: at most
+    ADAPTIVE_MAX, those whose codes of these images (each (M, h, w)) take the most fewer bits
+    adapting, if that is at least ADAPTIVE_GAIN of their bits. On held-out photos the colour
+    codebooks gained 10-14% of their bits and most others a few tenths of a percent of a file in
+    all; each adapting codebook costs the decoder about a millisecond (docs/training.md)."""
+    t = int(prior.table_of_quality[quality])
+    flags = prior.adaptive.copy()
+    bits = []
+    for setting in (0, 1):
+        flags[t] = setting
+        trial = Prior(prior.counts, prior.classes, prior.zero, prior.table_of_quality, flags)
+        bits.append(sum(trial.codebook_bits(idx, quality) for idx in codes))
+    gain = bits[0] - bits[1]
+    best = np.argsort(-gain, kind="stable")[:ADAPTIVE_MAX]
+    out = np.zeros(prior.num_codebooks, np.uint8)
+    out[best[gain[best] >= ADAPTIVE_GAIN * bits[0][best]]] = 1
     return out

@@ -38,7 +38,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .prior import Prior, context_unit, index_maps, phase_of, schedule
+from .prior import Prior, Step, context_unit, index_maps, phase_of
 
 #: Codes searched on each side of the nearest code (1-D codebooks), per context unit.
 WINDOW = 6
@@ -124,9 +124,17 @@ def _aim(v: np.ndarray, at: np.ndarray, width: int, means: np.ndarray, smooth: n
     return np.where(chosen[:, None], means[even], v), np.where(chosen, np.float32(lead), np.float32(1))
 
 
+def _costs(tables: np.ndarray, lam: float) -> tuple[np.ndarray | None, np.ndarray]:
+    """``lam`` times the bits (R * K,) of each code under each row of integer ``tables`` (None
+    at lam 0), and each row's CHEAPEST cheapest symbols (R, CHEAPEST)."""
+    table = -np.log2(tables / tables.sum(axis=1, keepdims=True, dtype=np.int64))
+    bits = (lam * table).astype(np.float32).ravel() if lam > 0 else None
+    return bits, np.argsort(table, axis=1, kind="stable")[:, :CHEAPEST]
+
+
 def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quality: int, lam: float) -> np.ndarray:
     """Indices (M, h, w) for latents (M, h, w, d) under codebooks (M, K, d), chosen in
-    the coder's order (:func:`prior.schedule`) so every code's context is the decoder's."""
+    the coder's order (:meth:`Prior.steps`) so every code's context is the decoder's."""
     out = index_maps(*latents.shape[:3], codebooks.shape[1])
     for _ in coded_steps(latents, codebooks, prior, quality, lam, out):
         pass
@@ -134,15 +142,16 @@ def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quali
 
 
 def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quality: int, lam: float,
-                out: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Choose codes into ``out`` (M, h, w) step by step of :func:`prior.schedule`, yielding each
-    step's ``(m, classes, symbols)`` as the range coder takes them
+                out: np.ndarray) -> Iterator[tuple[Step, np.ndarray]]:
+    """Choose codes into ``out`` (M, h, w) step by step of :meth:`Prior.steps`, yielding each
+    step with its positions' symbols as the range coder takes them
     (:meth:`entropy.EntropyCoder.encode_steps`): the encoder then computes every context once,
     not once to choose and again to code."""
     d, k = latents.shape[3], codebooks.shape[1]
     phase = phase_of(*latents.shape[1:3]).ravel()
-    current, group_end = -1, 0
-    for m, pos, ctx, shift in schedule(prior.zero, prior.size, out):
+    current, group_end, tables = -1, 0, None
+    for step in prior.steps(quality, out):
+        m, pos, classes, shift = step.m, step.positions, step.rows, step.shift
         lead = LEAD_WEIGHTS[phase[pos[0]]] if phase[pos[0]] < len(LEAD_WEIGHTS) and lam > 0 else None
         if m != current:  # a codebook's tables serve all its phases
             if lam > 0 and m >= group_end:  # codebooks in groups of about SMOOTH_GROUP latents
@@ -151,10 +160,13 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
             if lam > 0:
                 means, smooth = group_means[m - group_start], group_smooth[m - group_start]
             current, cb = m, codebooks[m].astype(np.float32)
-            table = prior.bits(quality, m)
-            bits = (lam * table).astype(np.float32).ravel() if lam > 0 else None
-            cheapest = np.argsort(table, axis=1, kind="stable")[:, :CHEAPEST]  # (classes, CHEAPEST) symbols
-        classes = prior.class_of(quality, m)[ctx]
+            tables = step.tables
+            costs = static = _costs(tables, lam)  # a codebook's class rows serve all its phases
+        if step.tables is not tables:  # an adaptive codebook's phase: its class rows, then their adapted rows
+            tables = step.tables
+            costs = tuple(a if a is None else np.concatenate([a, b])
+                          for a, b in zip(static, _costs(tables[prior.num_classes:], lam), strict=True))
+        bits, cheapest = costs
         offsets = classes * k
         flat_v, flat_out = latents[m].reshape(-1, d), out[m].reshape(-1)
         for lo in range(0, pos.size, CHUNK):
@@ -176,4 +188,4 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
             if bits is not None:
                 err += bits.take(offsets[lo:lo + CHUNK, None] + ((cand - sh) % k if shifted else cand))
             flat_out[at] = cand[np.arange(at.size), err.argmin(1)]
-        yield m, classes, (flat_out[pos] - shift) % k
+        yield step, (flat_out[pos] - shift) % k

@@ -43,6 +43,8 @@ PRIOR_KEYS = ("prior.counts", "prior.classes", "prior.zero", "prior.table_of_qua
 LAMBDAS_KEY = "rate.lambdas"
 CODEBOOKS_KEY = "quantizer.codebooks"
 RECONSTRUCTION_KEY = "reconstruction.values"
+#: Which codebooks of each table set adapt to the image (absent: none).
+ADAPTIVE_KEY = "prior.adaptive"
 #: The decoder's linear path (the block transform), whose weights give the colour correction's estimate.
 BLOCK_KEY = "decoder.block.weight"
 #: Tensors of the coder and the decoder's lookup, not of the torch network.
@@ -163,6 +165,8 @@ def save_model(directory: str | os.PathLike, net: "VQVAE", prior: Prior, lambdas
     for key, table in zip(PRIOR_KEYS, (prior.counts, prior.classes, prior.zero, prior.table_of_quality), strict=True):
         tensors[key] = np.ascontiguousarray(table, dtype=np.uint8 if key == "prior.classes" else np.int32)
     tensors.update(_pack_counts(prior.counts))
+    if prior.adaptive.any():  # models without adaptive codebooks keep their tensors (and fingerprints)
+        tensors[ADAPTIVE_KEY] = np.ascontiguousarray(prior.adaptive, dtype=np.uint8)
     tensors[LAMBDAS_KEY] = np.asarray(lambdas, dtype=np.float64)
     if reconstruction is not None:  # float16, as the codebooks are stored
         tensors[RECONSTRUCTION_KEY] = np.ascontiguousarray(reconstruction, dtype=np.float16)
@@ -256,7 +260,8 @@ def load_model(directory: str | os.PathLike | None = None, device: str | None = 
     if not lambdas or any(not v >= 0 for v in lambdas):
         raise WeightsError(f"bad rate-control lambdas in {directory}")
     try:
-        prior = Prior(_unpack_counts(tensors, directory), *(tensors.pop(key) for key in PRIOR_KEYS[1:]))
+        prior = Prior(_unpack_counts(tensors, directory), *(tensors.pop(key) for key in PRIOR_KEYS[1:]),
+                      tensors.pop(ADAPTIVE_KEY, None))
     except ValueError as exc:
         raise WeightsError(f"bad prior in {directory}: {exc}") from exc
     codebooks = tensors[CODEBOOKS_KEY].astype(np.float64)
