@@ -17,8 +17,10 @@ def random_prior(rng: np.random.Generator, codebooks: int, size: int, sets: int 
                  classes: int = NUM_CLASSES) -> Prior:
     counts = rng.integers(1, 1000, (sets, codebooks, classes, size))
     classes = rng.integers(0, classes, (sets, codebooks, NUM_CONTEXTS))
-    adaptive = rng.integers(0, 2, (sets, codebooks))  # codebooks adapting to the image or not
-    return Prior(counts, classes, rng.integers(0, size, codebooks), rng.integers(0, sets, levels), adaptive)
+    adaptive = rng.integers(0, 2, (sets, codebooks))  # codebooks adapting to the image or not, guided or not
+    guides = np.where(adaptive == 1, rng.integers(-1, np.maximum(np.arange(codebooks), 1), (sets, codebooks)), -1)
+    guides = np.minimum(guides, np.arange(codebooks) - 1)
+    return Prior(counts, classes, rng.integers(0, size, codebooks), rng.integers(0, sets, levels), adaptive, guides)
 
 
 def sample(prior: Prior, quality: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:

@@ -16,7 +16,9 @@ from vqcodec.prior import (
     Prior,
     box3,
     ADAPT_REACH,
-    adapted_counts,
+    GUIDE_BUCKETS,
+    adapted_rows,
+    adapted_weights,
     expectation_rows,
     bucket,
     phase_positions,
@@ -188,6 +190,13 @@ def test_invalid_tables_are_refused():
     for flags in (np.full((1, 2), 2), np.zeros((1, 3), np.int64), np.zeros((1, 2))):  # not 0/1, wrong shape, float
         with pytest.raises(ValueError):
             Prior(ok.counts, ok.classes, ok.zero, ok.table_of_quality, flags)
+    on = np.ones((1, 2), np.int64)
+    Prior(ok.counts, ok.classes, ok.zero, ok.table_of_quality, on, np.array([[-1, 0]]))  # codebook 1 guided by 0
+    for guides in (np.array([[0, -1]]), np.array([[-1, 1]]), np.array([[-1, -2]])):  # itself or later, below -1
+        with pytest.raises(ValueError):
+            Prior(ok.counts, ok.classes, ok.zero, ok.table_of_quality, on, guides)
+    with pytest.raises(ValueError):  # a guide for a codebook that does not adapt
+        Prior(ok.counts, ok.classes, ok.zero, ok.table_of_quality, np.array([[1, 0]]), np.array([[-1, 0]]))
 
 
 def test_cross_entropy_of_uniform_prior():
@@ -232,6 +241,11 @@ def test_adapted_rows_stay_as_they_are_when_the_image_codes_as_the_tables_expect
     assert np.abs(adapted / counts - 1).max() <= 1 / 64
 
 
+def adapted_counts(counts, seen, expected, n):
+    """An unguided codebook's adapted rows."""
+    return adapted_rows(counts, adapted_weights(seen[None], expected[None], np.array([n])))
+
+
 def _exact(counts, seen, expected, n):
     """docs/format.md's steps, in Python integers."""
     import math
@@ -274,3 +288,48 @@ def test_an_adaptive_codebook_learns_the_image_s_palette():
     assert all(np.array_equal(a.tables, b.tables) and np.array_equal(a.rows, b.rows) for a, b in steps[:6])
     assert all(b.tables.shape[0] == 2 and (b.rows == 1).all() for _, b in steps[6:])
     assert adaptive.cross_entropy_bits(maps, 0) < 0.75 * static.cross_entropy_bits(maps, 0)
+
+
+def _exact_guided(seen, expected, n):
+    """docs/format.md's bucket steps, in Python integers: weights (B, K)."""
+    import math
+
+    def ratio(h, e, count, total, prior=None, a=64):
+        x = h * total // max(e, 1)
+        if prior is None:
+            return min(max(65536 * min(x + a, 256 * (count + a)) // (count + a), 256), 16777216)
+        return min(max((65536 * min(x, 256 * (count + 16)) + 16 * prior) // (count + 16), 256), 16777216)
+
+    s_all, e_all = seen.sum(0).tolist(), expected.sum(0).tolist()
+    whole = [ratio(h, e, int(n.sum()), sum(e_all)) for h, e in zip(s_all, e_all)]
+    return np.array([[math.isqrt(ratio(h, e, int(n[b]), int(expected[b].sum()), r))
+                      for h, e, r in zip(seen[b].tolist(), expected[b].tolist(), whole)] for b in range(len(n))])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 32), st.integers(1, 10**5), st.integers(0, 2**32 - 1))
+def test_guided_weights_are_the_format_s_integers(size, n, seed):
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 1000, (3, size))
+    buckets = rng.multinomial(n, rng.dirichlet(np.ones(GUIDE_BUCKETS) * 0.3))  # some buckets empty
+    seen = np.stack([rng.multinomial(k, rng.dirichlet(np.ones(size))) for k in buckets])
+    expected = np.stack([rng.multinomial(k, np.ones(3) / 3) @ expectation_rows(counts) for k in buckets])
+    weights = adapted_weights(seen, expected, buckets)
+    assert np.array_equal(weights, _exact_guided(seen, expected, buckets))
+    whole = adapted_weights(seen.sum(0)[None], expected.sum(0)[None], np.array([n]))  # an empty bucket: the whole's
+    assert np.array_equal(weights[buckets == 0], np.broadcast_to(whole, weights[buckets == 0].shape))
+
+
+def test_a_guided_codebook_learns_which_colour_goes_with_which_brightness():
+    """Codebook 1 takes one rare code where codebook 0 is dark and another where it is bright:
+    guided by codebook 0, its histogram splits by brightness and it costs less than adapting
+    to the image's codes as a whole."""
+    counts = np.full((1, 2, 1, 16), 100, np.int64)
+    counts[:, 1, :, 2] = counts[:, 1, :, 4] = 5  # within 4 of zero: never predicted
+    classes, zero, quality = np.zeros((1, 2, NUM_CONTEXTS), np.int64), np.zeros(2, np.int64), np.zeros(1, np.int64)
+    rng = np.random.default_rng(1)
+    bright = rng.random((24, 24)) < 0.5
+    maps = np.stack([np.where(bright, 15, 0), np.where(bright, 4, 2)])
+    whole = Prior(counts, classes, zero, quality, np.array([[0, 1]]))
+    guided = Prior(counts, classes, zero, quality, np.array([[0, 1]]), np.array([[-1, 0]]))
+    assert guided.codebook_bits(maps, 0)[1] < 0.7 * whole.codebook_bits(maps, 0)[1]

@@ -1,7 +1,7 @@
 import numpy as np
 
 from vqcodec.prior import NUM_CLASSES, NUM_CONTEXTS, ROW_TOTAL, Prior
-from vqcodec.prior_design import ContextCounter, adaptive_codebooks, cluster_contexts, usual_codes
+from vqcodec.prior_design import ContextCounter, adaptive_codebooks, cluster_contexts, codebook_guides, usual_codes
 
 
 def test_counter_learns_what_context_predicts_and_keeps_every_code_codable():
@@ -74,3 +74,19 @@ def test_codebooks_adapt_where_images_stray_from_their_tables():
     rng = np.random.default_rng(0)
     codes = [np.stack([np.zeros((12, 12), np.int64), np.where(rng.random((12, 12)) < 0.5, 3, 2)]) for _ in range(2)]
     assert adaptive_codebooks(prior, 0, codes).tolist() == [0, 1]
+
+
+def test_a_guide_is_chosen_where_it_splits_the_image_s_codes():
+    """Codebook 1's rare codes follow codebook 0's brightness: codebook 0 is chosen to guide it."""
+    counts = np.full((1, 2, 1, 16), 100, np.int64)
+    counts[:, 1, :, 2] = counts[:, 1, :, 4] = 5
+    prior = Prior(counts, np.zeros((1, 2, NUM_CONTEXTS), np.int64), np.zeros(2, np.int64), np.zeros(1, np.int64),
+                  np.array([[0, 1]]))
+    rng = np.random.default_rng(0)
+    codes = []
+    for _ in range(2):
+        bright = rng.random((16, 16)) < 0.5
+        codes.append(np.stack([np.where(bright, 15, 0), np.where(bright, 4, 2)]))
+    assert codebook_guides(prior, 0, codes).tolist() == [-1, 0]
+    static = Prior(prior.counts, prior.classes, prior.zero, prior.table_of_quality)
+    assert codebook_guides(static, 0, codes).tolist() == [-1, -1]  # only adaptive codebooks are guided

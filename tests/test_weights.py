@@ -135,7 +135,7 @@ def test_count_tables_are_stored_as_uint16_with_large_counts_listed_apart_lossle
 
 
 def test_adaptive_flags_are_saved_and_files_code_under_them(torch_model, tmp_path):
-    """A prior's adaptive codebooks travel with the weights (and the fingerprint); the same image
+    """A prior's adaptive codebooks and their guides travel with the weights (and the fingerprint); the same image
     makes a different file under them, and each model decodes its own file to the same pixels
     its encoder saw."""
     import vqcodec
@@ -145,12 +145,14 @@ def test_adaptive_flags_are_saved_and_files_code_under_them(torch_model, tmp_pat
 
     p = torch_model.prior
     flags = np.ones_like(p.adaptive)
-    adaptive = Prior(p.counts, p.classes, p.zero, p.table_of_quality, flags)
+    guides = np.where(np.arange(p.num_codebooks) > 0, 0, -1) * np.ones_like(flags)  # codebook 0 guides the rest
+    adaptive = Prior(p.counts, p.classes, p.zero, p.table_of_quality, flags, guides)
     static = Prior(p.counts, p.classes, p.zero, p.table_of_quality)
     fp_a = save_model(tmp_path / "a", torch_model.net, adaptive, torch_model.lambdas, torch_model.reconstruction)
     fp_s = save_model(tmp_path / "s", torch_model.net, static, torch_model.lambdas, torch_model.reconstruction)
     a, s = load_model(tmp_path / "a"), load_model(tmp_path / "s")
     assert fp_a != fp_s and np.array_equal(a.prior.adaptive, flags) and not s.prior.adaptive.any()
+    assert np.array_equal(a.prior.guides, guides) and (s.prior.guides == -1).all()
     rgb = smooth_image(96, 80, seed=3)
     file_a, file_s = (vqcodec.compress(rgb, quality=60, model=m) for m in (a, s))
     assert file_a[40:] != file_s[40:]

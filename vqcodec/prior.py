@@ -70,7 +70,7 @@ colour codebooks above all; chosen at export by measurement) are **adaptive**:
 from their second phase on, their unpredicted positions code under their
 class's row reweighted toward the codes this image's earlier phases of that
 codebook took, each code by the square root of how much more often the image
-took it than the tables expected (:func:`adapted_counts`, integers throughout).
+took it than the tables expected (:func:`adapted_weights`, integers throughout).
 On held-out photos the colour codebooks took 10-14% fewer bits.
 
 How a code's probability depends on its context also depends on the rate: at
@@ -139,6 +139,10 @@ ADAPT_REACH = 16
 ADAPT_UNIT = 1 << 16
 #: From this many positions on, adaptation's products take Python integers (past 64 bits).
 ADAPT_WIDE = 1 << 22
+#: A guided codebook keeps its image histogram per bucket of its guide's code (the guide's index range cut in this many) ...
+GUIDE_BUCKETS = 16
+#: ... each shrunk toward the codebook's whole histogram by this many pseudo-positions.
+GUIDE_PSEUDO = 16
 
 
 def box3(grid: np.ndarray) -> np.ndarray:
@@ -312,22 +316,43 @@ def expectation_rows(counts: np.ndarray) -> np.ndarray:
     return counts * ADAPT_UNIT // counts.sum(axis=1, keepdims=True) + 1
 
 
-def adapted_counts(counts: np.ndarray, seen: np.ndarray, expected: np.ndarray, n: int) -> np.ndarray:
-    """Rows (C, K) of ``counts`` reweighted toward one image: ``seen`` (K,) counts the codes
-    its ``n`` unpredicted positions coded so far took, ``expected`` (K,) sums the
-    :func:`expectation_rows` of the rows they were coded under. A code's weight is the square
-    root of how much more often the image took it than the tables expected, the histogram
-    shrunk by ADAPT_PSEUDO positions of the expectation, within ADAPT_REACH either way, in
-    integers (docs/format.md gives the same steps)."""
-    wide = np.int64 if n < ADAPT_WIDE else object  # seen * total < 2^63 below that many positions
-    total = int(expected.sum())
-    ratio = seen.astype(wide) * total // expected.astype(wide)  # how often, against expected: 2^0 units
-    shrunk = np.minimum(ratio + ADAPT_PSEUDO, ADAPT_REACH ** 2 * (n + ADAPT_PSEUDO)).astype(np.int64)
+def _ratios(seen: np.ndarray, expected: np.ndarray, n: np.ndarray | int, prior_ratio: np.ndarray | None,
+            pseudo: int) -> np.ndarray:
+    """``ADAPT_ONE^2`` times how much more often ``n`` positions took each code than expected,
+    shrunk by ``pseudo`` positions at ``prior_ratio`` (None: at one), clipped to the reach."""
+    n = np.asarray(n, np.int64)[..., None]
+    wide = np.int64 if int(n.max()) < ADAPT_WIDE else object  # seen * total < 2^63 below that many positions
+    total = expected.sum(axis=-1, keepdims=True)
+    ratio = seen.astype(wide) * total.astype(wide) // np.maximum(expected, 1).astype(wide)
     one = ADAPT_ONE * ADAPT_ONE
-    ratio = np.clip(one * shrunk // (n + ADAPT_PSEUDO), one // ADAPT_REACH ** 2, one * ADAPT_REACH ** 2)
-    weights = np.sqrt(ratio).astype(np.int64)  # exact integer square roots: below 2^53 the float root is off by at most one
-    weights -= weights * weights > ratio
-    weights += (weights + 1) * (weights + 1) <= ratio
+    if prior_ratio is None:
+        shrunk = np.minimum(ratio + pseudo, ADAPT_REACH ** 2 * (n + pseudo)).astype(np.int64)
+        ratio = one * shrunk // (n + pseudo)
+    else:
+        shrunk = np.minimum(ratio, ADAPT_REACH ** 2 * (n + pseudo)).astype(np.int64)
+        ratio = (one * shrunk + pseudo * prior_ratio) // (n + pseudo)
+    return np.clip(ratio, one // ADAPT_REACH ** 2, one * ADAPT_REACH ** 2)
+
+
+def adapted_weights(seen: np.ndarray, expected: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Weights (B, K) in ADAPT_ONE units of each code, for each of an adaptive codebook's B
+    buckets (one unless guided): ``seen`` (B, K) counts the codes its ``n`` (B,) unpredicted
+    positions coded so far took, ``expected`` (B, K) sums the :func:`expectation_rows` of the
+    rows they were coded under. A code's weight is the square root of how much more often the
+    image took it than the tables expected, the histogram shrunk by ADAPT_PSEUDO positions of
+    the expectation; a bucket's by GUIDE_PSEUDO positions of the whole's; within ADAPT_REACH
+    either way, in integers (docs/format.md gives the same steps)."""
+    ratio = _ratios(seen.sum(0), expected.sum(0), int(n.sum()), None, ADAPT_PSEUDO)
+    if seen.shape[0] > 1:
+        ratio = _ratios(seen, expected, n, ratio, GUIDE_PSEUDO)
+    root = np.sqrt(ratio).astype(np.int64)  # exact integer square roots: below 2^53 the float root is off by at most one
+    root -= root * root > ratio
+    root += (root + 1) * (root + 1) <= ratio
+    return root.reshape(-1, seen.shape[1])
+
+
+def adapted_rows(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Rows of ``counts`` (R, K) under code weights (R, K) in ADAPT_ONE units, each count codable and in int32."""
     return np.clip(counts.astype(np.int64) * weights // ADAPT_ONE, 1, 2**31 - 1)
 
 
@@ -372,15 +397,19 @@ class Prior:
     """Count tables ``counts`` (T, M, C, K) of C classes (1 .. MAX_CLASSES; export designs
     NUM_CLASSES), the class of every context ``classes`` (T, M, NUM_CONTEXTS), each
     codebook's ``zero`` code (M,), the set ``table_of_quality`` (Q,) each quality level uses,
-    and which codebooks of each set adapt to the image (``adaptive`` (T, M), 0 or 1; none
-    when not given): see :meth:`steps`."""
+    which codebooks of each set adapt to the image (``adaptive`` (T, M), 0 or 1; none when
+    not given) and the guide of each adaptive codebook (``guides`` (T, M), an earlier codebook
+    or -1; none when not given): see :meth:`steps`."""
 
     def __init__(self, counts: np.ndarray, classes: np.ndarray, zero: np.ndarray,
-                 table_of_quality: np.ndarray, adaptive: np.ndarray | None = None) -> None:
+                 table_of_quality: np.ndarray, adaptive: np.ndarray | None = None,
+                 guides: np.ndarray | None = None) -> None:
         counts, classes, zero, table_of_quality = (np.asarray(a) for a in (counts, classes, zero, table_of_quality))
         adaptive = np.zeros(counts.shape[:2], np.int64) if adaptive is None else np.asarray(adaptive)
+        guides = np.full(counts.shape[:2], -1, np.int64) if guides is None else np.asarray(guides)
         for name, table, ndim in (("counts", counts, 4), ("classes", classes, 3), ("zero", zero, 1),
-                                  ("table_of_quality", table_of_quality, 1), ("adaptive", adaptive, 2)):
+                                  ("table_of_quality", table_of_quality, 1), ("adaptive", adaptive, 2),
+                                  ("guides", guides, 2)):
             _check(name, table, ndim)
         t, m, c, k = counts.shape
         if min(t, m, c, k) < 1 or c > MAX_CLASSES or k < 2:
@@ -395,6 +424,8 @@ class Prior:
             raise ValueError("prior table_of_quality names a missing table set")
         if adaptive.shape != (t, m) or adaptive.min() < 0 or adaptive.max() > 1:
             raise ValueError("prior adaptive flags must be 0 or 1 for every table set and codebook")
+        if guides.shape != (t, m) or np.any(guides < -1) or np.any(guides >= np.arange(m)) or np.any((guides >= 0) & (adaptive == 0)):
+            raise ValueError("prior guides must name an earlier codebook of an adaptive one, or be -1")
         # The narrowest types that hold them (counts were checked below 2^31, classes below 256):
         # a loaded 16-class model keeps 41 MB of tables, not 121.
         self.counts = counts.astype(np.int32)
@@ -402,6 +433,7 @@ class Prior:
         self.zero = zero.astype(np.int64)
         self.table_of_quality = table_of_quality.astype(np.int64)
         self.adaptive = adaptive.astype(np.uint8)
+        self.guides = guides.astype(np.int64)
 
     @classmethod
     def uniform(cls, codebooks: int, size: int, qualities: int, zero: np.ndarray | None = None) -> "Prior":
@@ -443,30 +475,41 @@ class Prior:
 
         A position's row is its context's class, except in an **adaptive** codebook (the
         set's ``adaptive`` flag): from its second phase on, its unpredicted positions code
-        under rows ``C + class``, its tables reweighted by :func:`adapted_counts` toward
-        the codes this image's unpredicted positions of that codebook took in the phases
-        before. A photo's colour is its own: the colour codebooks' tables, counted over
+        under their class's row reweighted by :func:`adapted_weights` toward the codes this
+        image's unpredicted positions of that codebook took in the phases before (rows from
+        ``C`` on, one for each (class, bucket) present, in that order). A **guided**
+        codebook keeps that histogram per bucket of its guide's code at the same position
+        (``GUIDE_BUCKETS`` buckets of the guide's index range): the colour of a photo's
+        bright parts is not the colour of its dark ones. A photo's colour is its own: the colour codebooks' tables, counted over
         many photos, spread their mass over every photo's palette (docs/training.md)."""
         t, size, c = int(self.table_of_quality[quality]), self.size, self.num_classes
         current = -1
         for m, pos, ctx, shift in schedule(self.zero, size, maps):
             if m != current:  # one tables object for a codebook's steps: rate control keys its costs on it
                 current, counts, of_context = m, self.counts[t, m], self.classes[t, m].astype(np.intp)
-                n, seen, expected, unit_rows = 0, np.zeros(size, np.int64), np.zeros(size, np.int64), None
+                guide, unit_rows = int(self.guides[t, m]), None
+                buckets = GUIDE_BUCKETS if guide >= 0 else 1
+                seen, expected = np.zeros((buckets, size), np.int64), np.zeros((buckets, size), np.int64)
+                count = np.zeros(buckets, np.int64)
             classes = of_context[ctx]
             if not self.adaptive[t, m]:
                 yield Step(m, pos, classes, shift, counts)
                 continue
             free = ctx < first_predicted(m)
-            if n:
-                yield Step(m, pos, np.where(free, classes + c, classes), shift,
-                           np.concatenate([counts, adapted_counts(counts, seen, expected, n)]))
+            bucket = maps[guide].ravel()[pos].astype(np.int64) * GUIDE_BUCKETS // size if guide >= 0 else 0
+            pair = classes * buckets + bucket  # (class, bucket) of each position
+            if count.any():
+                present = np.unique(pair[free])
+                weights = adapted_weights(seen, expected, count)
+                yield Step(m, pos, np.where(free, c + np.searchsorted(present, pair), classes), shift,
+                           np.concatenate([counts, adapted_rows(counts[present // buckets], weights[present % buckets])]))
             else:
                 yield Step(m, pos, classes, shift, counts)
-            seen += np.bincount(maps[m].ravel()[pos[free]], minlength=size)
             unit_rows = expectation_rows(counts) if unit_rows is None else unit_rows
-            expected += np.bincount(classes[free], minlength=c) @ unit_rows
-            n += int(free.sum())
+            at = pair[free]
+            seen += np.bincount(at % buckets * size + maps[m].ravel()[pos[free]], minlength=buckets * size).reshape(buckets, size)
+            expected += np.bincount(at, minlength=c * buckets).reshape(c, buckets).T @ unit_rows
+            count += np.bincount(at % buckets, minlength=buckets)
 
     def codebook_bits(self, indices: np.ndarray, quality: int) -> np.ndarray:
         """Ideal code length in bits (M,) of each codebook's index map of ``indices`` (M, h, w) at a quality level."""

@@ -35,7 +35,7 @@ from .densify import densify
 from .errors import TrainingDataError
 from .model import VQVAE, ModelConfig
 from .prior import NUM_CLASSES, NUM_CONTEXTS, Prior
-from .prior_design import ContextCounter, adaptive_codebooks, usual_codes
+from .prior_design import ContextCounter, adaptive_codebooks, codebook_guides, usual_codes
 from .rate import choose_codes, per_codebook, quality_lambdas
 from .runtime import TorchTransforms
 from .tiling import analyse
@@ -411,10 +411,13 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
     means = CodeMeans(sets, codebooks)
     for t in tqdm(range(sets), desc="prior count", leave=False):
         classes[t], tables[t] = count(final, anchors[t], latents, means).design()
+    adaptive, guides = np.zeros((sets, m_count), np.int64), np.full((sets, m_count), -1, np.int64)
     counted = Prior(tables, classes, zero, table_of_quality)
-    adaptive = np.stack([adaptive_codebooks(counted, anchors[t], [choose_codes(z, codebooks, counted, anchors[t], float(
-        lambdas[anchors[t]])) for z in design]) for t in tqdm(range(sets), desc="adaptive codebooks", leave=False)])
-    return Prior(tables, classes, zero, table_of_quality, adaptive), [float(v) for v in lambdas], means.values()
+    for t in tqdm(range(sets), desc="adaptive codebooks", leave=False):
+        codes = [choose_codes(z, codebooks, counted, anchors[t], float(lambdas[anchors[t]])) for z in design]
+        adaptive[t] = adaptive_codebooks(counted, anchors[t], codes)
+        guides[t] = codebook_guides(Prior(tables, classes, zero, table_of_quality, adaptive), anchors[t], codes)
+    return Prior(tables, classes, zero, table_of_quality, adaptive, guides), [float(v) for v in lambdas], means.values()
 
 
 def _prior_over(lambdas: list[float], net: VQVAE, train_imgs: list[np.ndarray],

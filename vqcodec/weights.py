@@ -45,6 +45,8 @@ CODEBOOKS_KEY = "quantizer.codebooks"
 RECONSTRUCTION_KEY = "reconstruction.values"
 #: Which codebooks of each table set adapt to the image (absent: none).
 ADAPTIVE_KEY = "prior.adaptive"
+#: Each adaptive codebook's guide, -1 for none (absent: none).
+GUIDES_KEY = "prior.guides"
 #: The decoder's linear path (the block transform), whose weights give the colour correction's estimate.
 BLOCK_KEY = "decoder.block.weight"
 #: Tensors of the coder and the decoder's lookup, not of the torch network.
@@ -167,6 +169,8 @@ def save_model(directory: str | os.PathLike, net: "VQVAE", prior: Prior, lambdas
     tensors.update(_pack_counts(prior.counts))
     if prior.adaptive.any():  # models without adaptive codebooks keep their tensors (and fingerprints)
         tensors[ADAPTIVE_KEY] = np.ascontiguousarray(prior.adaptive, dtype=np.uint8)
+    if (prior.guides >= 0).any():
+        tensors[GUIDES_KEY] = np.ascontiguousarray(prior.guides, dtype=np.int32)
     tensors[LAMBDAS_KEY] = np.asarray(lambdas, dtype=np.float64)
     if reconstruction is not None:  # float16, as the codebooks are stored
         tensors[RECONSTRUCTION_KEY] = np.ascontiguousarray(reconstruction, dtype=np.float16)
@@ -261,7 +265,7 @@ def load_model(directory: str | os.PathLike | None = None, device: str | None = 
         raise WeightsError(f"bad rate-control lambdas in {directory}")
     try:
         prior = Prior(_unpack_counts(tensors, directory), *(tensors.pop(key) for key in PRIOR_KEYS[1:]),
-                      tensors.pop(ADAPTIVE_KEY, None))
+                      tensors.pop(ADAPTIVE_KEY, None), tensors.pop(GUIDES_KEY, None))
     except ValueError as exc:
         raise WeightsError(f"bad prior in {directory}: {exc}") from exc
     codebooks = tensors[CODEBOOKS_KEY].astype(np.float64)
