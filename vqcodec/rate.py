@@ -129,7 +129,9 @@ def _costs(tables: np.ndarray, lam: float) -> tuple[np.ndarray | None, np.ndarra
     at lam 0), and each row's CHEAPEST cheapest symbols (R, CHEAPEST)."""
     table = -np.log2(tables / tables.sum(axis=1, keepdims=True, dtype=np.int64))
     bits = (lam * table).astype(np.float32).ravel() if lam > 0 else None
-    return bits, np.argsort(table, axis=1, kind="stable")[:, :CHEAPEST]
+    if table.shape[1] <= CHEAPEST:
+        return bits, np.argsort(table, axis=1, kind="stable")[:, :CHEAPEST]
+    return bits, np.argpartition(table, CHEAPEST - 1, axis=1)[:, :CHEAPEST]  # a quarter of a sort's time; order does not matter
 
 
 def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quality: int, lam: float) -> np.ndarray:
