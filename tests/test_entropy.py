@@ -166,3 +166,18 @@ def test_an_image_its_adaptive_tables_make_cheap_is_not_refused_as_short():
     static_floor = 16 * 16 * -np.log2(100 / 750)  # the least codebook 1 could cost under its static rows
     assert 8 * len(data) + 64 < static_floor
     assert np.array_equal(coder.decode(data, 16, 16, 0)[0], idx)
+
+
+def test_round_trip_across_adaptation_tiles():
+    """An image several adaptation tiles wide and tall decodes exactly (each tile its own statistics)."""
+    from vqcodec.prior import ADAPT_TILE
+
+    rng = np.random.default_rng(5)
+    prior = random_prior(rng, 3, 16, sets=1, levels=1)
+    prior.adaptive[:], prior.guides[:] = 1, [[-1, 0, 1]]
+    h, w = ADAPT_TILE + 3, 2 * ADAPT_TILE + 5
+    idx = np.where(np.arange(w) < ADAPT_TILE, rng.integers(0, 4, (3, h, w)), rng.integers(8, 16, (3, h, w)))
+    coder = EntropyCoder(prior)
+    data = coder.encode(idx, 0)
+    assert np.array_equal(coder.decode(data, h, w, 0)[0], idx)
+    assert 8 * len(data) <= 1.01 * prior.cross_entropy_bits(idx, 0) + 96

@@ -333,3 +333,23 @@ def test_a_guided_codebook_learns_which_colour_goes_with_which_brightness():
     whole = Prior(counts, classes, zero, quality, np.array([[0, 1]]))
     guided = Prior(counts, classes, zero, quality, np.array([[0, 1]]), np.array([[-1, 0]]))
     assert guided.codebook_bits(maps, 0)[1] < 0.7 * whole.codebook_bits(maps, 0)[1]
+
+
+def test_adaptation_is_kept_per_tile(monkeypatch):
+    """Two regions of an image wider than a tile, each with its own rare colour code, cost what
+    they cost coded apart: each tile learns its own palette (one histogram for the whole image
+    learns the mixture, and costs more)."""
+    import vqcodec.prior as prior_module
+
+    counts = np.full((1, 2, 1, 16), 100, np.int64)
+    counts[:, 1, :, 2] = counts[:, 1, :, 4] = 5
+    prior = Prior(counts, np.zeros((1, 2, NUM_CONTEXTS), np.int64), np.zeros(2, np.int64), np.zeros(1, np.int64),
+                  np.array([[0, 1]]))
+    side = prior_module.ADAPT_TILE
+    maps = np.zeros((2, 16, 2 * side), np.int64)
+    maps[1, :, :side], maps[1, :, side:] = 2, 4
+    whole = prior.codebook_bits(maps, 0)[1]
+    apart = prior.codebook_bits(maps[:, :, :side], 0)[1] + prior.codebook_bits(maps[:, :, side:], 0)[1]
+    assert whole <= 1.01 * apart
+    monkeypatch.setattr(prior_module, "ADAPT_TILE", 4 * side)
+    assert prior.codebook_bits(maps, 0)[1] > 1.05 * whole
