@@ -137,15 +137,14 @@ ADAPT_ONE = 256
 ADAPT_REACH = 16
 #: Fixed-point unit of the tables' expectation (:func:`expectation_rows`).
 ADAPT_UNIT = 1 << 16
-#: From this many positions on, adaptation's products take Python integers (past 64 bits).
-ADAPT_WIDE = 1 << 22
 #: A guided codebook keeps its image histogram per bucket of its guide's code (the guide's index range cut in this many) ...
 GUIDE_BUCKETS = 16
 #: ... each shrunk toward the codebook's whole histogram by this many pseudo-positions.
 GUIDE_PSEUDO = 16
 #: Adaptation keeps its histograms per tile of this many latents square (1024 pixels): a
-#: panorama's regions have their own palettes (coded whole, a mosaic of 11 photos took 1.6%
-#: more bits than its parts with one histogram for the image); Kodak-sized images are one tile.
+#: panorama's regions have their own palettes (coded whole, a mosaic of the Kodak photos took
+#: 1.6% more bits than its parts with one histogram for the image); Kodak-sized images are one
+#: tile. A tile's at most 2^14 positions keep adaptation's products within 64 bits.
 ADAPT_TILE = 128
 
 
@@ -325,15 +324,14 @@ def _ratios(seen: np.ndarray, expected: np.ndarray, n: np.ndarray | int, prior_r
     """``ADAPT_ONE^2`` times how much more often ``n`` positions took each code than expected,
     shrunk by ``pseudo`` positions at ``prior_ratio`` (None: at one), clipped to the reach."""
     n = np.asarray(n, np.int64)[..., None]
-    wide = np.int64 if int(n.max()) < ADAPT_WIDE else object  # seen * total < 2^63 below that many positions
-    total = expected.sum(axis=-1, keepdims=True)
-    ratio = seen.astype(wide) * total.astype(wide) // np.maximum(expected, 1).astype(wide)
+    total = expected.sum(axis=-1, keepdims=True)  # at most 2^14 positions * (2^16 + K): seen * total < 2^46
+    ratio = seen * total // np.maximum(expected, 1)
     one = ADAPT_ONE * ADAPT_ONE
     if prior_ratio is None:
-        shrunk = np.minimum(ratio + pseudo, ADAPT_REACH ** 2 * (n + pseudo)).astype(np.int64)
+        shrunk = np.minimum(ratio + pseudo, ADAPT_REACH ** 2 * (n + pseudo))
         ratio = one * shrunk // (n + pseudo)
     else:
-        shrunk = np.minimum(ratio, ADAPT_REACH ** 2 * (n + pseudo)).astype(np.int64)
+        shrunk = np.minimum(ratio, ADAPT_REACH ** 2 * (n + pseudo))
         ratio = (one * shrunk + pseudo * prior_ratio) // (n + pseudo)
     return np.clip(ratio, one // ADAPT_REACH ** 2, one * ADAPT_REACH ** 2)
 
@@ -485,8 +483,7 @@ class Prior:
         are kept per tile of ADAPT_TILE latents square. A **guided** codebook keeps them per
         bucket of its guide's code at the same position (``GUIDE_BUCKETS`` buckets of the
         guide's index range): the colour of a photo's bright parts is not the colour of its
-        dark ones. A photo's colour is its own: the colour codebooks' tables, counted over
-        many photos, spread their mass over every photo's palette (docs/training.md)."""
+        dark ones (docs/training.md)."""
         t, size, c = int(self.table_of_quality[quality]), self.size, self.num_classes
         h, w = maps.shape[1:]
         tiles_w = -(-w // ADAPT_TILE)
