@@ -466,10 +466,6 @@ class Prior:
         t = self.counts[self.table_of_quality[quality], m].astype(np.float64)
         return t / t.sum(axis=1, keepdims=True)
 
-    def bits(self, quality: int, m: int) -> np.ndarray:
-        """Cost in bits (C, K) of each code of codebook ``m`` in each class at a quality level."""
-        return -np.log2(self.probabilities(quality, m))
-
     def steps(self, quality: int, maps: np.ndarray) -> Iterator[Step]:
         """The coding steps of index maps ``maps`` (M, h, w) at a quality level, in
         :func:`schedule`'s order, each with the rows its positions code under. A decoder
@@ -512,11 +508,10 @@ class Prior:
                 tile, bucket = np.divmod(cell, buckets)
                 key = (tile * c + classes) * buckets + bucket  # rows numbered C + (tile * C + class) * B + bucket
                 present = np.unique(key[use])
-                weights = np.zeros((tiles * buckets, size), np.int64)
-                for at in np.unique(present // (c * buckets)).tolist():
-                    part = slice(at * buckets, (at + 1) * buckets)
-                    weights[part] = adapted_weights(seen[part], expected[part], count[part])
-                row_cell = present // (c * buckets) * buckets + present % buckets
+                in_tiles = np.unique(present // (c * buckets))  # weights only for the tiles this phase codes in
+                weights = np.concatenate([adapted_weights(seen[part], expected[part], count[part]) for part in
+                                          (slice(at * buckets, (at + 1) * buckets) for at in in_tiles.tolist())])
+                row_cell = np.searchsorted(in_tiles, present // (c * buckets)) * buckets + present % buckets
                 yield Step(m, pos, np.where(use, c + np.searchsorted(present, key), classes), shift,
                            np.concatenate([counts, adapted_rows(counts[present // buckets % c], weights[row_cell])]))
             else:

@@ -114,23 +114,29 @@ def cluster_contexts(counts: np.ndarray, classes: int, iters: int = 20) -> np.nd
     return out
 
 
+def _bits_with(prior: Prior, quality: int, codes: list[np.ndarray], adaptive: np.ndarray,
+               guides: np.ndarray) -> np.ndarray:
+    """Each codebook's bits (M,) over ``codes`` (each (M, h, w)) with ``quality``'s table set's
+    adaptive flags and guides replaced by these."""
+    t = int(prior.table_of_quality[quality])
+    flags, guide_rows = prior.adaptive.copy(), prior.guides.copy()
+    flags[t], guide_rows[t] = adaptive, guides
+    trial = Prior(prior.counts, prior.classes, prior.zero, prior.table_of_quality, flags, guide_rows)
+    return sum(trial.codebook_bits(idx, quality) for idx in codes)
+
+
 def adaptive_codebooks(prior: Prior, quality: int, codes: list[np.ndarray]) -> np.ndarray:
     """The codebooks (M,) 0/1 that should adapt to the image at ``quality``'s table set: at most
     ADAPTIVE_MAX, those whose codes of these images (each (M, h, w)) take the most fewer bits
     adapting, if that is at least ADAPTIVE_GAIN of their bits. On held-out photos the colour
     codebooks gained 10-14% of their bits and most others a few tenths of a percent of a file in
     all; each adapting codebook costs the decoder about a millisecond (docs/training.md)."""
-    t = int(prior.table_of_quality[quality])
-    flags = prior.adaptive.copy()
-    bits = []
-    for setting in (0, 1):
-        flags[t] = setting
-        trial = Prior(prior.counts, prior.classes, prior.zero, prior.table_of_quality, flags)
-        bits.append(sum(trial.codebook_bits(idx, quality) for idx in codes))
-    gain = bits[0] - bits[1]
+    m_count, unguided = prior.num_codebooks, np.full(prior.num_codebooks, -1)
+    static, adapting = (_bits_with(prior, quality, codes, np.full(m_count, flag), unguided) for flag in (0, 1))
+    gain = static - adapting
     best = np.argsort(-gain, kind="stable")[:ADAPTIVE_MAX]
-    out = np.zeros(prior.num_codebooks, np.uint8)
-    out[best[gain[best] >= ADAPTIVE_GAIN * bits[0][best]]] = 1
+    out = np.zeros(m_count, np.uint8)
+    out[best[gain[best] >= ADAPTIVE_GAIN * static[best]]] = 1
     return out
 
 
@@ -141,21 +147,14 @@ def codebook_guides(prior: Prior, quality: int, codes: list[np.ndarray]) -> np.n
     photos the colour codebooks guided by brightness took 1-1.3% of the files fewer bits at
     low rates than adapting alone (docs/training.md)."""
     t, m_count = int(prior.table_of_quality[quality]), prior.num_codebooks
-    adaptive = prior.adaptive[t] == 1
-
-    def bits(guides: np.ndarray) -> np.ndarray:
-        trial_guides = prior.guides.copy()
-        trial_guides[t] = guides
-        trial = Prior(prior.counts, prior.classes, prior.zero, prior.table_of_quality, prior.adaptive, trial_guides)
-        return sum(trial.codebook_bits(idx, quality) for idx in codes)
-
-    alone = bits(np.full(m_count, -1))
+    flags = prior.adaptive[t]
+    alone = _bits_with(prior, quality, codes, flags, np.full(m_count, -1))
     best, best_bits = np.full(m_count, -1), alone.copy()
     for g in range(min(GUIDE_CANDIDATES, m_count)):
-        tried = adaptive & (np.arange(m_count) > g)
+        tried = (flags == 1) & (np.arange(m_count) > g)
         if not tried.any():
             continue
-        trial = bits(np.where(tried, g, -1))
+        trial = _bits_with(prior, quality, codes, flags, np.where(tried, g, -1))
         better = tried & (trial < best_bits)
         best[better], best_bits[better] = g, trial[better]
     return np.where(alone - best_bits >= GUIDE_GAIN * alone, best, -1)
