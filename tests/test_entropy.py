@@ -142,8 +142,10 @@ def test_correction_naming_no_table_is_corrupt():
     idx = rng.integers(0, 8, (1, 4, 4))
     enc = constriction.stream.queue.RangeEncoder()
     for m, pos, rows, shift, tables in prior.steps(0, idx):
-        for row, at in entropy._groups(rows):
-            enc.encode(((idx[m].ravel()[pos] - shift) % prior.size)[at].astype(np.int32), coder._model(0, m, row, tables))
+        order, groups = entropy._groups(rows)
+        for row, lo, hi in groups:
+            enc.encode(((idx[m].ravel()[pos] - shift) % prior.size)[order[lo:hi]].astype(np.int32),
+                       coder._model(0, m, row, tables))
     enc.encode(np.array([2], np.int32), entropy._STEP)
     enc.encode(np.array([0], np.int32), entropy._SPREAD)
     enc.encode(entropy.TERMINATOR, entropy._BYTE)
@@ -181,3 +183,16 @@ def test_round_trip_across_adaptation_tiles():
     data = coder.encode(idx, 0)
     assert np.array_equal(coder.decode(data, h, w, 0)[0], idx)
     assert 8 * len(data) <= 1.01 * prior.cross_entropy_bits(idx, 0) + 96
+
+
+@pytest.mark.parametrize("rows", [5, 300, 70000])
+def test_groups_keep_coding_order_whatever_the_number_of_rows(rows):
+    """Positions go to the coder by row, raster order within a row, also past 65535 rows (a large
+    image's adapted rows: one per tile, class and bucket)."""
+    from vqcodec import entropy
+
+    at = np.random.default_rng(rows).integers(0, rows, 5000)
+    order, groups = entropy._groups(at)
+    assert np.array_equal(order, np.argsort(at, kind="stable"))
+    assert [r for r, _, _ in groups] == sorted(set(at.tolist()))
+    assert all((at[order[lo:hi]] == r).all() for r, lo, hi in groups)

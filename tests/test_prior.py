@@ -21,6 +21,7 @@ from vqcodec.prior import (
     adapted_weights,
     expectation_rows,
     bucket,
+    phase_of,
     phase_positions,
     schedule,
 )
@@ -167,6 +168,82 @@ def test_every_context_is_in_range(codebooks, h, w, size, seed):
     for _, _, ctx, shift in schedule(rng.integers(0, size, codebooks), size, maps):
         assert 0 <= ctx.min() and ctx.max() < NUM_CONTEXTS
         assert 0 <= shift.min() and shift.max() < size
+
+
+def _format_contexts(maps, zero, size):
+    """docs/format.md's contexts and shifts, position by position in Python integers: (M, h, w) each."""
+    m_count, h, w = maps.shape
+    x = maps.astype(int).tolist()
+    unit = max(1, size // 256)
+    around = {1: [(-2, -2), (-2, 2), (2, -2), (2, 2)], 2: [(-2, 0), (2, 0), (0, -2), (0, 2)],
+              3: [(-1, -1), (-1, 1), (1, -1), (1, 1)], 4: [(-1, 0), (1, 0), (0, -1), (0, 1)]}
+    kind = {3: 0, 4: 1, 1: 2, 2: 3}
+    phase = phase_of(h, w)
+
+    def t(v):
+        return (1 if v > 0 else -1) * (abs(v) // unit)
+
+    def off(m, r, c):
+        return x[m][r][c] - int(zero[m])
+
+    ctx, shift = np.zeros((m_count, h, w), np.int64), np.zeros((m_count, h, w), np.int64)
+    for m in range(m_count):
+        for r in range(h):
+            for c in range(w):
+                q = int(phase[r, c])
+                near = [(r + dr, c + dc) for dr, dc in around.get(q, []) if 0 <= r + dr < h and 0 <= c + dc < w]
+                n = max(1, len(near))
+                if m == 0:
+                    if q == 0:
+                        continue
+                    total = sum(x[0][i][j] for i, j in near)
+                    u = (2 * total + n) // (2 * n)
+                    spread = sum(abs(x[0][i][j] - u) for i, j in near) // unit
+                    if spread <= 4:
+                        ctx[0, r, c], shift[0, r, c] = 193 + 4 * kind[q] + spread.bit_length(), u
+                    elif q >= 3:
+                        level = min(total // n * 16 // size, 15)
+                        ctx[0, r, c] = 1 + 6 * (16 * kind[q] + level) + min(spread.bit_length(), 8) - 3
+                    continue
+                activity = sum(min(abs(t(off(k, i, j))), 2) for k in range(1, m)
+                               for i in range(max(0, r - 1), min(h, r + 2)) for j in range(max(0, c - 1), min(w, c + 2)))
+                a = min(activity.bit_length(), 9)
+                p = min(max(t(off(m - 1, r, c)), -2), 2) + 2
+                b, mean_bucket = 0, 4
+                total = sum(off(m, i, j) for i, j in near)
+                v = (2 * total + n * unit) // (2 * n * unit)
+                if q >= 3:
+                    busy = sum(min(abs(t(off(m, i, j))), 2) for i, j in near)
+                    b, mean_bucket = 1 + [0, 1, 2, 3, 3, 4, 4, 4, 4][min(busy, 8)], min(max(v, -4), 4) + 4
+                ctx[m, r, c] = ((a * 5 + p) * 6 + b) * 9 + mean_bucket + (2700 if q == 4 else 0)
+                if q >= 1 and abs(v) > 4:
+                    u = (2 * total + n) // (2 * n)
+                    spread = sum(abs(off(m, i, j) - u) for i, j in near) // unit
+                    if spread <= 4:
+                        ctx[m, r, c] = 5400 + (kind[q] * 4 + spread.bit_length()) * 50 + a * 5 + p
+                        shift[m, r, c] = min(max(int(zero[m]) + u, 0), size - 1)
+    return ctx, shift
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 11), st.integers(1, 11), st.sampled_from([2, 7, 16, 300, 512]),
+       st.integers(0, 2), st.integers(0, 2**32 - 1))
+def test_contexts_are_the_format_s(codebooks, h, w, size, texture, seed):
+    """The tracker's array contexts equal docs/format.md's, read position by position: on noise,
+    on codes near their zero and on flat regions far from it (where positions are predicted)."""
+    rng = np.random.default_rng(seed)
+    zero = rng.integers(0, size, codebooks)
+    if texture == 0:
+        maps = rng.integers(0, size, (codebooks, h, w))
+    elif texture == 1:
+        maps = np.clip(zero[:, None, None] + rng.integers(-3, 4, (codebooks, h, w)) * rng.integers(0, 6), 0, size - 1)
+    else:
+        maps = np.clip(rng.integers(0, size, (codebooks, 1, 1)) + rng.integers(-2, 3, (codebooks, h, w)), 0, size - 1)
+    ctx, shift = np.zeros_like(maps), np.zeros_like(maps)
+    for m, pos, c, s in schedule(zero, size, maps):
+        ctx[m].ravel()[pos], shift[m].ravel()[pos] = c, s
+    expected_ctx, expected_shift = _format_contexts(maps, zero, size)
+    assert np.array_equal(ctx, expected_ctx) and np.array_equal(shift, expected_shift)
 
 
 def test_invalid_tables_are_refused():
