@@ -335,7 +335,7 @@ def _exact(counts, seen, expected, n):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(2, 64), st.integers(1, 2**14), st.integers(0, 2**32 - 1))  # a tile holds at most 2^14 positions
+@given(st.integers(2, 64), st.integers(1, 2**14), st.integers(0, 2**32 - 1))  # a tile holds at most 2^12 positions; checked beyond
 def test_adapted_rows_follow_the_image_within_their_reach(size, n, seed):
     """The codes an image took more often than its tables expected gain weight, the others
     lose it, never beyond ADAPT_REACH either way; every count stays codable and in int32."""
@@ -375,7 +375,7 @@ def _exact_guided(seen, expected, n):
         x = h * total // max(e, 1)
         if prior is None:
             return min(max(65536 * min(x + a, 256 * (count + a)) // (count + a), 256), 16777216)
-        return min(max((65536 * min(x, 256 * (count + 16)) + 16 * prior) // (count + 16), 256), 16777216)
+        return min(max((65536 * min(x, 256 * (count + 8)) + 8 * prior) // (count + 8), 256), 16777216)
 
     s_all, e_all = seen.sum(0).tolist(), expected.sum(0).tolist()
     whole = [ratio(h, e, int(n.sum()), sum(e_all)) for h, e in zip(s_all, e_all)]
@@ -423,7 +423,7 @@ def test_adaptation_is_kept_per_tile(monkeypatch):
     prior = Prior(counts, np.zeros((1, 2, NUM_CONTEXTS), np.int64), np.zeros(2, np.int64), np.zeros(1, np.int64),
                   np.array([[0, 1]]))
     side = prior_module.ADAPT_TILE
-    maps = np.zeros((2, 16, 2 * side), np.int64)
+    maps = np.zeros((2, side, 2 * side), np.int64)
     maps[1, :, :side], maps[1, :, side:] = 2, 4
     whole = prior.codebook_bits(maps, 0)[1]
     apart = prior.codebook_bits(maps[:, :, :side], 0)[1] + prior.codebook_bits(maps[:, :, side:], 0)[1]

@@ -20,7 +20,7 @@ from typing import BinaryIO
 from .errors import CorruptError, FormatError, ImageTooLargeError, TruncatedError, UnsupportedVersionError
 
 MAGIC = b"\x89VQC"
-VERSION = 11  # 11: codebooks whose tables adapt to the image (docs/format.md)
+VERSION = 12  # 12: adaptation per 512-pixel tile (docs/format.md)
 HEADER = struct.Struct("<4sBBBB8sIIIII")  # up to and including the header CRC
 PAYLOAD_CRC = struct.Struct("<I")
 HEADER_SIZE = HEADER.size + PAYLOAD_CRC.size  # 40

@@ -139,13 +139,15 @@ ADAPT_REACH = 16
 ADAPT_UNIT = 1 << 16
 #: A guided codebook keeps its image histogram per bucket of its guide's code (the guide's index range cut in this many) ...
 GUIDE_BUCKETS = 16
-#: ... each shrunk toward the codebook's whole histogram by this many pseudo-positions.
-GUIDE_PSEUDO = 16
-#: Adaptation keeps its histograms per tile of this many latents square (1024 pixels): a
-#: panorama's regions have their own palettes (coded whole, a mosaic of the Kodak photos took
-#: 1.6% more bits than its parts with one histogram for the image); Kodak-sized images are one
-#: tile. A tile's at most 2^14 positions keep adaptation's products within 64 bits.
-ADAPT_TILE = 128
+#: ... each shrunk toward the codebook's whole histogram by this many pseudo-positions (8
+#: with 64-latent tiles: Kodak -0.2% against 16 with 128-latent tiles, docs/training.md).
+GUIDE_PSEUDO = 8
+#: Adaptation keeps its histograms per tile of this many latents square (512 pixels): a
+#: photo's regions have their own palettes (coded whole, a mosaic of the Kodak photos took
+#: 1.6% more bits than its parts with one histogram for the image; tiles of 1024 pixels cost
+#: Kodak 0.1% more than these). A tile's at most 2^12 positions keep adaptation's products
+#: within 64 bits.
+ADAPT_TILE = 64
 
 
 def box3(grid: np.ndarray) -> np.ndarray:
@@ -351,7 +353,7 @@ def _ratios(seen: np.ndarray, expected: np.ndarray, n: np.ndarray | int, prior_r
     """``ADAPT_ONE^2`` times how much more often ``n`` positions took each code than expected,
     shrunk by ``pseudo`` positions at ``prior_ratio`` (None: at one), clipped to the reach."""
     n = np.asarray(n, np.int64)[..., None]
-    total = expected.sum(axis=-1, keepdims=True)  # at most 2^14 positions * (2^16 + K): seen * total < 2^46
+    total = expected.sum(axis=-1, keepdims=True)  # a tile: at most 2^12 positions * (2^16 + K): seen * total < 2^42
     ratio = seen * total // np.maximum(expected, 1)
     one = ADAPT_ONE * ADAPT_ONE
     if prior_ratio is None:
