@@ -145,9 +145,11 @@ GUIDE_PSEUDO = 8
 #: Adaptation keeps its histograms per tile of this many latents square (512 pixels): a
 #: photo's regions have their own palettes (coded whole, a mosaic of the Kodak photos took
 #: 1.6% more bits than its parts with one histogram for the image; tiles of 1024 pixels cost
-#: Kodak 0.1% more than these). A tile's at most 2^12 positions keep adaptation's products
-#: within 64 bits.
+#: Kodak 0.1% more than these). A tile's at most 2^12 positions keep its sums of expectations
+#: (2^16 + 1 a position at most) within 31 bits and adaptation's products within 64.
 ADAPT_TILE = 64
+#: Adapted rows computed at once (their int64 products stay a few MB).
+ADAPT_ROWS = 2048
 
 
 def box3(grid: np.ndarray) -> np.ndarray:
@@ -519,8 +521,8 @@ class Prior:
                 current, counts, of_context = m, self.counts[t, m], self.classes[t, m].astype(np.intp)
                 guide, unit_rows = int(self.guides[t, m]), None
                 buckets = GUIDE_BUCKETS if guide >= 0 else 1
-                if self.adaptive[t, m]:  # statistics per (tile, bucket)
-                    seen, expected = np.zeros((tiles * buckets, size), np.int64), np.zeros((tiles * buckets, size), np.int64)
+                if self.adaptive[t, m]:  # statistics per (tile, bucket); a tile's sums stay below 2^31
+                    seen, expected = np.zeros((tiles * buckets, size), np.int32), np.zeros((tiles * buckets, size), np.int32)
                     count = np.zeros(tiles * buckets, np.int64)
             classes = of_context[ctx]
             if not self.adaptive[t, m]:
@@ -541,8 +543,13 @@ class Prior:
                 weights = np.concatenate([adapted_weights(seen[part], expected[part], count[part]) for part in
                                           (slice(at * buckets, (at + 1) * buckets) for at in in_tiles.tolist())])
                 row_cell = np.searchsorted(in_tiles, present // (c * buckets)) * buckets + present % buckets
-                yield Step(m, pos, np.where(use, c + np.searchsorted(present, key), classes), shift,
-                           np.concatenate([counts, adapted_rows(counts[present // buckets % c], weights[row_cell])]))
+                tables = np.empty((c + present.size, size), np.int32)  # adapted rows fit int32 too
+                tables[:c] = counts
+                source = present // buckets % c
+                for lo in range(0, present.size, ADAPT_ROWS):  # a large image adapts tens of thousands of rows
+                    part = slice(lo, lo + ADAPT_ROWS)
+                    tables[c + lo:c + lo + ADAPT_ROWS] = adapted_rows(counts[source[part]], weights[row_cell[part]])
+                yield Step(m, pos, np.where(use, c + np.searchsorted(present, key), classes), shift, tables)
             else:
                 yield Step(m, pos, classes, shift, counts)
             unit_rows = expectation_rows(counts) if unit_rows is None else unit_rows

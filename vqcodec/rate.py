@@ -58,6 +58,8 @@ BIT_WEIGHT = 0.41
 SMOOTH_GROUP = 1 << 20
 #: Positions searched at once (bounds the candidate arrays to a few MB on large images).
 CHUNK = 1 << 16
+#: Table rows priced at once (bounds their float64 bits to a few MB).
+COST_ROWS = 2048
 
 
 def quality_lambdas(lam_high: float, lam_low: float, levels: int) -> np.ndarray:
@@ -126,12 +128,22 @@ def _aim(v: np.ndarray, at: np.ndarray, width: int, means: np.ndarray, smooth: n
 
 def _costs(tables: np.ndarray, lam: float) -> tuple[np.ndarray | None, np.ndarray]:
     """``lam`` times the bits (R * K,) of each code under each row of integer ``tables`` (None
-    at lam 0), and each row's CHEAPEST cheapest symbols (R, CHEAPEST)."""
-    table = -np.log2(tables / tables.sum(axis=1, keepdims=True, dtype=np.int64))
-    bits = (lam * table).astype(np.float32).ravel() if lam > 0 else None
-    if table.shape[1] <= CHEAPEST:
-        return bits, np.argsort(table, axis=1, kind="stable")[:, :CHEAPEST]
-    return bits, np.argpartition(table, CHEAPEST - 1, axis=1)[:, :CHEAPEST]  # a quarter of a sort's time; order does not matter
+    at lam 0), and each row's CHEAPEST cheapest symbols (R, CHEAPEST). In groups of COST_ROWS
+    rows: a large image's adapted rows number tens of thousands, and a float64 copy of them
+    all would add hundreds of MB to the peak."""
+    rows, k = tables.shape
+    bits = np.empty((rows, k), np.float32) if lam > 0 else None
+    cheapest = np.empty((rows, min(k, CHEAPEST)), np.intp)
+    for lo in range(0, rows, COST_ROWS):
+        part = tables[lo:lo + COST_ROWS]
+        table = -np.log2(part / part.sum(axis=1, keepdims=True, dtype=np.int64))
+        if bits is not None:
+            bits[lo:lo + COST_ROWS] = lam * table
+        if k <= CHEAPEST:
+            cheapest[lo:lo + COST_ROWS] = np.argsort(table, axis=1, kind="stable")[:, :CHEAPEST]
+        else:  # a quarter of a sort's time; order does not matter
+            cheapest[lo:lo + COST_ROWS] = np.argpartition(table, CHEAPEST - 1, axis=1)[:, :CHEAPEST]
+    return None if bits is None else bits.ravel(), cheapest
 
 
 def choose_codes(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, quality: int, lam: float) -> np.ndarray:
@@ -163,11 +175,10 @@ def coded_steps(latents: np.ndarray, codebooks: np.ndarray, prior: Prior, qualit
                 means, smooth = group_means[m - group_start], group_smooth[m - group_start]
             current, cb = m, codebooks[m].astype(np.float32)
             tables = step.tables
-            costs = static = _costs(tables, lam)  # a codebook's class rows serve all its phases
-        if step.tables is not tables:  # an adaptive codebook's phase: its class rows, then their adapted rows
+            costs = _costs(tables, lam)  # a codebook's class rows serve all its phases ...
+        if step.tables is not tables:  # ... but an adaptive codebook's phase brings its adapted rows too
             tables = step.tables
-            costs = tuple(a if a is None else np.concatenate([a, b])
-                          for a, b in zip(static, _costs(tables[prior.num_classes:], lam), strict=True))
+            costs = _costs(tables, lam)
         bits, cheapest = costs
         offsets = classes * k
         flat_v, flat_out = latents[m].reshape(-1, d), out[m].reshape(-1)
