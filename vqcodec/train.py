@@ -348,6 +348,9 @@ QUALITY_LEVELS = 101
 TABLE_SETS = 11
 #: Photos (spread over the training set) on which an export counts the prior.
 PRIOR_PHOTOS = 60
+#: Rounds of counting the tables and then choosing which codebooks adapt: from the second on,
+#: the tables are counted on codes chosen under the adaptation the first chose.
+ADAPTATION_ROUNDS = 2
 
 
 @torch.no_grad()
@@ -376,7 +379,8 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
     (entropy-constrained VQ design), ``passes`` times on ``design_photos`` photos,
     from the nearest codes' statistics for the finest set and from the next finer
     set's tables for the others; a final count on every photo gives the tables and the
-    reconstruction values."""
+    reconstruction values, then the adaptive codebooks are chosen; count and choice are made
+    again (ADAPTATION_ROUNDS) on codes chosen as files choose them, under that adaptation."""
     lambdas = quality_lambdas(lam_high, lam_low, levels)
     table_of_quality = np.rint(np.arange(levels) * (sets - 1) / (levels - 1)).astype(np.int64)
     anchors = [int(np.rint(t * (levels - 1) / (sets - 1))) for t in range(sets)]
@@ -407,16 +411,17 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
         for _ in range(passes):
             classes[t], tables[t] = count(Prior(tables, classes, zero, table_of_quality), anchors[t], design).design()
         start = classes[t], tables[t]
-    final = Prior(tables, classes, zero, table_of_quality)
-    means = CodeMeans(sets, codebooks)
-    for t in tqdm(range(sets), desc="prior count", leave=False):
-        classes[t], tables[t] = count(final, anchors[t], latents, means).design()
     adaptive, guides = np.zeros((sets, m_count), np.int64), np.full((sets, m_count), -1, np.int64)
-    counted = Prior(tables, classes, zero, table_of_quality)
-    for t in tqdm(range(sets), desc="adaptive codebooks", leave=False):
-        codes = [choose_codes(z, codebooks, counted, anchors[t], float(lambdas[anchors[t]])) for z in design]
-        adaptive[t] = adaptive_codebooks(counted, anchors[t], codes)
-        guides[t] = codebook_guides(Prior(tables, classes, zero, table_of_quality, adaptive), anchors[t], codes)
+    for _ in range(ADAPTATION_ROUNDS):  # count on the codes files hold: the second round's codes priced under adaptation
+        final = Prior(tables, classes, zero, table_of_quality, adaptive, guides)
+        means = CodeMeans(sets, codebooks)
+        for t in tqdm(range(sets), desc="prior count", leave=False):
+            classes[t], tables[t] = count(final, anchors[t], latents, means).design()
+        counted = Prior(tables, classes, zero, table_of_quality)
+        for t in tqdm(range(sets), desc="adaptive codebooks", leave=False):
+            codes = [choose_codes(z, codebooks, counted, anchors[t], float(lambdas[anchors[t]])) for z in design]
+            adaptive[t] = adaptive_codebooks(counted, anchors[t], codes)
+            guides[t] = codebook_guides(Prior(tables, classes, zero, table_of_quality, adaptive), anchors[t], codes)
     return Prior(tables, classes, zero, table_of_quality, adaptive, guides), [float(v) for v in lambdas], means.values()
 
 
