@@ -263,7 +263,7 @@ class ContextTracker:
             offset = self._map.ravel().take(self._around[phase])  # (4, N); 0 outside the map
             n = self._count[phase]
             total = offset.sum(0, dtype=np.int32)
-            mean = (2 * total + n) // (2 * n)  # rounded half up
+            mean = self._mean_of.take(total + self._row[phase])  # rounded half up
             stray = self._stray(phase, offset, mean) // self.unit
             kind = _PREDICTED_KIND[phase]
             if phase <= 2:  # two apart, only neighbours that agree say more than the anchors' table
