@@ -13,6 +13,7 @@ above vqcodec's size), magnified 2x, to look at rather than read about;
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 
@@ -73,6 +74,18 @@ def _largest_not_above(codec: codecs.Codec, rgb: np.ndarray, budget: int) -> tup
     return best
 
 
+def _lossless_sizes(rgb: np.ndarray) -> dict[str, int]:
+    """The image's size as PNG (Pillow, optimize) and lossless WebP (method 6): what a lossless
+    vqcodec file is up against."""
+    sizes = {}
+    for name, fmt, options in (("PNG", "PNG", {"optimize": True}),
+                               ("WebP", "WEBP", {"lossless": True, "method": 6, "quality": 100})):
+        buffer = io.BytesIO()
+        Image.fromarray(rgb).save(buffer, fmt, **options)
+        sizes[name] = buffer.tell()
+    return sizes
+
+
 def run(model: vqcodec.CodecModel, quality: int, out: Path, docs: bool, effort: int = 0) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -81,7 +94,8 @@ def run(model: vqcodec.CodecModel, quality: int, out: Path, docs: bool, effort: 
         pixels = rgb.shape[0] * rgb.shape[1]
         report = vqcodec.compress_report(rgb, quality=quality, model=model, effort=effort)
         size = len(report.data)
-        row = {"vqcodec": {"bytes": size, "bpp": 8 * size / pixels, "psnr": report.psnr}}
+        row = {"vqcodec": {"bytes": size, "bpp": 8 * size / pixels, "psnr": report.psnr, "lossless": report.lossless},
+               "lossless_bytes": _lossless_sizes(rgb)}
         crops = [rgb, np.asarray(report.reconstruction.convert("RGB"))]
         for codec in _wide(codecs.jpeg(), codecs.webp(), codecs.avif()):
             points = []
@@ -104,13 +118,16 @@ def run(model: vqcodec.CodecModel, quality: int, out: Path, docs: bool, effort: 
                                                 "cases": results}, indent=2))
     lines = [f"vqcodec at quality {quality}, effort {effort} (model {model.fingerprint.hex()}); others at the same "
              "file size",
-             "", "| case | vqcodec bytes | bpp | vqcodec PSNR | JPEG PSNR | WebP PSNR | AVIF PSNR |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "", "| case | vqcodec bytes | bpp | vqcodec PSNR | JPEG PSNR | WebP PSNR | AVIF PSNR "
+             "| lossless: PNG, WebP bytes |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
     for name, row in results.items():
         v = row["vqcodec"]
-        lines.append(f"| {name} | {v['bytes']} | {v['bpp']:.4f} | {v['psnr']:.2f} | "
-                     + " | ".join(fmt(row[c]["psnr_at_same_size"]) for c in ("JPEG", "WebP", "AVIF")) + " |")
+        exact = "lossless" if v["lossless"] else f"{v['psnr']:.2f}"
+        lines.append(f"| {name} | {v['bytes']} | {v['bpp']:.4f} | {exact} | "
+                     + " | ".join(fmt(row[c]["psnr_at_same_size"]) for c in ("JPEG", "WebP", "AVIF"))
+                     + f" | {row['lossless_bytes']['PNG']}, {row['lossless_bytes']['WebP']} |")
     (out / "cases.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return results

@@ -90,8 +90,8 @@ def _compress_job(job: Job) -> str:
         result = vqcodec.compress_report(image, quality=job.quality, model=model, max_pixels=job.max_pixels,
                                          alpha_quality=job.alpha_quality, effort=job.effort)
     _emit(job.dst, result.data, job.force)
-    return (f"{job.src} -> {job.dst}: q{result.quality}, {len(result.data)} bytes, {result.bpp:.4f} bpp, "
-            f"PSNR {result.psnr:.2f} dB")
+    quality = "lossless (few colours)" if result.lossless else f"PSNR {result.psnr:.2f} dB"
+    return f"{job.src} -> {job.dst}: q{result.quality}, {len(result.data)} bytes, {result.bpp:.4f} bpp, {quality}"
 
 
 def _decompress_job(job: Job) -> str:
@@ -138,15 +138,19 @@ def _info_job(job: Job) -> str:
 
     data = bitstream.read_file(job.src, _limit(job.max_pixels))
     h = bitstream.unpack(data, _limit(job.max_pixels)).header  # a truncated or corrupt file is an error
-    fingerprint = _fingerprint(job.model_dir)
-    match = "unknown" if fingerprint is None else ("yes" if h.fingerprint == fingerprint else "NO")
+    if h.palette:
+        model, kind = "none (lossless palette file: any model decodes it)", "palette"
+    else:
+        fingerprint = _fingerprint(job.model_dir)
+        match = "unknown" if fingerprint is None else ("yes" if h.fingerprint == fingerprint else "NO")
+        model, kind = f"{h.fingerprint.hex()} (matches loaded model: {match})", "codes"
     return "\n".join([
         f"{job.src}:",
         f"  format version  {h.version}",
         f"  image           {h.width}x{h.height} {h.mode}",
         f"  quality         {h.quality}",
-        f"  model           {h.fingerprint.hex()} (matches loaded model: {match})",
-        f"  payload         {h.payload_size} bytes codes, {h.alpha_size} bytes alpha",
+        f"  model           {model}",
+        f"  payload         {h.payload_size} bytes {kind}, {h.alpha_size} bytes alpha",
         f"  file            {len(data)} bytes ({h.file_size} expected)",
         f"  bits per pixel  {8 * len(data) / (h.width * h.height):.4f}",
     ])
@@ -328,6 +332,8 @@ def compress(images: tuple[Path, ...], output: str | None, quality: int | None, 
     decompress will reproduce. Grayscale stays grayscale; an alpha channel is
     kept losslessly (or with fewer levels, --alpha-quality), and the colour
     under fully transparent pixels is replaced by a cheap smooth fill.
+    Images of at most 4096 colours (text, screenshots, drawings, icons) are
+    coded losslessly instead whenever that file is no larger.
     """
     import vqcodec
 

@@ -147,3 +147,28 @@ def test_read_file_stops_at_the_header_or_where_the_file_should_end(tmp_path):
     assert len(got) == len(data) + 1  # one byte past the end: enough to report trailing data
     with pytest.raises(CorruptError, match="unexpected bytes"):
         unpack(got)
+
+
+def test_palette_files_name_no_model_and_set_their_flag():
+    header = Header("RGB", 55, bitstream.NO_MODEL, 13, 7, 8, 0, palette=True)
+    data = pack(header, bytes(8))
+    assert data[7] == bitstream.PALETTE_FLAG and unpack(data).header == header
+    with pytest.raises(ValueError):
+        pack(Header("RGB", 55, b"ABCDEFGH", 13, 7, 8, 0, palette=True), bytes(8))
+    with pytest.raises(CorruptError, match="names a model"):
+        unpack(_with_fields(data, model=b"ABCDEFGH"))
+
+
+@pytest.mark.parametrize("flags", [2, 3, 0x80])
+def test_flags_other_than_the_palette_are_corrupt(flags):
+    _, data = _file()
+    with pytest.raises(CorruptError, match="reserved flags"):
+        unpack(_with_fields(data, flags=flags, model=bitstream.NO_MODEL))
+
+
+def test_version_12_is_read_without_the_palette_flag():
+    """Version 13 added only the flag: version 12's files of codes still decode."""
+    _, data = _file()
+    assert unpack(_with_fields(data, version=12)).header.version == 12
+    with pytest.raises(CorruptError, match="reserved flags"):
+        unpack(_with_fields(data, version=12, flags=bitstream.PALETTE_FLAG, model=bitstream.NO_MODEL))

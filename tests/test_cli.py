@@ -299,3 +299,19 @@ def test_a_mistyped_input_is_reported_before_any_model_is_loaded(tmp_path):
         assert r.exit_code == 1 and f"{name}: no such file" in r.output and "cannot load model" not in r.output
     r = CliRunner().invoke(main, ["compress", str(tmp_path), "--model", missing_model])
     assert r.exit_code == 1 and "is a directory" in r.output
+
+
+def test_few_colours_are_reported_lossless(run, tmp_path):
+    """A drawing's file is the lossless palette one: compress says so, info names no model, and
+    decompress gives the drawing back exactly."""
+    from PIL import ImageDraw
+
+    src = tmp_path / "drawing.png"
+    im = Image.new("RGB", (120, 60), "white")
+    ImageDraw.Draw(im).rectangle((10, 10, 70, 40), fill=(200, 30, 30))
+    im.save(src)
+    r = run("compress", str(src), "-q", "50")
+    assert r.exit_code == 0 and "lossless" in r.output
+    assert "lossless palette file" in run("info", str(tmp_path / "drawing.vqc")).output
+    assert run("decompress", str(tmp_path / "drawing.vqc"), "-o", str(tmp_path / "back.png")).exit_code == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "back.png")), np.asarray(im))

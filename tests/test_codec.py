@@ -163,3 +163,46 @@ def test_extreme_shapes_round_trip(tiny_model, size):
     r = vqcodec.compress_report(img, 1, tiny_model)
     out = vqcodec.decompress(r.data, model=tiny_model)
     assert out.size == size and np.array_equal(np.asarray(out), np.asarray(r.reconstruction))
+
+
+def _drawing(width: int = 200, height: int = 60) -> Image.Image:
+    """A diagram of three colours and black, as drawing programs save."""
+    from PIL import ImageDraw
+
+    im = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(im)
+    draw.rectangle((10, 10, 80, 40), fill=(200, 30, 30))
+    draw.line((0, 50, width, 50), fill=(0, 0, 0), width=2)
+    draw.ellipse((120, 5, 180, 55), fill=(30, 30, 200))
+    return im
+
+
+def test_few_colours_are_coded_exactly_when_that_is_smaller(tiny_model):
+    """A drawing at quality 50: the palette file is the image itself in fewer bytes than the
+    codes'; at quality 0 the codes are smaller and are kept."""
+    from vqcodec import bitstream
+
+    im = _drawing()
+    high, low = (vqcodec.compress_report(im, q, tiny_model) for q in (50, 0))
+    assert high.lossless and high.psnr == float("inf")
+    assert bitstream.unpack(high.data).header.palette
+    assert np.array_equal(np.asarray(vqcodec.decompress(high.data, model=tiny_model)), np.asarray(im))
+    assert not low.lossless and len(low.data) < len(high.data) and not bitstream.unpack(low.data).header.palette
+
+
+def test_palette_files_decode_under_any_model(tiny_model, tmp_path):
+    other = vqcodec.load_model(make_tiny_model(tmp_path / "other", seed=1))
+    data = vqcodec.compress(_drawing(), 50, tiny_model)
+    assert np.array_equal(np.asarray(vqcodec.decompress(data, model=other)), np.asarray(_drawing()))
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGBA"])
+def test_palette_files_keep_the_mode(tiny_model, mode):
+    im = _drawing().convert(mode)
+    if "A" in mode:
+        im.putalpha(Image.fromarray(np.tile(np.arange(200, dtype=np.uint8), (60, 1))))  # a column hidden
+    r = vqcodec.compress_report(im, 50, tiny_model)
+    out = vqcodec.decompress(r.data, model=tiny_model)
+    assert r.lossless and out.mode == mode and np.array_equal(np.asarray(out), np.asarray(r.reconstruction))
+    visible = np.asarray(im.getchannel("A")) > 0 if "A" in mode else np.ones((60, 200), bool)
+    assert np.array_equal(np.asarray(out)[visible], np.asarray(im)[visible])

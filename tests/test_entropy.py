@@ -148,7 +148,7 @@ def test_correction_naming_no_table_is_corrupt():
                        coder._model(0, m, row, tables))
     enc.encode(np.array([2], np.int32), entropy._STEP)
     enc.encode(np.array([0], np.int32), entropy._SPREAD)
-    enc.encode(entropy.TERMINATOR, entropy._BYTE)
+    enc.encode(entropy.TERMINATOR, entropy.uniform_byte)
     data = enc.get_compressed().astype("<u4").tobytes()
     with pytest.raises(CorruptError, match="no table"):
         coder.decode(data, 4, 4, 0)

@@ -29,8 +29,13 @@ from .conftest import smooth_image
 @pytest.fixture(scope="module")
 def seeds(tiny_model):
     rgba = np.dstack([smooth_image(37, 29, 1), np.full((29, 37), 200, np.uint8)])
+    drawing = np.full((30, 40, 3), 255, np.uint8)
+    drawing[5:20, 8:30] = [200, 30, 30]
+    drawing[12:25, 20:36] = [30, 30, 200]
+    palette = vqcodec.compress(drawing, 50, tiny_model)  # a lossless palette file
+    assert palette[7] == 1
     return [vqcodec.compress(smooth_image(45, 33, q), q, tiny_model) for q in range(1, 5)] + [
-        vqcodec.compress(rgba, 2, tiny_model), vqcodec.compress(smooth_image(20, 9)[..., 0], 1, tiny_model)]
+        vqcodec.compress(rgba, 2, tiny_model), vqcodec.compress(smooth_image(20, 9)[..., 0], 1, tiny_model), palette]
 
 
 CORPUS = Path(__file__).parent / "fuzz-corpus"

@@ -20,7 +20,13 @@ from typing import BinaryIO
 from .errors import CorruptError, FormatError, ImageTooLargeError, TruncatedError, UnsupportedVersionError
 
 MAGIC = b"\x89VQC"
-VERSION = 12  # 12: adaptation per 512-pixel tile (docs/format.md)
+VERSION = 13  # 13: the palette flag (docs/format.md)
+#: The oldest version read: version 12 is version 13 without the palette flag.
+OLDEST_READ = 12
+#: ``flags`` bit 0: the payload is a lossless palette payload (vqcodec/palette.py), not codes.
+PALETTE_FLAG = 1
+#: The ``model`` field of a palette file: it needs no model.
+NO_MODEL = bytes(8)
 HEADER = struct.Struct("<4sBBBB8sIIIII")  # up to and including the header CRC
 PAYLOAD_CRC = struct.Struct("<I")
 HEADER_SIZE = HEADER.size + PAYLOAD_CRC.size  # 40
@@ -52,6 +58,7 @@ class Header:
     payload_size: int
     alpha_size: int
     version: int = VERSION
+    palette: bool = False  # the payload is a lossless palette payload, decoded without a model
 
     @property
     def has_alpha(self) -> bool:
@@ -75,7 +82,10 @@ def pack(header: Header, payload: bytes, alpha: bytes = b"") -> bytes:
         raise ValueError("payload sizes disagree with the header")
     if header.has_alpha != bool(alpha):
         raise ValueError("alpha payload present iff the mode has alpha")
-    fields = (MAGIC, header.version, MODE_CODES[header.mode], header.quality, 0, header.fingerprint,
+    if header.palette and header.fingerprint != NO_MODEL:
+        raise ValueError("a palette file names no model")
+    fields = (MAGIC, header.version, MODE_CODES[header.mode], header.quality, PALETTE_FLAG if header.palette else 0,
+              header.fingerprint,
               header.width, header.height, header.payload_size, header.alpha_size)
     head = HEADER.pack(*fields, 0)[:-4]
     head += struct.pack("<I", zlib.crc32(head))
@@ -92,9 +102,9 @@ def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
     version = data[4]
     if version > VERSION:
         raise UnsupportedVersionError(f"format version {version} is newer than this decoder's ({VERSION}); upgrade vqcodec")
-    if version < VERSION:
-        raise UnsupportedVersionError(f"format version {version} is not decoded by this vqcodec (it reads version "
-                                      f"{VERSION}); decode it with the vqcodec release that wrote it")
+    if version < OLDEST_READ:
+        raise UnsupportedVersionError(f"format version {version} is not decoded by this vqcodec (it reads versions "
+                                      f"{OLDEST_READ} .. {VERSION}); decode it with the vqcodec release that wrote it")
     if len(data) < HEADER_SIZE:
         raise TruncatedError(f"file is {len(data)} bytes, too short for a .vqc header ({HEADER_SIZE})")
     (_, version, mode, quality, flags, fp, width, height, payload_size, alpha_size, head_crc) = HEADER.unpack_from(data)
@@ -102,8 +112,11 @@ def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
         raise CorruptError("header checksum mismatch: the file is corrupted")
     if mode not in MODES:
         raise CorruptError(f"unknown colour mode code {mode}")
-    if flags != 0:
+    if flags & ~(PALETTE_FLAG if version > OLDEST_READ else 0):
         raise CorruptError(f"reserved flags are set ({flags:#04x})")
+    palette = bool(flags & PALETTE_FLAG)
+    if palette and fp != NO_MODEL:
+        raise CorruptError("a palette file names a model")
     if quality > 100:
         raise CorruptError(f"quality {quality} is above 100")
     if width == 0 or height == 0:
@@ -121,7 +134,7 @@ def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
     if pixels > max_pixels:
         raise ImageTooLargeError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels "
                                  "(raise it with max_pixels= or --max-pixels)")
-    return Header(MODES[mode], quality, fp, width, height, payload_size, alpha_size, version)
+    return Header(MODES[mode], quality, fp, width, height, payload_size, alpha_size, version, palette)
 
 
 def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Container:

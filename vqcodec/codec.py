@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from . import bitstream, correction, tiling
+from . import bitstream, correction, palette, tiling
 from .correction import Correction
 from .metrics import psnr
 from .prior import index_maps
@@ -71,8 +71,9 @@ class CompressResult:
     data: bytes
     reconstruction: Image.Image
     bpp: float  # whole file, header included
-    psnr: float  # of the RGB reconstruction against the RGB input (gray for L/LA images), in dB
+    psnr: float  # of the RGB reconstruction against the RGB input (gray for L/LA images), in dB; inf if lossless
     quality: int  # the level it was coded at
+    lossless: bool = False  # a palette file: the image exactly (:mod:`palette`)
 
 
 def default_quality(model: CodecModel) -> int:
@@ -96,20 +97,45 @@ class _Encoding:
         self.latents = tiling.analyse(model.transforms, model.cfg, px.rgb)
         self.alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
         # a target search reports a level it coded; effort may have decoded the file already
-        self._coded: dict[int, tuple[bytes, np.ndarray, Correction, np.ndarray | None]] = {}
+        self._coded: dict[int, tuple[bytes, np.ndarray | None, Correction, np.ndarray | None]] = {}
+        self._palette: tuple[bytes, np.ndarray] | None = None  # payload (b"" if none) and pixels, once made
 
-    def code(self, quality: int) -> tuple[bytes, np.ndarray]:
-        """The .vqc bytes at ``quality`` and the code indices (M, h, w) they hold (each level coded once)."""
+    def code(self, quality: int) -> tuple[bytes, np.ndarray | None]:
+        """The .vqc bytes at ``quality`` and the code indices (M, h, w) they hold (None in a palette
+        file); each level coded once."""
         if quality not in self._coded:
             self._coded[quality] = self._code(quality)
         return self._coded[quality][:2]
 
-    def _code(self, quality: int) -> tuple[bytes, np.ndarray, Correction, np.ndarray | None]:
+    def _code(self, quality: int) -> tuple[bytes, np.ndarray | None, Correction, np.ndarray | None]:
         if self.effort == 0:
-            return *self._pack(self.latents, quality), None
-        visible = None if self.px.alpha is None else self.px.alpha > 0  # the fill under alpha 0 is not seen
-        return refine(self.latents, self.px.rgb, self.model, quality, self.effort,
-                      lambda latents: self._pack(latents, quality), visible)
+            coded = *self._pack(self.latents, quality), None
+        else:
+            visible = None if self.px.alpha is None else self.px.alpha > 0  # the fill under alpha 0 is not seen
+            coded = refine(self.latents, self.px.rgb, self.model, quality, self.effort,
+                           lambda latents: self._pack(latents, quality), visible)
+        exact = self._palette_file(quality)
+        if exact is not None and len(exact[0]) <= len(coded[0]):  # the image itself in no more bytes
+            return exact[0], None, correction.NONE, exact[1]
+        return coded
+
+    def _palette_file(self, quality: int) -> tuple[bytes, np.ndarray] | None:
+        """The lossless palette file of the image (:mod:`palette`) and the pixels it holds, if the
+        image has few enough colours. Pixels under alpha 0 are coded black: never seen, and
+        the fill the codes get there would add colours."""
+        height, width = self.px.rgb.shape[:2]
+        if self._palette is None:
+            rgb = self.px.rgb
+            if self.px.alpha is not None and (self.px.alpha == 0).any():
+                rgb = np.where((self.px.alpha == 0)[..., None], np.uint8(0), rgb)
+            found = palette.palette_of(rgb) if palette.codable(width, height) else None
+            self._palette = (b"", rgb) if found is None else (palette.encode(*found), rgb)
+        payload, rgb = self._palette
+        if not payload:
+            return None
+        header = bitstream.Header(self.px.mode, quality, bitstream.NO_MODEL, width, height, len(payload),
+                                  len(self.alpha), palette=True)
+        return bitstream.pack(header, payload, self.alpha), rgb
 
     def _pack(self, latents: np.ndarray, quality: int) -> tuple[bytes, np.ndarray, Correction]:
         """The file of ``latents`` (D, h, w) at ``quality``, its code indices (M, h, w) and colour correction."""
@@ -142,11 +168,13 @@ class _Encoding:
             rgb = tiling.synthesise(m.transforms, m.cfg, m.decoded_codes(quality), indices, width, height,
                                     table_set=m.table_set(quality), correction=fix)
         recon = from_rgb(rgb, px.mode, px.alpha)
-        if px.mode in ("L", "LA"):
+        if indices is None:  # a palette file: exact wherever alpha is above 0
+            quality_db = float("inf")
+        elif px.mode in ("L", "LA"):
             quality_db = psnr(np.asarray(recon.convert("L")), np.asarray(from_rgb(px.rgb, "L", None)))
         else:
             quality_db = psnr(rgb, px.rgb)
-        return CompressResult(data, recon, 8 * len(data) / (width * height), quality_db, quality)
+        return CompressResult(data, recon, 8 * len(data) / (width * height), quality_db, quality, indices is None)
 
 
 def _level(quality: int | None, model: CodecModel) -> int:
@@ -251,8 +279,19 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
     if not isinstance(data, (bytes, bytearray, memoryview)):
         data = bitstream.read_file(data)
     data = bytes(data)
-    model = _resolve(model, device)
     container = bitstream.unpack(data, bitstream.DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
+    hdr = container.header
+    if hdr.palette:  # the pixels themselves: no model
+        check_pixels(hdr.width, hdr.height, max_pixels)
+        rgb = palette.decode(container.payload, hdr.width, hdr.height)
+    else:
+        rgb = _synthesise(container, _resolve(model, device), max_pixels)
+    alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
+    return from_rgb(rgb, hdr.mode, alpha)
+
+
+def _synthesise(container: bitstream.Container, model: CodecModel, max_pixels: int | None) -> np.ndarray:
+    """The (H, W, 3) uint8 pixels of a file of codes, decoded by the model that made it."""
     hdr = container.header
     if hdr.fingerprint != model.fingerprint:
         raise ModelMismatchError(
@@ -262,7 +301,5 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
     check_pixels(hdr.width, hdr.height, max_pixels)
     h, w = _latent_shape(hdr.width, hdr.height, model.cfg.downsample)
     indices, fix = model.coder.decode(container.payload, h, w, hdr.quality)
-    alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
-    rgb = tiling.synthesise(model.transforms, model.cfg, model.decoded_codes(hdr.quality), indices, hdr.width,
-                            hdr.height, table_set=model.table_set(hdr.quality), correction=fix)
-    return from_rgb(rgb, hdr.mode, alpha)
+    return tiling.synthesise(model.transforms, model.cfg, model.decoded_codes(hdr.quality), indices, hdr.width,
+                             hdr.height, table_set=model.table_set(hdr.quality), correction=fix)

@@ -20,8 +20,9 @@ constriction's default becomes. ``docs/format.md`` specifies the same.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from functools import lru_cache
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import constriction
 import numpy as np
@@ -32,11 +33,13 @@ from .errors import CorruptError
 from .prior import Prior, Step, index_maps
 
 _model = constriction.stream.model
-_queue = constriction.stream.queue
+queue = constriction.stream.queue
 
 #: Closes every stream; checked by the decoder.
 TERMINATOR = np.array([0x56, 0x51, 0x43, 0x33], np.int32)
-_BYTE = _model.Categorical(np.full(256, 1 / 256), perfect=False)
+uniform_byte = _model.Categorical(np.full(256, 1 / 256), perfect=False)
+#: Categorical models given per symbol (probabilities as an (n, K) array at each call).
+categorical_family = _model.Categorical(perfect=False)
 _STEP = _model.Categorical(np.full(len(corr.STEPS), 1 / len(corr.STEPS)), perfect=False)
 _SPREAD = _model.Categorical(np.full(corr.SPREADS, 1 / corr.SPREADS), perfect=False)
 #: constriction's models quantize probabilities to this many bits.
@@ -111,7 +114,7 @@ class EntropyCoder:
         control yields as it chooses, :func:`rate.coded_steps`), then the colour correction
         ``correction()`` gives once the steps are done, into 32-bit words."""
         self._check_quality(quality)
-        encoder = _queue.RangeEncoder()
+        encoder = queue.RangeEncoder()
         for step, symbols in steps:
             order, groups = _groups(step.rows)
             ordered = symbols[order].astype(np.int32)
@@ -122,7 +125,7 @@ class EntropyCoder:
         if fix.active:
             encoder.encode(np.array([fix.spread], np.int32), _SPREAD)
             encoder.encode((fix.values.ravel() + corr.LIMIT).astype(np.int32), _correction_model(fix.spread))
-        encoder.encode(TERMINATOR, _BYTE)
+        encoder.encode(TERMINATOR, uniform_byte)
         return encoder.get_compressed().astype("<u4").tobytes()
 
     def _check_quality(self, quality: int) -> None:
@@ -145,8 +148,8 @@ class EntropyCoder:
         m_count = self.prior.num_codebooks
         out = index_maps(m_count, h, w, self.prior.size)
         flat = out.reshape(m_count, -1)
-        try:
-            decoder = _queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+        with coder_errors():
+            decoder = queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
             for m, pos, rows, shift, tables in self.prior.steps(quality, out):
                 if pos[0] == 0 and decoder.maybe_exhausted() and self.min_bits(quality, h * w, m) > STATE_BITS:
                     raise CorruptError("payload ends before the codes it claims")
@@ -157,16 +160,8 @@ class EntropyCoder:
                 at = pos[order]
                 flat[m, at] = (ordered + shift[order]) % self.prior.size if shift.any() else ordered
             fix = self._decode_correction(decoder, h, w)
-            end = decoder.decode(_BYTE, TERMINATOR.size)
+            end = decoder.decode(uniform_byte, TERMINATOR.size)
             exhausted = decoder.maybe_exhausted()
-        except CorruptError:
-            raise
-        except (ValueError, RuntimeError, AssertionError, OverflowError) as exc:  # constriction's invalid data
-            raise CorruptError(f"entropy-coded payload is invalid: {exc}") from exc
-        except BaseException as exc:  # a Rust panic surfaces as a BaseException subclass
-            if type(exc).__name__ != "PanicException":
-                raise
-            raise CorruptError(f"entropy-coded payload is invalid: {exc}") from exc
         if not np.array_equal(end, TERMINATOR):
             raise CorruptError("entropy-coded payload does not end where the image does")
         if not exhausted:
@@ -185,6 +180,21 @@ class EntropyCoder:
         gh, gw = corr.grid_shape(8 * w, 8 * h)
         values = decoder.decode(_correction_model(spread), corr.CHANNELS * gh * gw).astype(np.int64) - corr.LIMIT
         return Correction(step, spread, values.reshape(corr.CHANNELS, gh, gw))
+
+
+@contextmanager
+def coder_errors() -> Iterator[None]:
+    """Turn what constriction raises on invalid data (a Rust panic included) into CorruptError."""
+    try:
+        yield
+    except CorruptError:
+        raise
+    except (ValueError, RuntimeError, AssertionError, OverflowError) as exc:  # constriction's invalid data
+        raise CorruptError(f"entropy-coded payload is invalid: {exc}") from exc
+    except BaseException as exc:  # a Rust panic surfaces as a BaseException subclass
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise CorruptError(f"entropy-coded payload is invalid: {exc}") from exc
 
 
 @lru_cache(maxsize=corr.SPREADS)
