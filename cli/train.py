@@ -88,6 +88,12 @@ def _export_job(job: Callable[[], object], hint: str | None = None) -> None:
 @click.option("--remeasure-prior", "reprior_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Measure the prior of this exported model anew on DATA_DIR, with no training (after a "
                    "change of the prior's design; older models load this way), and write the model to --out.")
+@click.option("--recount-prior", "recount_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Count this exported model's prior --rounds more times on DATA_DIR (codes chosen under its "
+                   "adaptation, adaptive codebooks chosen anew), with no training and no table design, and "
+                   "write the model to --out.")
+@click.option("--rounds", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Counting rounds of --recount-prior (about 4 minutes each on 2 cores).")
 @click.option("--widen-latent", "widen_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Widen this exported model's latent to --latent-dim channels (the new ones start as a linear "
                    "block path fitted to what the model fails to reconstruct), measure its prior on DATA_DIR "
@@ -101,7 +107,8 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
                   block_transform: bool, rate_weights: tuple[float, float], quality_lambdas: tuple[float | None, float | None], seed: int,
                   checkpoint_minutes: float, device: str, resume: bool, export_only: bool, init_dir: str | None,
                   finetune_dir: str | None, finetune_net_dir: str | None, move_codebooks: bool, grow_decoder: int, grow_encoder: int,
-                  modulate_decoder: bool, with_correction: bool, reprior_dir: str | None, widen_dir: str | None, densify_dir: str | None) -> None:
+                  modulate_decoder: bool, with_correction: bool, reprior_dir: str | None, recount_dir: str | None,
+                  rounds: int, widen_dir: str | None, densify_dir: str | None) -> None:
     """Train a model on the photos in DATA_DIR and export it.
 
     Checkpoints are written every few minutes; rerun with --resume to continue
@@ -111,11 +118,14 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
     """
     from vqcodec.errors import VqcError
     from vqcodec.model import ModelConfig
-    from vqcodec.train import TrainConfig, densify_codebooks, remeasure_prior, train, widen_latent
+    from vqcodec.train import TrainConfig, densify_codebooks, recount_prior, remeasure_prior, train, widen_latent
 
     model_out = out or str(DEFAULT_RUNS / run_name / "model")
     if reprior_dir is not None:
         _export_job(lambda: remeasure_prior(reprior_dir, data_dir, model_out, device, log=click.echo))
+        return
+    if recount_dir is not None:
+        _export_job(lambda: recount_prior(recount_dir, data_dir, model_out, rounds, device, log=click.echo))
         return
     if widen_dir is not None:
         _export_job(lambda: widen_latent(widen_dir, data_dir, model_out, latent_dim, device, seed=seed, crop=crop,

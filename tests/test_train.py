@@ -1,5 +1,6 @@
 """Training: exact resume, warm start, and a loadable exported model."""
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -142,3 +143,21 @@ def test_a_prior_measured_anew_keeps_the_network_and_codes_by_the_new_tables(tmp
     assert len(np.unique(new.prior.counts)) > 2 and len(np.unique(new.prior.classes)) > 1  # counted and clustered
     photo = smooth_image(64, 48, seed=9)
     assert len(vqcodec.compress(photo, 50, new)) < len(vqcodec.compress(photo, 50, load_model(tmp_path / "flat")))
+
+
+def test_a_recounted_prior_is_the_export_with_more_rounds(tmp_path, monkeypatch):
+    """--recount-prior: k more rounds of a prior counted ADAPTATION_ROUNDS times give the tables,
+    adaptive codebooks and reconstruction values of an export counting ADAPTATION_ROUNDS + k times."""
+    from vqcodec import train as T
+    from vqcodec.train import recount_prior, remeasure_prior
+
+    data = _exported(tmp_path)
+    remeasure_prior(tmp_path / "model", data, tmp_path / "base", log=lambda s: None)
+    recount_prior(tmp_path / "base", data, tmp_path / "more", 2, log=lambda s: None)
+    monkeypatch.setattr(T, "ADAPTATION_ROUNDS", T.ADAPTATION_ROUNDS + 2)
+    remeasure_prior(tmp_path / "model", data, tmp_path / "longer", log=lambda s: None)
+    more, longer = (load_model(tmp_path / d, backend="torch") for d in ("more", "longer"))
+    for name in ("counts", "classes", "adaptive", "guides"):
+        assert np.array_equal(getattr(more.prior, name), getattr(longer.prior, name)), name
+    assert np.array_equal(more.reconstruction, longer.reconstruction)
+    assert json.loads((tmp_path / "more" / "config.json").read_text())["recounted"][-1]["rounds"] == 2

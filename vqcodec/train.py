@@ -346,8 +346,10 @@ class Trainer:
 #: Quality levels of an exported model (0 .. 100) and the table sets its prior is counted in.
 QUALITY_LEVELS = 101
 TABLE_SETS = 11
-#: Photos (spread over the training set) on which an export counts the prior.
+#: Photos (spread over the training set) on which an export counts the prior, and the fewer
+#: (spread over those) on which it designs the tables and chooses the adaptive codebooks.
 PRIOR_PHOTOS = 60
+DESIGN_PHOTOS = 20
 #: Rounds of counting the tables and then choosing which codebooks adapt: from the second on,
 #: the tables are counted on codes chosen under the adaptation the round before chose (the
 #: shipped network, Kodak: a second round -0.35%, a third -0.38% more; docs/training.md).
@@ -366,11 +368,61 @@ def sort_codebooks(net: VQVAE) -> None:
     q.usage.copy_(q.usage.gather(1, order))
 
 
+def _count(prior: Prior, quality: int, photos: list[np.ndarray], codebooks: np.ndarray, lam: float,
+           means: tuple[CodeMeans, int] | None = None) -> ContextCounter:
+    """The contexts and codes of ``photos`` (latents per codebook) as rate control codes them at
+    ``quality`` under ``prior``; the codes' latents also go to ``means`` (values, table set)."""
+    counter = ContextCounter(codebooks.shape[0], codebooks.shape[1])
+    for z in photos:
+        indices = choose_codes(z, codebooks, prior, quality, lam)
+        counter.add(indices, prior.zero)
+        if means is not None:
+            means[0].add(means[1], z, indices)
+    return counter
+
+
+def _count_rounds(prior: Prior, latents: list[np.ndarray], design: list[np.ndarray], codebooks: np.ndarray,
+                  lambdas: np.ndarray, rounds: int) -> tuple[Prior, np.ndarray]:
+    """``rounds`` rounds of counting every table set's tables (and the codes' reconstruction values)
+    on ``latents`` coded under ``prior`` with its adaptation, then choosing the adaptive codebooks
+    and their guides anew on ``design``: files hold codes chosen under the adaptation, so each
+    round counts what the last one's choice makes them choose."""
+    tables, classes = prior.counts.astype(np.int64), prior.classes.astype(np.int64)
+    adaptive, guides = prior.adaptive.astype(np.int64), prior.guides.copy()
+    zero, table_of_quality = prior.zero, prior.table_of_quality
+    sets, levels = tables.shape[0], len(lambdas)
+    anchors = [int(np.rint(t * (levels - 1) / (sets - 1))) for t in range(sets)] if sets > 1 else [0]
+    means = CodeMeans(sets, codebooks)
+    for _ in range(rounds):
+        final = Prior(tables, classes, zero, table_of_quality, adaptive, guides)
+        means = CodeMeans(sets, codebooks)
+        for t in tqdm(range(sets), desc="prior count", leave=False):
+            classes[t], tables[t] = _count(final, anchors[t], latents, codebooks, float(lambdas[anchors[t]]),
+                                           (means, int(table_of_quality[anchors[t]]))).design()
+        counted = Prior(tables, classes, zero, table_of_quality)
+        for t in tqdm(range(sets), desc="adaptive codebooks", leave=False):
+            codes = [choose_codes(z, codebooks, counted, anchors[t], float(lambdas[anchors[t]])) for z in design]
+            adaptive[t] = adaptive_codebooks(counted, anchors[t], codes)
+            guides[t] = codebook_guides(Prior(tables, classes, zero, table_of_quality, adaptive), anchors[t], codes)
+    return Prior(tables, classes, zero, table_of_quality, adaptive, guides), means.values()
+
+
+def _photo_latents(net: VQVAE, images: list[np.ndarray], device: torch.device | str,
+                   design_photos: int) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Each photo's latents per codebook, the ``design_photos`` of them spread over the list, and
+    the codebooks (float64)."""
+    codebooks = net.quantizer.codebooks.detach().cpu().double().numpy()
+    transforms = TorchTransforms(net, str(device))
+    latents = [per_codebook(analyse(transforms, net.cfg, im), codebooks.shape[2])
+               for im in tqdm(images, desc="latents", leave=False)]
+    return latents, latents[:: max(1, len(latents) // design_photos)], codebooks
+
+
 @torch.no_grad()
 def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | str = "cpu",
                   lam_high: float = 0.3, lam_low: float = 3e-5, levels: int = QUALITY_LEVELS,
                   sets: int = TABLE_SETS, passes: int = 4,
-                  design_photos: int = 20) -> tuple[Prior, list[float], np.ndarray]:
+                  design_photos: int = DESIGN_PHOTOS) -> tuple[Prior, list[float], np.ndarray]:
     """The prior, the rate-control lambdas of ``levels`` quality levels and the codes'
     reconstruction values per table set (:mod:`centroids`), measured on whole photos (uint8
     HxWx3) coded as the encoder codes them.
@@ -379,51 +431,27 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
     designed at its own level by alternating code choice and counting
     (entropy-constrained VQ design), ``passes`` times on ``design_photos`` photos,
     from the nearest codes' statistics for the finest set and from the next finer
-    set's tables for the others; a final count on every photo gives the tables and the
-    reconstruction values, then the adaptive codebooks are chosen; count and choice are made
-    again (ADAPTATION_ROUNDS) on codes chosen as files choose them, under that adaptation."""
+    set's tables for the others; then ADAPTATION_ROUNDS rounds of counting on every photo
+    and choosing the adaptive codebooks (:func:`_count_rounds`)."""
     lambdas = quality_lambdas(lam_high, lam_low, levels)
     table_of_quality = np.rint(np.arange(levels) * (sets - 1) / (levels - 1)).astype(np.int64)
     anchors = [int(np.rint(t * (levels - 1) / (sets - 1))) for t in range(sets)]
-    codebooks = net.quantizer.codebooks.detach().cpu().double().numpy()
-    m_count, size, sub = codebooks.shape
-    latents = []
-    transforms = TorchTransforms(net, str(device))
-    for im in tqdm(images, desc="latents", leave=False):
-        z = analyse(transforms, net.cfg, im)
-        latents.append(per_codebook(z, sub))
-    design = latents[:: max(1, len(latents) // design_photos)]
+    latents, design, codebooks = _photo_latents(net, images, device, design_photos)
+    m_count, size = codebooks.shape[:2]
     zero = usual_codes(design, codebooks)
-
-    def count(prior: Prior, quality: int, photos: list[np.ndarray], means: CodeMeans | None = None) -> ContextCounter:
-        counter = ContextCounter(m_count, size)
-        for z in photos:
-            indices = choose_codes(z, codebooks, prior, quality, float(lambdas[quality]))
-            counter.add(indices, zero)
-            if means is not None:
-                means.add(int(table_of_quality[quality]), z, indices)
-        return counter
-
     classes = np.zeros((sets, m_count, NUM_CONTEXTS), np.int64)
     tables = np.ones((sets, m_count, NUM_CLASSES, size), np.int64)
-    start = count(Prior.uniform(m_count, size, levels, zero), 0, design).design()  # uniform prior, lam 0: nearest codes
+    start = _count(Prior.uniform(m_count, size, levels, zero), 0, design, codebooks,  # uniform prior, lam 0: nearest codes
+                   float(lambdas[0])).design()
     for t in tqdm(reversed(range(sets)), total=sets, desc="prior design", leave=False):
         classes[t], tables[t] = start
         for _ in range(passes):
-            classes[t], tables[t] = count(Prior(tables, classes, zero, table_of_quality), anchors[t], design).design()
+            classes[t], tables[t] = _count(Prior(tables, classes, zero, table_of_quality), anchors[t], design, codebooks,
+                                           float(lambdas[anchors[t]])).design()
         start = classes[t], tables[t]
-    adaptive, guides = np.zeros((sets, m_count), np.int64), np.full((sets, m_count), -1, np.int64)
-    for _ in range(ADAPTATION_ROUNDS):  # count on the codes files hold: the second round's codes priced under adaptation
-        final = Prior(tables, classes, zero, table_of_quality, adaptive, guides)
-        means = CodeMeans(sets, codebooks)
-        for t in tqdm(range(sets), desc="prior count", leave=False):
-            classes[t], tables[t] = count(final, anchors[t], latents, means).design()
-        counted = Prior(tables, classes, zero, table_of_quality)
-        for t in tqdm(range(sets), desc="adaptive codebooks", leave=False):
-            codes = [choose_codes(z, codebooks, counted, anchors[t], float(lambdas[anchors[t]])) for z in design]
-            adaptive[t] = adaptive_codebooks(counted, anchors[t], codes)
-            guides[t] = codebook_guides(Prior(tables, classes, zero, table_of_quality, adaptive), anchors[t], codes)
-    return Prior(tables, classes, zero, table_of_quality, adaptive, guides), [float(v) for v in lambdas], means.values()
+    prior, values = _count_rounds(Prior(tables, classes, zero, table_of_quality), latents, design, codebooks, lambdas,
+                                  ADAPTATION_ROUNDS)
+    return prior, [float(v) for v in lambdas], values
 
 
 def _prior_over(lambdas: list[float], net: VQVAE, train_imgs: list[np.ndarray],
@@ -462,6 +490,29 @@ def remeasure_prior(model_dir: str | os.PathLike, data_dir: str | os.PathLike, o
     the prior's design needs, with no training."""
     return _reexport(model_dir, data_dir, out_dir, device, log,
                      lambda net, _: (net, "with a prior measured anew", None))
+
+
+@torch.no_grad()
+def recount_prior(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike, rounds: int,
+                  device: str = "cpu", log: Callable[[str], None] = print) -> bytes:
+    """Export ``model_dir`` with ``rounds`` more counting rounds of its own prior (:func:`_count_rounds`)
+    on ``data_dir``'s export photos: the rounds an export would add after its own, without designing
+    the tables again (each round about a fifth of a full measurement). The rounds depend on the
+    encoder and codebooks only, so they carry over a decoder round."""
+    if rounds < 1:
+        raise ValueError("recounting needs at least one round")
+    net, lambdas, extra = load_network(model_dir, device)
+    prior = load_model(model_dir, backend="torch").prior
+    train_imgs, _ = _load_split(data_dir, TrainConfig().holdout, log)
+    t0 = time.monotonic()
+    latents, design, codebooks = _photo_latents(net, train_imgs[:: max(1, len(train_imgs) // PRIOR_PHOTOS)], device,
+                                                DESIGN_PHOTOS)
+    prior, values = _count_rounds(prior, latents, design, codebooks, np.asarray(lambdas), rounds)
+    entry = {"rounds": rounds, "cpu_minutes": round((time.monotonic() - t0) / 60, 1)}
+    extra = {**extra, "recounted": [*extra.get("recounted", []), entry]}
+    fp = save_model(out_dir, net.cpu(), prior, lambdas, values, extra=extra)
+    log(f"exported model {fp.hex()} with its prior counted {rounds} more round(s) to {out_dir}")
+    return fp
 
 
 def widen_latent(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike,
