@@ -125,11 +125,9 @@ class _Encoding:
         the fill the codes get there would add colours."""
         height, width = self.px.rgb.shape[:2]
         if self._palette is None:
-            rgb = self.px.rgb
-            if self.px.alpha is not None and (self.px.alpha == 0).any():
-                rgb = np.where((self.px.alpha == 0)[..., None], np.uint8(0), rgb)
-            found = palette.palette_of(rgb) if palette.codable(width, height) else None
-            self._palette = (b"", rgb) if found is None else (palette.encode(*found), rgb)
+            hidden = None if self.px.alpha is None else self.px.alpha == 0
+            found = palette.palette_of(self.px.rgb, hidden) if palette.codable(width, height) else None
+            self._palette = (b"", self.px.rgb) if found is None else (palette.encode(*found), found[0][found[1]])
         payload, rgb = self._palette
         if not payload:
             return None

@@ -54,20 +54,27 @@ def codable(width: int, height: int) -> bool:
     return steps_of(width, height) <= max(FREE_STEPS, width * height // 32)
 
 
-def palette_of(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def palette_of(rgb: np.ndarray, hidden: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """The colours (P, 3) uint8 of an (H, W, 3) image, ascending as 24-bit numbers, and each
-    pixel's index (H, W) into them; None if it has more than MAX_COLOURS colours (a photo
-    is known as one after its first rows)."""
+    pixel's index (H, W) into them, pixels where ``hidden`` (H, W) is true taken as black; None
+    if it has more than MAX_COLOURS colours. Rows are read 65536 pixels at a time: a photo is
+    known as one after its first rows, and a large one never has a packed copy made."""
     h, w, _ = rgb.shape
-    packed = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
-    seen = np.empty(0, np.int32)
     rows = max(1, 65536 // w)
+
+    def packed(y: int) -> np.ndarray:
+        part = rgb[y:y + rows].astype(np.int32)
+        part = part[..., 0] << 16 | part[..., 1] << 8 | part[..., 2]
+        return part if hidden is None else np.where(hidden[y:y + rows], 0, part)
+
+    seen = np.empty(0, np.int32)
     for y in range(0, h, rows):
-        seen = np.union1d(seen, packed[y:y + rows])
+        seen = np.union1d(seen, packed(y))
         if seen.size > MAX_COLOURS:
             return None
+    indices = np.concatenate([np.searchsorted(seen, packed(y)).astype(np.int16) for y in range(0, h, rows)])
     colours = np.stack([(seen >> 16) & 255, (seen >> 8) & 255, seen & 255], axis=1).astype(np.uint8)
-    return colours, np.searchsorted(seen, packed).astype(np.int16)
+    return colours, indices
 
 
 def _probabilities(rows: np.ndarray) -> np.ndarray:
