@@ -160,12 +160,7 @@ class EntropyCoder:
                 at = pos[order]
                 flat[m, at] = (ordered + shift[order]) % self.prior.size if shift.any() else ordered
             fix = self._decode_correction(decoder, h, w)
-            end = decoder.decode(uniform_byte, TERMINATOR.size)
-            exhausted = decoder.maybe_exhausted()
-        if not np.array_equal(end, TERMINATOR):
-            raise CorruptError("entropy-coded payload does not end where the image does")
-        if not exhausted:
-            raise CorruptError("entropy-coded payload has data after its last code")
+            finish(decoder, "entropy-coded payload")
         return out, fix
 
     @staticmethod
@@ -180,6 +175,16 @@ class EntropyCoder:
         gh, gw = corr.grid_shape(8 * w, 8 * h)
         values = decoder.decode(_correction_model(spread), corr.CHANNELS * gh * gw).astype(np.int64) - corr.LIMIT
         return Correction(step, spread, values.reshape(corr.CHANNELS, gh, gw))
+
+
+def finish(decoder, what: str) -> None:
+    """Read a stream's terminator and check the stream ends with it: a decoder that ran off the
+    end of its data, a payload spliced from elsewhere, or words left unread make ``what`` corrupt."""
+    end = decoder.decode(uniform_byte, TERMINATOR.size)
+    if not np.array_equal(end, TERMINATOR):
+        raise CorruptError(f"{what} does not end where the image does")
+    if not decoder.maybe_exhausted():
+        raise CorruptError(f"{what} has data after its last symbol")
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .entropy import TERMINATOR, categorical_family, coder_errors, queue, uniform_byte
+from .entropy import TERMINATOR, categorical_family, coder_errors, finish, queue, uniform_byte
 from .errors import CorruptError
 
 #: The most colours an image coded here may have: a screenshot's anti-aliased text on coloured
@@ -204,10 +204,5 @@ def decode(payload: bytes, width: int, height: int) -> np.ndarray:
                 raise CorruptError("palette payload names a colour it does not have")
             flat[at] = values
             tables.update(ctx, symbols)
-        end = decoder.decode(uniform_byte, TERMINATOR.size)
-        exhausted = decoder.maybe_exhausted()
-    if not np.array_equal(end, TERMINATOR):
-        raise CorruptError("palette payload does not end where the image does")
-    if not exhausted:
-        raise CorruptError("palette payload has data after its last pixel")
+        finish(decoder, "palette payload")
     return colours[grid[2:, 2:-2]]
