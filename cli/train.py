@@ -93,7 +93,9 @@ def _export_job(job: Callable[[], object], hint: str | None = None) -> None:
                    "adaptation, adaptive codebooks chosen anew), with no training and no table design, and "
                    "write the model to --out.")
 @click.option("--rounds", type=click.IntRange(1, 100), default=1, show_default=True,
-              help="Counting rounds of --recount-prior (about 4 minutes each on 2 cores).")
+              help="Counting rounds of --recount-prior (about 4 minutes each on 2 cores for 70 photos).")
+@click.option("--photos", "prior_photos", type=click.IntRange(1), default=None,
+              help="About how many training photos --recount-prior counts on (default: as an export does).")
 @click.option("--widen-latent", "widen_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Widen this exported model's latent to --latent-dim channels (the new ones start as a linear "
                    "block path fitted to what the model fails to reconstruct), measure its prior on DATA_DIR "
@@ -108,7 +110,7 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
                   checkpoint_minutes: float, device: str, resume: bool, export_only: bool, init_dir: str | None,
                   finetune_dir: str | None, finetune_net_dir: str | None, move_codebooks: bool, grow_decoder: int, grow_encoder: int,
                   modulate_decoder: bool, with_correction: bool, reprior_dir: str | None, recount_dir: str | None,
-                  rounds: int, widen_dir: str | None, densify_dir: str | None) -> None:
+                  rounds: int, prior_photos: int | None, widen_dir: str | None, densify_dir: str | None) -> None:
     """Train a model on the photos in DATA_DIR and export it.
 
     Checkpoints are written every few minutes; rerun with --resume to continue
@@ -125,7 +127,8 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
         _export_job(lambda: remeasure_prior(reprior_dir, data_dir, model_out, device, log=click.echo))
         return
     if recount_dir is not None:
-        _export_job(lambda: recount_prior(recount_dir, data_dir, model_out, rounds, device, log=click.echo))
+        _export_job(lambda: recount_prior(recount_dir, data_dir, model_out, rounds, device, log=click.echo,
+                                          **({} if prior_photos is None else {"photos": prior_photos})))
         return
     if widen_dir is not None:
         _export_job(lambda: widen_latent(widen_dir, data_dir, model_out, latent_dim, device, seed=seed, crop=crop,

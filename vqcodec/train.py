@@ -325,7 +325,7 @@ class Trainer:
         """Sort the codebooks, then count the prior on photos spread over the training set."""
         sort_codebooks(self.net)
         self.net.eval()
-        photos = self.train_images[:: max(1, len(self.train_images) // PRIOR_PHOTOS)]
+        photos = export_photos(self.train_images)
         cfg = self.cfg
         measured = measure_prior(self.net, photos, self.device, cfg.quality_lam_high or cfg.lam_max,
                                  cfg.quality_lam_low or cfg.lam_min)
@@ -354,6 +354,11 @@ DESIGN_PHOTOS = 20
 #: the tables are counted on codes chosen under the adaptation the round before chose (the
 #: shipped network, Kodak: a second round -0.35%, a third -0.38% more; docs/training.md).
 ADAPTATION_ROUNDS = 3
+
+
+def export_photos(images: list[np.ndarray], count: int = PRIOR_PHOTOS) -> list[np.ndarray]:
+    """About ``count`` (at least) of the training photos, spread over the set: what an export counts on."""
+    return images[:: max(1, len(images) // count)]
 
 
 @torch.no_grad()
@@ -458,8 +463,7 @@ def _prior_over(lambdas: list[float], net: VQVAE, train_imgs: list[np.ndarray],
                 device: str) -> tuple[Prior, list[float], np.ndarray]:
     """A prior (with its lambdas and reconstruction values) for ``net`` over the quality range of ``lambdas``,
     measured on PRIOR_PHOTOS of the training photos."""
-    return measure_prior(net, train_imgs[:: max(1, len(train_imgs) // PRIOR_PHOTOS)], device,
-                         lambdas[0], lambdas[-1], levels=len(lambdas))
+    return measure_prior(net, export_photos(train_imgs), device, lambdas[0], lambdas[-1], levels=len(lambdas))
 
 
 def _reexport(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike, device: str,
@@ -494,21 +498,20 @@ def remeasure_prior(model_dir: str | os.PathLike, data_dir: str | os.PathLike, o
 
 @torch.no_grad()
 def recount_prior(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike, rounds: int,
-                  device: str = "cpu", log: Callable[[str], None] = print) -> bytes:
+                  device: str = "cpu", log: Callable[[str], None] = print, photos: int = PRIOR_PHOTOS) -> bytes:
     """Export ``model_dir`` with ``rounds`` more counting rounds of its own prior (:func:`_count_rounds`)
-    on ``data_dir``'s export photos: the rounds an export would add after its own, without designing
-    the tables again (each round about a fifth of a full measurement). The rounds depend on the
-    encoder and codebooks only, so they carry over a decoder round."""
+    on ``data_dir``'s export photos (about ``photos`` of them): the rounds an export would add after
+    its own, without designing the tables again (each round about a fifth of a full measurement).
+    The rounds depend on the encoder and codebooks only, so they carry over a decoder round."""
     if rounds < 1:
         raise ValueError("recounting needs at least one round")
     net, lambdas, extra = load_network(model_dir, device)
     prior = load_model(model_dir, backend="torch").prior
     train_imgs, _ = _load_split(data_dir, TrainConfig().holdout, log)
     t0 = time.monotonic()
-    latents, design, codebooks = _photo_latents(net, train_imgs[:: max(1, len(train_imgs) // PRIOR_PHOTOS)], device,
-                                                DESIGN_PHOTOS)
+    latents, design, codebooks = _photo_latents(net, export_photos(train_imgs, photos), device, DESIGN_PHOTOS)
     prior, values = _count_rounds(prior, latents, design, codebooks, np.asarray(lambdas), rounds)
-    entry = {"rounds": rounds, "cpu_minutes": round((time.monotonic() - t0) / 60, 1)}
+    entry = {"rounds": rounds, "photos": len(latents), "cpu_minutes": round((time.monotonic() - t0) / 60, 1)}
     extra = {**extra, "recounted": [*extra.get("recounted", []), entry]}
     fp = save_model(out_dir, net.cpu(), prior, lambdas, values, extra=extra)
     log(f"exported model {fp.hex()} with its prior counted {rounds} more round(s) to {out_dir}")
