@@ -347,12 +347,15 @@ class Trainer:
 QUALITY_LEVELS = 101
 TABLE_SETS = 11
 #: Photos (spread over the training set) on which an export counts the prior, and the fewer
-#: (spread over those) on which it designs the tables and chooses the adaptive codebooks.
-PRIOR_PHOTOS = 60
+#: (spread over those) on which it designs the tables and chooses the adaptive codebooks. The
+#: tables are data-limited: a round counted on 139 photos instead of 70 gave -0.45% on Kodak,
+#: then one on 209 a further -0.21% (docs/training.md); 200 picks 209 of the 417 training photos.
+PRIOR_PHOTOS = 200
 DESIGN_PHOTOS = 20
 #: Rounds of counting the tables and then choosing which codebooks adapt: from the second on,
 #: the tables are counted on codes chosen under the adaptation the round before chose (the
-#: shipped network, Kodak: a second round -0.35%, a third -0.38% more; docs/training.md).
+#: shipped network, Kodak: a second round -0.35%, a third -0.38% more, a fourth to sixth -0.49% in
+#: all; docs/training.md). ``--recount-prior`` adds rounds to an exported model.
 ADAPTATION_ROUNDS = 3
 
 
