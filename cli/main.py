@@ -97,6 +97,7 @@ def _compress_job(job: Job) -> str:
 def _decompress_job(job: Job) -> str:
     import vqcodec
     from PIL import Image
+    from vqcodec import bitstream
 
     dst = job.dst
     if dst != STDIO:
@@ -106,7 +107,9 @@ def _decompress_job(job: Job) -> str:
         raise vqcodec.VqcError(f"{dst}: unknown image extension {dst.suffix!r}")
     source = sys.stdin.buffer if job.src == STDIO else job.src
     data = vqcodec.read_vqc(source, _limit(job.max_pixels))
-    image = vqcodec.decompress(data, model=_load(job.model_dir, job.device), max_pixels=job.max_pixels)
+    palette = bitstream.parse_header(data, _limit(job.max_pixels)).palette  # a palette file needs no model
+    model = None if palette else _load(job.model_dir, job.device)
+    image = vqcodec.decompress(data, model=model, max_pixels=job.max_pixels)
     buf = io.BytesIO()
     try:
         image.save(buf, format=fmt)
