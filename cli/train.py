@@ -93,8 +93,8 @@ def _export_job(job: Callable[[], object], hint: str | None = None) -> None:
                    "adaptation, adaptive codebooks chosen anew), with no training and no table design, and "
                    "write the model to --out.")
 @click.option("--rounds", type=click.IntRange(1, 100), default=1, show_default=True,
-              help="Counting rounds of --recount-prior (about 14 minutes each on 2 cores for an export's 209 "
-                   "photos of the 425-photo set).")
+              help="Counting rounds of --recount-prior (about 17 minutes each on 2 cores for the 417 photos "
+                   "an export counts on in the 425-photo set).")
 @click.option("--photos", "prior_photos", type=click.IntRange(1), default=None,
               help="About how many training photos --recount-prior counts on (default: as an export does).")
 @click.option("--widen-latent", "widen_dir", type=click.Path(exists=True, file_okay=False), default=None,

@@ -349,8 +349,9 @@ TABLE_SETS = 11
 #: Photos (spread over the training set) on which an export counts the prior, and the fewer
 #: (spread over those) on which it designs the tables and chooses the adaptive codebooks. The
 #: tables are data-limited: a round counted on 139 photos instead of 70 gave -0.45% on Kodak,
-#: then one on 209 a further -0.21% (docs/training.md); 200 picks 209 of the 417 training photos.
-PRIOR_PHOTOS = 200
+#: then one on 209 a further -0.21%, one on all 417 -0.44% (docs/training.md): an export counts on
+#: every training photo of a set up to this size.
+PRIOR_PHOTOS = 1000
 DESIGN_PHOTOS = 20
 #: Rounds of counting the tables and then choosing which codebooks adapt: from the second on,
 #: the tables are counted on codes chosen under the adaptation the round before chose (the
