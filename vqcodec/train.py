@@ -390,6 +390,11 @@ def _count(prior: Prior, quality: int, photos: list[np.ndarray], codebooks: np.n
     return counter
 
 
+def _anchors(sets: int, levels: int) -> list[int]:
+    """The quality level each table set is designed and counted at, spread over the levels."""
+    return [int(np.rint(t * (levels - 1) / (sets - 1))) for t in range(sets)] if sets > 1 else [0]
+
+
 def _count_rounds(prior: Prior, latents: list[np.ndarray], design: list[np.ndarray], codebooks: np.ndarray,
                   lambdas: np.ndarray, rounds: int) -> tuple[Prior, np.ndarray]:
     """``rounds`` rounds of counting every table set's tables (and the codes' reconstruction values)
@@ -400,7 +405,7 @@ def _count_rounds(prior: Prior, latents: list[np.ndarray], design: list[np.ndarr
     adaptive, guides = prior.adaptive.astype(np.int64), prior.guides.copy()
     zero, table_of_quality = prior.zero, prior.table_of_quality
     sets, levels = tables.shape[0], len(lambdas)
-    anchors = [int(np.rint(t * (levels - 1) / (sets - 1))) for t in range(sets)] if sets > 1 else [0]
+    anchors = _anchors(sets, levels)
     means = CodeMeans(sets, codebooks)
     for _ in range(rounds):
         final = Prior(tables, classes, zero, table_of_quality, adaptive, guides)
@@ -444,7 +449,7 @@ def measure_prior(net: VQVAE, images: list[np.ndarray], device: torch.device | s
     and choosing the adaptive codebooks (:func:`_count_rounds`)."""
     lambdas = quality_lambdas(lam_high, lam_low, levels)
     table_of_quality = np.rint(np.arange(levels) * (sets - 1) / (levels - 1)).astype(np.int64)
-    anchors = [int(np.rint(t * (levels - 1) / (sets - 1))) for t in range(sets)]
+    anchors = _anchors(sets, levels)
     latents, design, codebooks = _photo_latents(net, images, device, design_photos)
     m_count, size = codebooks.shape[:2]
     zero = usual_codes(design, codebooks)
