@@ -17,6 +17,7 @@ import click
 from tqdm import tqdm
 
 from .files import OutputError, check_writable, write_atomic
+from .models import models_command
 from .train import train_command
 
 
@@ -107,8 +108,9 @@ def _decompress_job(job: Job) -> str:
         raise vqcodec.VqcError(f"{dst}: unknown image extension {dst.suffix!r}")
     source = sys.stdin.buffer if job.src == STDIO else job.src
     data = vqcodec.read_vqc(source, _limit(job.max_pixels))
-    palette = bitstream.parse_header(data, _limit(job.max_pixels)).palette  # a palette file needs no model
-    model = None if palette else _load(job.model_dir, job.device)
+    header = bitstream.parse_header(data, _limit(job.max_pixels))
+    # the file names its model: found by fingerprint (--model first); a palette file needs none
+    model = None if header.palette else _model_for(header.fingerprint, job.model_dir, job.device)
     image = vqcodec.decompress(data, model=model, max_pixels=job.max_pixels)
     buf = io.BytesIO()
     try:
@@ -119,21 +121,18 @@ def _decompress_job(job: Job) -> str:
     return f"{job.src} -> {dst}: {image.width}x{image.height} {image.mode}"
 
 
+@lru_cache(maxsize=4)
+def _model_for(fingerprint: bytes, model_dir: str | None, device: str):
+    """The model a file names, loaded once per process."""
+    import vqcodec
+
+    return vqcodec.model_for(fingerprint, () if model_dir is None else (model_dir,), device)
+
+
 def _limit(max_pixels: int | None) -> int:
     from vqcodec.bitstream import DEFAULT_MAX_PIXELS
 
     return DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-
-
-def _fingerprint(model_dir: str | None) -> bytes | None:
-    """The model's fingerprint, read from its config and tensors without building the network."""
-    from vqcodec.errors import VqcError
-    from vqcodec.weights import read_fingerprint
-
-    try:
-        return read_fingerprint(model_dir)
-    except VqcError:
-        return None
 
 
 def _info_job(job: Job) -> str:
@@ -144,9 +143,7 @@ def _info_job(job: Job) -> str:
     if h.palette:
         model, kind = "none (lossless palette file: any model decodes it)", "palette"
     else:
-        fingerprint = _fingerprint(job.model_dir)
-        match = "unknown" if fingerprint is None else ("yes" if h.fingerprint == fingerprint else "NO")
-        model, kind = f"{h.fingerprint.hex()} (matches loaded model: {match})", "codes"
+        model, kind = f"{h.fingerprint.hex()} ({_model_status(h.fingerprint, job.model_dir)})", "codes"
     return "\n".join([
         f"{job.src}:",
         f"  format version  {h.version}",
@@ -157,6 +154,16 @@ def _info_job(job: Job) -> str:
         f"  file            {len(data)} bytes ({h.file_size} expected)",
         f"  bits per pixel  {8 * len(data) / (h.width * h.height):.4f}",
     ])
+
+
+def _model_status(fingerprint: bytes, model_dir: str | None) -> str:
+    """Whether a file's model is installed, and where (read from the packs' manifests: no model is loaded)."""
+    from vqcodec import models
+
+    path = models.find(fingerprint, () if model_dir is None else (model_dir,))
+    if path is not None:
+        return f"installed: {path}"
+    return f"not installed; {models.release_note(fingerprint)}"
 
 
 def _run(task, job: Job) -> tuple[str | None, str | None, list[str]]:
@@ -170,7 +177,8 @@ def _run(task, job: Job) -> tuple[str | None, str | None, list[str]]:
             line, error = task(job), None
         except (vqcodec.VqcError, OSError) as exc:
             named = isinstance(exc, OutputError) or str(job.src) in str(exc)
-            line, error = None, str(exc) if named else f"{job.src}: {exc}"
+            message = vqcodec.models.explain(exc)
+            line, error = None, message if named else f"{job.src}: {message}"
         except Exception as exc:  # a bug, not the file's fault: still one line, and the other files go on
             line, error = None, f"{job.src}: internal error ({type(exc).__name__}: {exc}); please report it"
     return line, error, [str(w.message) for w in caught]
@@ -264,8 +272,11 @@ class ByteSize(click.ParamType):
         return size
 
 
-model_option = click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
-                            help="Model directory (default: the weights shipped with vqcodec).")
+model_option = click.option(
+    "--model", "model_dir", type=click.Path(), default=None,
+    help="A model: a pack (.vqm), a model directory or a folder of packs. compress encodes with it (default: "
+         "the current model shipped with vqcodec); decompress and info look there first for the model each "
+         "file names (then $VQCODEC_MODEL_PATH, the user's model folder, the package; see 'vqcodec models').")
 device_option = click.option(
     "--device", default="cpu", show_default=True,
     help="cpu runs the model's ONNX graphs with ONNX Runtime (no torch needed); cuda, cuda:1, ... run it "
@@ -288,6 +299,7 @@ def main() -> None:
     Compress:    vqcodec compress photo.png        -> photo.vqc
     Decompress:  vqcodec decompress photo.vqc      -> photo.vqc.png
     Inspect:     vqcodec info photo.vqc
+    Models:      vqcodec models                    (which models files decode with)
     Try it:      vqcodec demo
 
     Run 'vqcodec COMMAND --help' for the options of each command.
@@ -377,10 +389,8 @@ def decompress(files: tuple[Path, ...], output: str | None, force: bool, jobs: i
     import vqcodec
 
     _fail_if_none_readable(files)
-    try:
-        _load(model_dir, device)  # a missing or broken model is one error, not one per file
-    except vqcodec.VqcError as exc:
-        _fail(str(exc))
+    if model_dir is not None and not Path(model_dir).exists():  # one error, not one per file
+        _fail(f"{model_dir}: no such model")
         sys.exit(1)
     _check_streams(files, output)
     limit = _unlimited(max_pixels)
@@ -481,3 +491,4 @@ def demo(image: Path | None, output_dir: Path | None, qualities: tuple[int, ...]
 
 
 main.add_command(train_command)
+main.add_command(models_command)

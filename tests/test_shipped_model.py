@@ -1,12 +1,11 @@
 """The shipped weights: loadable from the package, every quality a distinct, ordered rate."""
 
-import json
 
 import numpy as np
 import pytest
 
 import vqcodec
-from vqcodec.weights import CONFIG_FILE, DEFAULT_WEIGHTS
+from vqcodec.weights import open_model
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +40,7 @@ def test_round_trip_of_the_demo_photo(shipped):
 
 
 def test_weights_record_how_they_were_trained():
-    config = json.loads((DEFAULT_WEIGHTS / CONFIG_FILE).read_text())
+    config = open_model().config
     assert config["training"]["steps"] > 0 and config["training"]["cpu_minutes"] > 0
 
 

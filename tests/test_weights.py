@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+import vqcodec
+
 from vqcodec.errors import WeightsError
 from vqcodec.weights import CONFIG_FILE, WEIGHTS_FILE, load_model, save_model
 
@@ -77,14 +79,18 @@ def test_onnx_and_torch_backends_decode_a_file_alike(tiny_model, torch_model):
 def test_a_model_without_graphs_needs_the_torch_backend(tiny_model_dir, tmp_path):
     import shutil
 
-    from vqcodec.runtime import ENCODER_FILE
+    from vqcodec.runtime import DECODER_FILE, ENCODER_FILE
 
     copy = tmp_path / "copy"
     shutil.copytree(tiny_model_dir, copy)
-    (copy / ENCODER_FILE).unlink()
+    (copy / DECODER_FILE).unlink()
     assert load_model(copy).backend == "torch"  # the default falls back to torch
     with pytest.raises(WeightsError, match="no ONNX graphs"):
         load_model(copy, backend="onnx")
+    shutil.copy(tiny_model_dir / DECODER_FILE, copy / DECODER_FILE)
+    (copy / ENCODER_FILE).unlink()  # decodes on ONNX Runtime; encoding says why it cannot
+    with pytest.raises(WeightsError, match="encoder"):
+        vqcodec.compress(_image(), 50, load_model(copy))
 
 
 def test_missing_or_damaged_weights_raise_weights_error(tiny_model_dir, tmp_path):
@@ -166,3 +172,9 @@ def test_adaptive_flags_are_saved_and_files_code_under_them(torch_model, tmp_pat
     assert np.asarray(vqcodec.decompress(file_a, model=a)).shape == rgb.shape
     with pytest.raises(vqcodec.ModelMismatchError):
         vqcodec.decompress(file_a, model=s)
+
+
+def _image():
+    from .conftest import smooth_image
+
+    return smooth_image(16, 16)

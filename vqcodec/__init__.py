@@ -18,6 +18,7 @@ from .codec import (
     compress_to_size,
     decompress,
     default_quality,
+    model_for,
 )
 from .metrics import ms_ssim, psnr
 from .errors import (
@@ -26,6 +27,7 @@ from .errors import (
     ImageError,
     ImageTooLargeError,
     ModelMismatchError,
+    ModelNotFoundError,
     TargetError,
     TruncatedError,
     UnsupportedVersionError,
@@ -41,6 +43,6 @@ pillow_plugin.register()  # PIL.Image.open / save know .vqc from here on
 __all__ = [
     "DEFAULT_MAX_PIXELS", "DEFAULT_QUALITY", "DEMO_IMAGE", "MAX_EFFORT", "CodecModel", "CompressResult", "ConversionWarning",
     "CorruptError", "FormatError", "Header", "ImageError", "ImageTooLargeError", "LargeImageWarning",
-    "ModelMismatchError", "TargetError", "TruncatedError", "UnsupportedVersionError", "VqcError", "WeightsError", "compress",
-    "compress_report", "compress_to_psnr", "compress_to_size", "decompress", "default_quality", "load_model", "ms_ssim", "parse_header", "psnr", "read_vqc",
+    "ModelMismatchError", "ModelNotFoundError", "TargetError", "TruncatedError", "UnsupportedVersionError", "VqcError", "WeightsError", "compress",
+    "compress_report", "compress_to_psnr", "compress_to_size", "decompress", "default_quality", "load_model", "model_for", "ms_ssim", "parse_header", "psnr", "read_vqc",
 ]

@@ -104,7 +104,8 @@ def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
         raise UnsupportedVersionError(f"format version {version} is newer than this decoder's ({VERSION}); upgrade vqcodec")
     if version < OLDEST_READ:
         raise UnsupportedVersionError(f"format version {version} is not decoded by this vqcodec (it reads versions "
-                                      f"{OLDEST_READ} .. {VERSION}); decode it with the vqcodec release that wrote it")
+                                      f"{OLDEST_READ} .. {VERSION}); decode it with the vqcodec release that wrote it",
+                                      data[8:16] if len(data) >= 16 else None)
     if len(data) < HEADER_SIZE:
         raise TruncatedError(f"file is {len(data)} bytes, too short for a .vqc header ({HEADER_SIZE})")
     (_, version, mode, quality, flags, fp, width, height, payload_size, alpha_size, head_crc) = HEADER.unpack_from(data)

@@ -12,16 +12,16 @@ import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 from PIL import Image
 
-from . import bitstream, correction, palette, tiling
+from . import bitstream, correction, models, palette, tiling
 from .correction import Correction
 from .metrics import psnr
 from .prior import index_maps
-from .errors import CorruptError, ModelMismatchError, TargetError, VqcError
+from .errors import CorruptError, ModelMismatchError, ModelNotFoundError, TargetError, UnsupportedVersionError, VqcError
 from .rate import bit_weight, coded_steps, per_codebook
 from .refine import refine
 from .image import (
@@ -34,7 +34,7 @@ from .image import (
     quantize_alpha,
     to_pixels,
 )
-from .weights import CodecModel, load_model
+from .weights import DEFAULT_WEIGHTS, CodecModel, current_pack, load_model
 
 #: Quality used when none is given (0 smallest .. 100 best; a model with fewer
 #: levels uses its best): about 1.08 bpp and 35.1 dB on Kodak with the shipped model,
@@ -50,14 +50,24 @@ DEMO_IMAGE = Path(__file__).parent / "assets" / "coffee.png"
 
 
 @lru_cache(maxsize=4)
-def _default_model(device: str) -> CodecModel:
-    return load_model(device=device)
+def _load(path: Path, device: str) -> CodecModel:
+    return load_model(path, device=device)
 
 
 def _resolve(model: CodecModel | None, device: str | None) -> CodecModel:
+    """``model``, or the current model of the package (loaded once per device)."""
     if model is not None:
         return model
-    return _default_model(device or "cpu")
+    return _load(current_pack(DEFAULT_WEIGHTS), device or "cpu")
+
+
+def model_for(fingerprint: bytes, model_path: Iterable[str | os.PathLike] = (), device: str | None = None) -> CodecModel:
+    """The model of ``fingerprint``, found on the search path (:mod:`models`: ``model_path`` first) and
+    loaded once; :class:`ModelNotFoundError` naming its release if it is nowhere."""
+    path = models.find(fingerprint, model_path)
+    if path is None:
+        raise ModelNotFoundError(f"file was {models.missing(fingerprint)}")
+    return _load(path, device or "cpu")
 
 
 def _latent_shape(width: int, height: int, factor: int) -> tuple[int, int]:
@@ -269,21 +279,28 @@ def compress_to_psnr(image: ImageInput, min_psnr: float, model: CodecModel | Non
 
 
 def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None, device: str | None = None,
-               max_pixels: int | None = None) -> Image.Image:
+               max_pixels: int | None = None, model_path: Iterable[str | os.PathLike] = ()) -> Image.Image:
     """Decode ``.vqc`` bytes (or a path to a ``.vqc`` file) to a PIL image.
 
-    Files claiming more than ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`)
-    are refused; the file is read only as far as its header says it reaches."""
+    The file names the model that made it; unless that is ``model``, it is looked up by
+    fingerprint (:func:`model_for`, ``model_path`` searched first). Files claiming more than
+    ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`) are refused; the file is read only as far
+    as its header says it reaches."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         data = bitstream.read_file(data)
     data = bytes(data)
-    container = bitstream.unpack(data, bitstream.DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
+    try:
+        container = bitstream.unpack(data, bitstream.DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
+    except UnsupportedVersionError as exc:
+        raise UnsupportedVersionError(models.explain(exc), exc.fingerprint) from None
     hdr = container.header
     if hdr.palette:  # the pixels themselves: no model
         check_pixels(hdr.width, hdr.height, max_pixels)
         rgb = palette.decode(container.payload, hdr.width, hdr.height)
     else:
-        rgb = _synthesise(container, _resolve(model, device), max_pixels)
+        if model is None or model.fingerprint != hdr.fingerprint:
+            model = model_for(hdr.fingerprint, model_path, device)
+        rgb = _synthesise(container, model, max_pixels)
     alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
     return from_rgb(rgb, hdr.mode, alpha)
 

@@ -69,8 +69,8 @@ class EntropyCoder:
         self.prior = prior
         self._models: dict[tuple[int, int, int], object] = {}
         self._classes = prior.num_classes  # rows from here on are adapted to the image
-        counts = prior.counts.astype(np.float64)
-        p_max = (counts.max(axis=3) / counts.sum(axis=3)).max(axis=2)  # (T, M): most likely code anywhere
+        counts = prior.counts  # exact integers: the ratios are those of their float64 values
+        p_max = (counts.max(axis=3) / counts.sum(axis=3, dtype=np.int64)).max(axis=2)  # (T, M): most likely code anywhere
         # No code can cost less than its quantized probability allows; constriction
         # may round a probability up by at most K quanta.
         slack = prior.size * 2.0**-PRECISION

@@ -22,11 +22,19 @@ class CorruptError(FormatError):
 
 
 class UnsupportedVersionError(FormatError):
-    """The file was written by a newer format version than this decoder reads."""
+    """The file was written by a format version this decoder does not read (newer, or before 12)."""
+
+    def __init__(self, message: str, fingerprint: bytes | None = None) -> None:
+        super().__init__(message)
+        self.fingerprint = fingerprint  # the model an older file names (every version has it at bytes 8-15)
 
 
 class ModelMismatchError(FormatError):
     """The file was made by a model other than the one loaded."""
+
+
+class ModelNotFoundError(ModelMismatchError):
+    """The file's model is on no path searched (docs/models.md): the message names it and its release."""
 
 
 class ImageTooLargeError(FormatError, ImageError):

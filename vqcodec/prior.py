@@ -461,7 +461,7 @@ class Prior:
             raise ValueError("prior guides must name an earlier codebook of an adaptive one, or be -1")
         # The narrowest types that hold them (counts were checked below 2^31, classes below 256):
         # a loaded 16-class model keeps 41 MB of tables, not 121.
-        self.counts = counts.astype(np.int32)
+        self.counts = counts.astype(np.int32, copy=False)
         self.classes = classes.astype(np.uint8)
         self.zero = zero.astype(np.int64)
         self.table_of_quality = table_of_quality.astype(np.int64)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 
@@ -64,31 +64,39 @@ class Transforms(Protocol):
 
 
 class OnnxTransforms:
-    """The transforms as ONNX graphs run by ONNX Runtime on the CPU."""
+    """The transforms as ONNX graphs run by ONNX Runtime on the CPU; each graph's session is made
+    when first used, so decoding never builds the encoder's."""
 
     name = "onnx"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, graphs: Callable[[str], bytes | None], where: str) -> None:
         try:
             import onnxruntime  # noqa: F401  (here for the clear error; _session uses it)
         except ImportError as exc:
             raise WeightsError("ONNX Runtime is not installed: pip install onnxruntime "
                                "(or use the torch backend)") from exc
-        self._directory = directory
-        self._sessions = [self._session(name) for name in (ENCODER_FILE, DECODER_FILE)]
-        self._gradient = None  # loaded on first use: most coding never needs it
+        self._graphs, self._where = graphs, where
+        self._sessions: dict[str, object] = {}
+        # the decoder's session now: its threads are up by the time the codes are decoded (made just
+        # before its first run, the run took 0.1 s longer)
+        self._session(DECODER_FILE, "use the torch backend or re-export the model")
 
-    def _session(self, name: str):
-        import onnxruntime as ort
+    def _session(self, name: str, missing: str):
+        if name not in self._sessions:
+            import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        if _threads is not None:
-            options.intra_op_num_threads = _threads
-            options.inter_op_num_threads = 1
-        try:
-            return ort.InferenceSession(str(self._directory / name), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # ONNX Runtime raises its own types for missing or malformed graphs
-            raise WeightsError(f"cannot load the ONNX graph {self._directory / name}: {exc}") from exc
+            graph = self._graphs(name)
+            if graph is None:
+                raise WeightsError(f"{self._where} has no {name}: {missing}")
+            options = ort.SessionOptions()
+            if _threads is not None:
+                options.intra_op_num_threads = _threads
+                options.inter_op_num_threads = 1
+            try:
+                self._sessions[name] = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # ONNX Runtime raises its own types for malformed graphs
+                raise WeightsError(f"cannot load the ONNX graph {name} of {self._where}: {exc}") from exc
+        return self._sessions[name]
 
     def _run(self, session, *inputs: np.ndarray, table_set: int = 0) -> list[np.ndarray]:
         """Outputs of ``session`` for float ``inputs``, and the table set if the graph takes one."""
@@ -99,19 +107,17 @@ class OnnxTransforms:
         return session.run(None, feeds)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
-        return self._run(self._sessions[0], x)[0]
+        session = self._session(ENCODER_FILE, "this model is installed for decoding only (its encoder is not kept)")
+        return self._run(session, x)[0]
 
     def decode(self, latents: np.ndarray, table_set: int = 0) -> np.ndarray:
-        return self._run(self._sessions[1], latents, table_set=table_set)[0]
+        return self._run(self._session(DECODER_FILE, "use the torch backend or re-export the model"), latents,
+                         table_set=table_set)[0]
 
     def gradient(self, latents: np.ndarray, target: np.ndarray, weight: np.ndarray,
                  table_set: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        if self._gradient is None:
-            if not (self._directory / GRADIENT_FILE).is_file():
-                raise WeightsError(f"{self._directory} has no {GRADIENT_FILE}: this model codes only at effort 0 "
-                                   "(re-export it to add the graph)")
-            self._gradient = self._session(GRADIENT_FILE)
-        pixels, grad = self._run(self._gradient, latents, target, weight, table_set=table_set)
+        session = self._session(GRADIENT_FILE, "this model codes only at effort 0 (re-export it to add the graph)")
+        pixels, grad = self._run(session, latents, target, weight, table_set=table_set)
         return pixels, grad
 
 
@@ -157,10 +163,6 @@ class TorchTransforms:
             args = (self._tensor(a) for a in (latents, target, weight))
             pixels, grad = DecoderGradient(self.net.decoder)(*args, self._table_set(table_set))
         return pixels.float().cpu().numpy(), grad.float().cpu().numpy()
-
-
-def has_graphs(directory: Path) -> bool:
-    return all((directory / name).is_file() for name in (ENCODER_FILE, DECODER_FILE))
 
 
 def export_graphs(net: "VQVAE", directory: Path) -> None:

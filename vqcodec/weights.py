@@ -1,12 +1,15 @@
-"""Loading and saving a complete model: transforms, codebooks and prior.
+"""Loading and saving a model: transforms, codebooks and prior.
 
-A model directory holds ``model.safetensors`` (tensors, float16 for the
+Training writes a **model directory**: ``model.safetensors`` (tensors, float16 for the
 network, its codebooks and the codes' reconstruction values (:mod:`centroids`),
-int32 for the prior's tables, uint8 for its context classes, float64 for the
-rate-control lambda of each quality level; no pickle), ``config.json``, and
-the transforms as ONNX graphs (``encoder.onnx``, ``decoder.onnx``, see
-:mod:`runtime`). Its fingerprint, a hash of all of them, is written into every
-``.vqc`` file so a file is never decoded by a model that did not make it.
+uint16 counts and uint8 context classes for the prior, float64 for the rate-control
+lambda of each quality level; no pickle), ``config.json``, and the transforms as ONNX
+graphs (``encoder.onnx``, ``decoder.onnx``, ``gradient.onnx``, see :mod:`runtime`).
+Releases carry models as **packs** (:mod:`modelpack`), and the package's ``weights``
+folder holds one per release with ``releases.json`` naming the current one. Both load
+here. A model's fingerprint, a hash of its config, tensors and graphs, is written into
+every ``.vqc`` file, so a file is decoded only by the model that made it (:mod:`models`
+finds that model).
 
 Loading needs neither torch nor the network's code: the coder reads the
 tensors with numpy and runs the graphs with ONNX Runtime. ``backend="torch"``
@@ -15,13 +18,12 @@ builds the torch network instead (training, GPUs).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 from safetensors import SafetensorError
@@ -31,13 +33,16 @@ from .config import ModelConfig
 from .correction import block_means
 from .entropy import EntropyCoder
 from .errors import WeightsError
+from .modelpack import FINGERPRINT_GRAPHS, PACK_SUFFIX, ModelPack, digest
 from .prior import Prior
-from .runtime import DECODER_FILE, ENCODER_FILE, OnnxTransforms, TorchTransforms, Transforms, export_graphs, has_graphs
+from .runtime import DECODER_FILE, ENCODER_FILE, GRADIENT_FILE, OnnxTransforms, TorchTransforms, Transforms, export_graphs
 
 if TYPE_CHECKING:
     from .model import VQVAE
 
 WEIGHTS_FILE = "model.safetensors"
+#: In a folder of releases (the package's weights): the current model and every release's model.
+RELEASES_FILE = "releases.json"
 CONFIG_FILE = "config.json"
 PRIOR_KEYS = ("prior.counts", "prior.classes", "prior.zero", "prior.table_of_quality")
 LAMBDAS_KEY = "rate.lambdas"
@@ -54,13 +59,6 @@ _NOT_NETWORK = ("prior.", "rate.", "reconstruction.")
 
 #: Where the shipped model lives inside the installed package.
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
-
-#: dtype names as the fingerprint has always spelled them (torch's), so a model's
-#: fingerprint does not depend on the library that read its tensors.
-_DTYPE_NAMES = {np.dtype(np.float16): "torch.float16", np.dtype(np.float32): "torch.float32",
-                np.dtype(np.float64): "torch.float64", np.dtype(np.int32): "torch.int32",
-                np.dtype(np.int64): "torch.int64", np.dtype(np.uint8): "torch.uint8"}
-
 
 @dataclass(eq=False)
 class CodecModel:
@@ -111,20 +109,12 @@ class CodecModel:
 
 def fingerprint(config: dict, tensors: dict[str, np.ndarray], graphs: dict[str, bytes] | None = None) -> bytes:
     """8-byte hash of a model's config, every stored tensor and its ONNX graphs."""
-    h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
-    for name in sorted(tensors):
-        t = np.ascontiguousarray(tensors[name])
-        h.update(f"{name}:{_DTYPE_NAMES.get(t.dtype, str(t.dtype))}:{tuple(t.shape)}".encode())
-        h.update(t.tobytes())
-    for name in sorted(graphs or {}):
-        h.update(f"graph:{name}:".encode())
-        h.update(graphs[name])
-    return h.digest()[:8]
+    return digest(config, tensors, graphs or {}).digest()[:8]
 
 
 def _graphs(directory: Path) -> dict[str, bytes]:
-    return {name: (directory / name).read_bytes() for name in (ENCODER_FILE, DECODER_FILE)
-            if (directory / name).is_file()}
+    """The graphs a model directory's fingerprint covers."""
+    return {name: (directory / name).read_bytes() for name in FINGERPRINT_GRAPHS if (directory / name).is_file()}
 
 
 #: Counts at or above this are stored in ``prior.counts_over`` (uint16 holds the rest).
@@ -143,7 +133,9 @@ def _pack_counts(counts: np.ndarray) -> dict[str, np.ndarray]:
 
 def _unpack_counts(tensors: dict[str, np.ndarray], directory: Path) -> np.ndarray:
     """The count tables of :func:`_pack_counts`' tensors (int32 tables of older exports as they are)."""
-    counts = tensors.pop("prior.counts").astype(np.int64)
+    counts = tensors.pop("prior.counts")
+    # uint16 and int32 tables fit int32 (Prior keeps that); anything wider is checked by Prior first
+    counts = counts.astype(np.int32 if counts.dtype in (np.uint16, np.int32) else np.int64)
     over = tensors.pop("prior.counts_over", None)
     if over is None:
         return counts
@@ -185,25 +177,81 @@ def save_model(directory: str | os.PathLike, net: "VQVAE", prior: Prior, lambdas
     return fingerprint(config["model"], tensors, _graphs(directory))
 
 
-def _read(directory: Path) -> tuple[dict, dict[str, np.ndarray], dict[str, bytes]]:
+@dataclass
+class Stored:
+    """A model as stored: a model directory (what training writes) or a pack (what releases carry)."""
+
+    where: Path
+    config: dict
+    tensors: Mapping[str, np.ndarray]  # a pack's are read when first asked for
+    graph: Callable[[str], bytes | None]  # a graph's bytes by file name, None if absent
+    graph_names: frozenset[str]
+    fingerprint: bytes  # computed for a directory, as stated by a pack (``vqcodec models verify`` checks it)
+    encoder: bool  # holds the encode part
+
+    def network(self) -> dict[str, np.ndarray]:
+        return {k: self.tensors[k] for k in self.tensors if not k.startswith(_NOT_NETWORK)}
+
+
+class _PackTensors(Mapping):
+    def __init__(self, pack: ModelPack) -> None:
+        self._pack, self._names = pack, pack.tensor_names()
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._names:
+            raise KeyError(name)
+        return self._pack.tensor(name)
+
+    def __contains__(self, name: object) -> bool:  # without reading the tensor
+        return name in self._names
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def current_pack(folder: Path) -> Path:
+    """The pack of the current model in a folder of releases (the package's ``weights``)."""
     try:
-        config = json.loads((directory / CONFIG_FILE).read_text())
-        return config, load_file(str(directory / WEIGHTS_FILE)), _graphs(directory)
+        current = json.loads((folder / RELEASES_FILE).read_text())["current"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(f"cannot read {folder / RELEASES_FILE}: {exc}") from exc
+    return folder / f"{current}{PACK_SUFFIX}"
+
+
+def open_model(path: str | os.PathLike | None = None) -> Stored:
+    """The model at ``path``: a pack file, a model directory, or a folder of releases (its current
+    model; the package's own by default)."""
+    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    if path.is_dir() and not (path / WEIGHTS_FILE).is_file() and (path / RELEASES_FILE).is_file():
+        path = current_pack(path)
+    if path.is_file():
+        pack = ModelPack(path)
+        return Stored(path, pack.config, _PackTensors(pack), pack.graph, frozenset(pack.graph_names()),
+                      pack.fingerprint, pack.has_encoder)
+    try:
+        config = json.loads((path / CONFIG_FILE).read_text())
+        tensors, graphs = load_file(str(path / WEIGHTS_FILE)), _graphs(path)
+        fp = fingerprint(config["model"], tensors, graphs)
     except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
-        raise WeightsError(f"cannot load model from {directory}: {exc}") from exc
+        raise WeightsError(f"cannot load model from {path}: {exc}") from exc
+
+    def graph(name: str) -> bytes | None:
+        return (path / name).read_bytes() if (path / name).is_file() else None
+
+    names = frozenset(name for name in (ENCODER_FILE, DECODER_FILE, GRADIENT_FILE) if (path / name).is_file())
+    return Stored(path, config, tensors, graph, names, fp, True)
 
 
-def read_fingerprint(directory: str | os.PathLike | None = None) -> bytes:
-    """The fingerprint of a model directory, without building its transforms."""
-    directory = Path(directory) if directory is not None else DEFAULT_WEIGHTS
-    config, tensors, graphs = _read(directory)
-    try:
-        return fingerprint(config["model"], tensors, graphs)
-    except (KeyError, TypeError) as exc:
-        raise WeightsError(f"cannot load model from {directory}: {exc}") from exc
+def read_fingerprint(path: str | os.PathLike | None = None) -> bytes:
+    """The fingerprint of a model (directory or pack), without building its transforms."""
+    return open_model(path).fingerprint
 
 
-def _torch_net(cfg: ModelConfig, tensors: dict[str, np.ndarray], directory: Path, device: str) -> "VQVAE":
+def _torch_net(cfg: ModelConfig, tensors: Mapping[str, np.ndarray], directory: Path, device: str,
+               encoder: bool = True) -> "VQVAE":
     try:
         import torch
     except ImportError as exc:
@@ -213,7 +261,15 @@ def _torch_net(cfg: ModelConfig, tensors: dict[str, np.ndarray], directory: Path
 
     net = VQVAE(cfg)
     try:
-        net.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()})
+        state = {k: torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()}
+        if encoder:
+            net.load_state_dict(state)
+        else:  # a decode part: the encoder stays as built, and encoding with it is refused
+            missing = [k for k in net.state_dict() if k not in state]
+            if any(not k.startswith("encoder.") for k in missing) or set(state) - set(net.state_dict()):
+                raise RuntimeError("the decode part does not fit the network")
+            net.load_state_dict(state, strict=False)
+            net.encoder.forward = _no_encoder
     except RuntimeError as exc:
         raise WeightsError(f"weights in {directory} do not fit their config: {exc}") from exc
     try:
@@ -222,52 +278,59 @@ def _torch_net(cfg: ModelConfig, tensors: dict[str, np.ndarray], directory: Path
         raise WeightsError(f"cannot use device {device!r}: {exc}") from exc
 
 
-def load_network(directory: str | os.PathLike, device: str = "cpu") -> tuple["VQVAE", list[float], dict]:
-    """The torch network of a model directory, its rate-control lambdas and its config's
-    other entries, whatever its prior (so a prior of an older design can be measured anew)."""
-    directory = Path(directory)
-    config, tensors, _ = _read(directory)
+def _no_encoder(*args, **kwargs):
+    raise WeightsError("this model is installed for decoding only (its encoder is not kept)")
+
+
+def load_network(path: str | os.PathLike | None, device: str = "cpu") -> tuple["VQVAE", list[float], dict]:
+    """The torch network of a model (directory or pack holding its encoder), its rate-control lambdas
+    and its config's other entries, whatever its prior (so a prior of an older design can be measured anew)."""
+    stored = open_model(path)
+    if not stored.encoder:
+        raise WeightsError(f"{stored.where} holds only the model's decode part; training needs the whole network")
     try:
-        cfg = ModelConfig.from_dict(config["model"])
-        lambdas = [float(v) for v in tensors[LAMBDAS_KEY]]
+        cfg = ModelConfig.from_dict(stored.config["model"])
+        lambdas = [float(v) for v in stored.tensors[LAMBDAS_KEY]]
     except (KeyError, TypeError, ValueError) as exc:
-        raise WeightsError(f"cannot load model from {directory}: {exc}") from exc
-    network = {k: v for k, v in tensors.items() if not k.startswith(_NOT_NETWORK)}
-    return _torch_net(cfg, network, directory, device), lambdas, {k: v for k, v in config.items() if k != "model"}
+        raise WeightsError(f"cannot load model from {stored.where}: {exc}") from exc
+    extra = {k: v for k, v in stored.config.items() if k != "model"}
+    return _torch_net(cfg, stored.network(), stored.where, device), lambdas, extra
 
 
-def load_model(directory: str | os.PathLike | None = None, device: str | None = None,
+def load_model(path: str | os.PathLike | None = None, device: str | None = None,
                backend: str | None = None) -> CodecModel:
-    """Load a model directory (the shipped weights by default) for coding.
+    """Load a model for coding: a model directory, a pack, or a folder of releases (the shipped
+    weights, by default).
 
     ``backend`` "onnx" runs the transforms with ONNX Runtime on the CPU (the default
     when the model has its graphs and the device is the CPU); "torch" builds the
     torch network on ``device`` (the default for other devices, and what training
-    needs)."""
-    directory = Path(directory) if directory is not None else DEFAULT_WEIGHTS
+    needs). A pack of a decode part decodes; encoding with it is refused."""
+    stored = open_model(path)
+    where, tensors = stored.where, stored.tensors
     device = device or "cpu"
+    has_decoder = DECODER_FILE in stored.graph_names
     if backend is None:
-        backend = "onnx" if device == "cpu" and has_graphs(directory) else "torch"
+        backend = "onnx" if device == "cpu" and has_decoder else "torch"
     if backend not in ("onnx", "torch"):
         raise WeightsError(f"unknown backend {backend!r} (onnx or torch)")
     if backend == "onnx" and device != "cpu":
         raise WeightsError(f"the ONNX backend runs on the CPU, not {device}; use the torch backend")
-    config, tensors, graphs = _read(directory)
     try:
-        cfg = ModelConfig.from_dict(config["model"])
+        cfg = ModelConfig.from_dict(stored.config["model"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise WeightsError(f"cannot load model from {directory}: {exc}") from exc
+        raise WeightsError(f"cannot load model from {where}: {exc}") from exc
     if any(key not in tensors for key in (*PRIOR_KEYS, LAMBDAS_KEY, CODEBOOKS_KEY)):
-        raise WeightsError(f"{directory / WEIGHTS_FILE} has no context prior or rate control (an older model format)")
-    fp = fingerprint(config["model"], tensors, graphs)
-    lambdas = [float(v) for v in tensors.pop(LAMBDAS_KEY)]
+        raise WeightsError(f"{where} has no context prior or rate control (an older model format)")
+    lambdas = [float(v) for v in tensors[LAMBDAS_KEY]]
     if not lambdas or any(not v >= 0 for v in lambdas):
-        raise WeightsError(f"bad rate-control lambdas in {directory}")
+        raise WeightsError(f"bad rate-control lambdas in {where}")
+    table = {key: tensors[key] for key in ("prior.counts", "prior.counts_over") if key in tensors}
     try:
-        prior = Prior(_unpack_counts(tensors, directory), *(tensors.pop(key) for key in PRIOR_KEYS[1:]),
-                      tensors.pop(ADAPTIVE_KEY, None), tensors.pop(GUIDES_KEY, None))
+        prior = Prior(_unpack_counts(table, where), *(tensors[key] for key in PRIOR_KEYS[1:]),
+                      tensors.get(ADAPTIVE_KEY), tensors.get(GUIDES_KEY))
     except ValueError as exc:
-        raise WeightsError(f"bad prior in {directory}: {exc}") from exc
+        raise WeightsError(f"bad prior in {where}: {exc}") from exc
     codebooks = tensors[CODEBOOKS_KEY].astype(np.float64)
     if codebooks.shape != (cfg.latent_dim // cfg.sub_dim, cfg.codebook_size, cfg.sub_dim):
         raise WeightsError("codebooks do not match the model config")
@@ -275,7 +338,7 @@ def load_model(directory: str | os.PathLike | None = None, device: str | None = 
         raise WeightsError("prior shape does not match the model config")
     if prior.table_of_quality.size != len(lambdas):
         raise WeightsError("prior and rate control disagree on the number of quality levels")
-    reconstruction = tensors.pop(RECONSTRUCTION_KEY, None)
+    reconstruction = tensors.get(RECONSTRUCTION_KEY)
     if reconstruction is not None:
         reconstruction = reconstruction.astype(np.float64)
         if reconstruction.shape != (prior.counts.shape[0], *codebooks.shape) or not np.isfinite(reconstruction).all():
@@ -283,10 +346,10 @@ def load_model(directory: str | os.PathLike | None = None, device: str | None = 
     block = tensors.get(BLOCK_KEY)
     means = None if block is None else block_means(block.astype(np.float64)[:, :, 0, 0])
     if backend == "onnx":
-        if not has_graphs(directory):
-            raise WeightsError(f"{directory} has no ONNX graphs ({ENCODER_FILE}, {DECODER_FILE}); "
+        if not has_decoder:
+            raise WeightsError(f"{where} has no ONNX graphs ({ENCODER_FILE}, {DECODER_FILE}); "
                                "use the torch backend or re-export the model")
-        transforms: Transforms = OnnxTransforms(directory)
+        transforms: Transforms = OnnxTransforms(stored.graph, str(where))
     else:
-        transforms = TorchTransforms(_torch_net(cfg, tensors, directory, device), device)
-    return CodecModel(cfg, transforms, codebooks, prior, lambdas, fp, device, reconstruction, means)
+        transforms = TorchTransforms(_torch_net(cfg, stored.network(), where, device, stored.encoder), device)
+    return CodecModel(cfg, transforms, codebooks, prior, lambdas, stored.fingerprint, device, reconstruction, means)

@@ -1,0 +1,115 @@
+"""Model packs hold a model exactly: same fingerprint, same files, same pixels; a decode part decodes only."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+
+import vqcodec
+from vqcodec import modelpack, models
+from vqcodec.errors import WeightsError
+from vqcodec.weights import load_model, open_model
+
+from .conftest import smooth_image
+
+
+@pytest.fixture(scope="module")
+def packs(tiny_model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("packs")
+    whole = models.pack_model(tiny_model_dir, out / "whole.vqm")
+    decode = models.pack_model(tiny_model_dir, out / "decode.vqm", ("decode",))
+    return whole, decode
+
+
+def test_a_whole_pack_is_the_model_directory(tiny_model_dir, tiny_model, packs):
+    whole, _ = packs
+    stored, source = open_model(whole), open_model(tiny_model_dir)
+    assert stored.fingerprint == source.fingerprint == tiny_model.fingerprint
+    assert sorted(stored.tensors) == sorted(source.tensors)
+    for name in source.tensors:
+        a, b = stored.tensors[name], source.tensors[name]
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    for name in source.graph_names:  # graphs spliced back byte for byte
+        assert stored.graph(name) == source.graph(name), name
+    modelpack.ModelPack(whole).verify()
+    image = smooth_image(53, 37, seed=4)
+    packed = load_model(whole)
+    data = vqcodec.compress(image, 60, packed)
+    assert data == vqcodec.compress(image, 60, tiny_model)
+    assert np.array_equal(np.asarray(vqcodec.decompress(data, model=packed)),
+                          np.asarray(vqcodec.decompress(data, model=tiny_model)))
+
+
+def test_graph_weights_are_stored_once(packs, tiny_model_dir):
+    whole, _ = packs
+    with zipfile.ZipFile(whole) as zf:
+        skeleton = zf.getinfo("graphs/decoder.onnx").file_size
+    assert skeleton < 0.2 * len(open_model(tiny_model_dir).graph("decoder.onnx"))
+
+
+def test_a_decode_part_decodes_and_refuses_to_encode(packs, tiny_model):
+    _, decode = packs
+    pack = modelpack.ModelPack(decode)
+    assert pack.parts == ("decode",) and not any(n.startswith("encoder.") for n in pack.tensor_names())
+    assert pack.graph("encoder.onnx") is None and pack.graph("gradient.onnx") is None
+    pack.verify()
+    model = load_model(decode)
+    assert model.fingerprint == tiny_model.fingerprint
+    data = vqcodec.compress(smooth_image(40, 24, seed=1), 30, tiny_model)
+    assert np.array_equal(np.asarray(vqcodec.decompress(data, model=model)),
+                          np.asarray(vqcodec.decompress(data, model=tiny_model)))
+    with pytest.raises(WeightsError, match="decoding only"):
+        vqcodec.compress(smooth_image(16, 16), 30, model)
+    with pytest.raises(WeightsError, match="decode part"):
+        vqcodec.weights.load_network(decode)
+
+
+def test_a_decode_part_on_the_torch_backend_decodes_the_same(packs, tiny_model):
+    _, decode = packs
+    model = load_model(decode, backend="torch")
+    data = vqcodec.compress(smooth_image(40, 24, seed=2), 70, tiny_model)
+    a = np.asarray(vqcodec.decompress(data, model=model), int)
+    b = np.asarray(vqcodec.decompress(data, model=tiny_model), int)
+    assert np.abs(a - b).max() <= 1
+
+
+def test_packing_is_deterministic(tiny_model_dir, packs, tmp_path):
+    whole, _ = packs
+    again = models.pack_model(tiny_model_dir, tmp_path / "again.vqm")
+    assert again.read_bytes() == whole.read_bytes()
+
+
+def _rewritten(pack, out, member: str, change) -> modelpack.ModelPack:
+    """A copy of ``pack`` with ``member``'s bytes changed, its zip CRC recomputed (a valid archive)."""
+    with zipfile.ZipFile(pack) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, change(data) if info.filename == member else data)
+    return modelpack.ModelPack(out)
+
+
+def test_verify_finds_a_changed_tensor_even_with_its_crc_recomputed(packs, tmp_path):
+    whole, _ = packs
+    bad = _rewritten(whole, tmp_path / "bad.vqm", "tensors/prior.zero.npy",
+                     lambda data: data[:-1] + bytes([data[-1] ^ 1]))  # a zero code changed
+    with pytest.raises(WeightsError, match="decode part differs"):
+        bad.verify()
+
+
+def test_a_pack_claiming_another_fingerprint_fails_verify(packs, tmp_path):
+    whole, _ = packs
+    real = modelpack.ModelPack(whole).fingerprint.hex().encode()
+    liar = _rewritten(whole, tmp_path / "liar.vqm", modelpack.MANIFEST,
+                      lambda data: data.replace(real, b"0123456789abcdef"))
+    with pytest.raises(WeightsError, match="do not give fingerprint"):
+        liar.verify()
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x05\x06" + bytes(18)])
+def test_a_broken_pack_is_a_weights_error(tmp_path, content):
+    path = tmp_path / "broken.vqm"
+    path.write_bytes(content)
+    with pytest.raises(WeightsError):
+        load_model(path)

@@ -1,0 +1,303 @@
+"""Model packs: one file holding what a model needs to decode (and, for the newest, to encode).
+
+A model's files are written by its release and must decode for as long as anyone keeps
+them, so every later release carries the model's **decode part**: the decoder graph and its
+weights, the prior's tables, the codes' reconstruction values and the config. Only the
+newest model also carries its **encode part** (the encoder graph and weights, the decoder's
+gradient graph for effort). A pack stores each tensor once: the ONNX graphs are kept with
+the bytes of their weights cut out and spliced back from the pack's tensors when loaded,
+and the tables, mostly ones, are packed (their ones apart, then deflate). The shipped model's 36 MB of files become a 6.6 MB pack; an
+older model's decode part takes 5.2 MB.
+
+A pack is a zip archive (docs/models.md is its spec):
+
+- ``pack.json``: ``{"pack": 1, "fingerprint": hex, "parts": [...], "config": {...},
+  "decode_digest": hex, "graphs": {name: {"size": n, "sha256": hex, "splices": [[offset, tensor], ...]}},
+  "filled": {name: {"fill": v, "dtype": str, "shape": [...]}}}``
+- ``tensors/NAME.npy``: each tensor as the model directory stored it (same dtype and shape), or for
+  a table mostly of one value (the counts: 93% ones), ``tensors/NAME.mask.npy`` (which entries
+  differ from it, as bits) and ``tensors/NAME.rest.npy`` (those entries)
+- ``graphs/NAME``: each graph's bytes without its spliced weights
+
+Reading needs only the standard library and numpy (no onnx, no torch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .errors import WeightsError
+
+PACK_SUFFIX = ".vqm"
+PACK_VERSION = 1
+MANIFEST = "pack.json"
+#: Graphs of each part; every tensor whose name starts with "encoder." is in the encode part.
+DECODE_GRAPHS = ("decoder.onnx",)
+ENCODE_GRAPHS = ("encoder.onnx", "gradient.onnx")
+PARTS = ("decode", "encode")
+#: The graphs the fingerprint covers (the gradient graph, added later, never was).
+FINGERPRINT_GRAPHS = ("encoder.onnx", "decoder.onnx")
+#: Tensors at least this large are cut out of the graphs that hold them (smaller ones stay inline:
+#: a few bytes could recur by chance).
+SPLICE_MIN_BYTES = 64
+#: An integer tensor of at least this many entries, at least FILL_SHARE of them one value, is stored
+#: as that value's mask and the other entries: deflate then reads back 17 MB of counts in 24 ms
+#: (LZMA over the whole table: 1.24 MB in 80 ms; this: 1.14 MB).
+FILL_MIN_SIZE = 1 << 16
+FILL_SHARE = 0.5
+#: zip members get the same timestamp, so packing the same model twice gives the same bytes.
+_STAMP = (1980, 1, 1, 0, 0, 0)
+
+
+def is_encode_tensor(name: str) -> bool:
+    return name.startswith("encoder.")
+
+
+def part_tensors(tensors: dict[str, np.ndarray], parts: Iterable[str]) -> dict[str, np.ndarray]:
+    """The tensors of ``parts`` (the encode part: the encoder's; the decode part: the rest)."""
+    parts = set(parts)
+    return {k: v for k, v in tensors.items() if ("encode" if is_encode_tensor(k) else "decode") in parts}
+
+
+def part_graphs(graphs: dict[str, bytes], parts: Iterable[str]) -> dict[str, bytes]:
+    names = [*DECODE_GRAPHS, *(ENCODE_GRAPHS if "encode" in set(parts) else ())]
+    return {k: graphs[k] for k in names if k in graphs}
+
+
+def digest(config: dict, tensors: dict[str, np.ndarray], graphs: dict[str, bytes]) -> "hashlib._Hash":
+    """sha256 of a model's config (its "model" entry), tensors and graphs: the rule of the
+    fingerprint (its first 8 bytes, over every tensor and graph of the model) and of the
+    decode digest (over the decode part's). docs/format.md gives it byte by byte."""
+    h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for name in sorted(tensors):
+        t = np.ascontiguousarray(tensors[name])
+        h.update(f"{name}:{dtype_name(t.dtype)}:{tuple(t.shape)}".encode())
+        h.update(t.astype(t.dtype.newbyteorder("<"), copy=False).tobytes())
+    for name in sorted(graphs):
+        h.update(f"graph:{name}:".encode())
+        h.update(graphs[name])
+    return h
+
+
+#: dtype names as the fingerprint has always spelled them: torch's for the types torch had when
+#: the rule was made, numpy's name for uint16 (the count tables, stored so since format 8).
+_DTYPE_NAMES = {"float16": "torch.float16", "float32": "torch.float32", "float64": "torch.float64",
+                "int32": "torch.int32", "int64": "torch.int64", "uint8": "torch.uint8"}
+
+
+def dtype_name(dtype: np.dtype) -> str:
+    name = np.dtype(dtype).name
+    return _DTYPE_NAMES.get(name, name)
+
+
+def decode_digest(config: dict, tensors: dict[str, np.ndarray], graphs: dict[str, bytes]) -> str:
+    """Hex sha256 of the decode part: what identifies a pack that holds no encoder."""
+    return digest(config, part_tensors(tensors, ["decode"]), part_graphs(graphs, ["decode"])).hexdigest()
+
+
+def _splices(graph: bytes, tensors: dict[str, np.ndarray]) -> tuple[bytes, list[tuple[int, str]]]:
+    """``graph`` without the bytes of every tensor found in it exactly once, and where each goes back."""
+    cuts = []
+    for name, t in tensors.items():
+        raw = np.ascontiguousarray(t).tobytes()
+        if len(raw) < SPLICE_MIN_BYTES:
+            continue
+        at = graph.find(raw)
+        if at >= 0 and graph.find(raw, at + 1) < 0:
+            cuts.append((at, at + len(raw), name))
+    cuts.sort()
+    kept, splices, last = [], [], 0
+    for start, end, name in cuts:
+        if start < last:  # overlapping matches: keep the first
+            continue
+        kept.append(graph[last:start])
+        splices.append((sum(map(len, kept)), name))
+        last = end
+    kept.append(graph[last:])
+    return b"".join(kept), splices
+
+
+def _splice(skeleton: bytes, splices: list, tensor: "callable") -> bytes:
+    out, last = [], 0
+    for offset, name in splices:
+        out.append(skeleton[last:offset])
+        out.append(np.ascontiguousarray(tensor(name)).tobytes())
+        last = offset
+    out.append(skeleton[last:])
+    return b"".join(out)
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def write_pack(path: str | os.PathLike, config: dict, tensors: dict[str, np.ndarray], graphs: dict[str, bytes],
+               fingerprint: bytes, parts: Iterable[str] = PARTS) -> Path:
+    """Write a pack of ``parts`` of a model (its config, tensors and graphs as a model directory
+    holds them, and its fingerprint); written beside and renamed, so never half there."""
+    parts = [p for p in PARTS if p in set(parts)]
+    if "decode" not in parts:
+        raise ValueError("a pack holds at least the decode part")
+    kept = part_tensors(tensors, parts)
+    manifest = {"pack": PACK_VERSION, "fingerprint": fingerprint.hex(), "parts": parts, "config": config,
+                "decode_digest": decode_digest(config["model"], tensors, graphs), "graphs": {}}
+    members: list[tuple[str, bytes, int]] = []
+    for name, graph in part_graphs(graphs, parts).items():
+        skeleton, splices = _splices(graph, kept)
+        if _splice(skeleton, splices, kept.__getitem__) != graph:
+            raise WeightsError(f"cannot pack {name}: its weights do not splice back")
+        manifest["graphs"][name] = {"size": len(graph), "sha256": hashlib.sha256(graph).hexdigest(),
+                                    "splices": [[o, n] for o, n in splices]}
+        members.append((f"graphs/{name}", skeleton, zipfile.ZIP_DEFLATED))
+    manifest["filled"] = {}
+    for name in sorted(kept):
+        fill = _fill_value(kept[name])
+        if fill is None:
+            members.append(_member(f"tensors/{name}.npy", _npy(kept[name])))
+            continue
+        flat = np.ascontiguousarray(kept[name]).ravel()
+        other = flat != fill
+        manifest["filled"][name] = {"fill": fill, "dtype": flat.dtype.str, "shape": list(kept[name].shape)}
+        members.append(_member(f"tensors/{name}.mask.npy", _npy(np.packbits(other))))
+        members.append(_member(f"tensors/{name}.rest.npy", _npy(flat[other])))
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with zipfile.ZipFile(tmp, "w") as zf:
+            for name, data, method in [(MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode(),
+                                        zipfile.ZIP_DEFLATED), *members]:
+                info = zipfile.ZipInfo(name, _STAMP)
+                info.compress_type = method
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _fill_value(t: np.ndarray) -> int | None:
+    """The value most of an integer tensor holds, if it is worth storing apart."""
+    if t.dtype.kind not in "iu" or t.size < FILL_MIN_SIZE:
+        return None
+    values, counts = np.unique(t, return_counts=True)
+    top = int(np.argmax(counts))
+    return int(values[top]) if counts[top] >= FILL_SHARE * t.size else None
+
+
+def _member(name: str, data: bytes) -> tuple[str, bytes, int]:
+    """A zip member, deflated where that saves a tenth, else stored. (LZMA packs the reconstruction
+    values to a third of deflate's size but reads them 35 ms slower: decoding pays that every run.)"""
+    import zlib
+
+    method = zipfile.ZIP_DEFLATED if len(zlib.compress(data, 9)) < 0.9 * len(data) else zipfile.ZIP_STORED
+    return name, data, method
+
+
+class ModelPack:
+    """A pack opened for reading: its manifest at once, tensors and graphs when asked for."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        try:
+            self._zip = zipfile.ZipFile(self.path)
+            manifest = json.loads(self._zip.read(MANIFEST))
+            if manifest.get("pack") != PACK_VERSION:
+                raise WeightsError(f"{self.path} is a model pack of version {manifest.get('pack')!r}, "
+                                   f"this vqcodec reads version {PACK_VERSION}")
+            self.fingerprint = bytes.fromhex(manifest["fingerprint"])
+            self.parts = tuple(manifest["parts"])
+            self.config = manifest["config"]
+            self.decode_digest = str(manifest["decode_digest"])
+            self._graphs = manifest["graphs"]
+            self._filled = manifest.get("filled", {})
+            if len(self.fingerprint) != 8 or "decode" not in self.parts or not isinstance(self.config.get("model"), dict):
+                raise ValueError("malformed manifest")
+        except (OSError, KeyError, ValueError, TypeError, AttributeError, zipfile.BadZipFile) as exc:
+            raise WeightsError(f"cannot read model pack {self.path}: {exc}") from exc
+        self._names = {n[len("tensors/"):-len(".npy")] for n in self._zip.namelist()
+                       if n.startswith("tensors/") and n.endswith(".npy")}
+        self._names = {n for n in self._names if n.removesuffix(".mask").removesuffix(".rest") not in self._filled}
+        self._names |= set(self._filled)
+        self._cache: dict[str, np.ndarray] = {}
+
+    @property
+    def has_encoder(self) -> bool:
+        return "encode" in self.parts
+
+    def tensor_names(self) -> list[str]:
+        return sorted(self._names)
+
+    def tensor(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            try:
+                self._cache[name] = self._filled_tensor(name) if name in self._filled else self._array(name)
+            except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
+                raise WeightsError(f"cannot read tensor {name} of {self.path}: {exc}") from exc
+        return self._cache[name]
+
+    def _array(self, member: str) -> np.ndarray:
+        with self._zip.open(f"tensors/{member}.npy") as f:
+            return np.lib.format.read_array(f, allow_pickle=False)
+
+    def _filled_tensor(self, name: str) -> np.ndarray:
+        entry = self._filled[name]
+        dtype, shape = np.dtype(entry["dtype"]), tuple(int(n) for n in entry["shape"])
+        size = int(np.prod(shape, dtype=np.int64))
+        other = np.unpackbits(self._array(f"{name}.mask"), count=size).view(bool)
+        rest = self._array(f"{name}.rest")
+        if rest.dtype != dtype or rest.shape != (int(other.sum()),):
+            raise ValueError("its entries do not match its mask")
+        out = np.full(size, entry["fill"], dtype)
+        out[other] = rest
+        return out.reshape(shape)
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {name: self.tensor(name) for name in self.tensor_names()}
+
+    def graph_names(self) -> list[str]:
+        return sorted(self._graphs)
+
+    def graph(self, name: str) -> bytes | None:
+        """The graph's bytes as the model directory held them, or None if the pack has no such graph."""
+        entry = self._graphs.get(name)
+        if entry is None:
+            return None
+        try:
+            skeleton = self._zip.read(f"graphs/{name}")
+            graph = _splice(skeleton, [(int(o), str(n)) for o, n in entry["splices"]], self.tensor)
+        except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
+            raise WeightsError(f"cannot read graph {name} of {self.path}: {exc}") from exc
+        if len(graph) != entry["size"]:
+            raise WeightsError(f"graph {name} of {self.path} does not splice to its size")
+        return graph
+
+    def graphs(self) -> dict[str, bytes]:
+        return {name: self.graph(name) for name in self.graph_names()}
+
+    def verify(self) -> None:
+        """Recompute what the pack claims: the fingerprint if it holds the whole model, the decode
+        digest always; zip's CRCs check every member on the way. WeightsError if anything differs."""
+        tensors, graphs = self.tensors(), self.graphs()
+        model = self.config["model"]
+        for name, entry in self._graphs.items():
+            if hashlib.sha256(graphs[name]).hexdigest() != entry["sha256"]:
+                raise WeightsError(f"{self.path}: graph {name} differs from the one packed")
+        if decode_digest(model, tensors, graphs) != self.decode_digest:
+            raise WeightsError(f"{self.path}: its decode part differs from the one packed")
+        covered = {k: v for k, v in graphs.items() if k in FINGERPRINT_GRAPHS}
+        if self.has_encoder and digest(model, tensors, covered).digest()[:8] != self.fingerprint:
+            raise WeightsError(f"{self.path}: its tensors and graphs do not give fingerprint {self.fingerprint.hex()}")
+
+    def close(self) -> None:
+        self._zip.close()
