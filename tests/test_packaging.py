@@ -63,6 +63,9 @@ def test_installed_command_codes_without_torch(installed, tmp_path):
     assert (tmp_path / "effort.vqc").read_bytes() != (tmp_path / "photo.vqc").read_bytes()  # the gradient ran, no torch
     vqcodec_cmd("decompress", str(tmp_path / "photo.vqc"))
     assert (tmp_path / "photo.vqc.png").stat().st_size > 0
+    older = tmp_path / "older.vqc"  # a file the release before wrote, with its own model
+    older.write_bytes((ROOT / "tests" / "golden" / "d346c9c6120f5fec" / "photo-q55.vqc").read_bytes())
+    assert "older.vqc.png: 93x70 RGB" in vqcodec_cmd("decompress", str(older))
     info = vqcodec_cmd("info", str(tmp_path / "photo.vqc"))
     assert f"installed: {installed / 'vqcodec' / 'weights'}" in info  # found among the wheel's own models
     assert "loaded: []" in info  # info reads a header and the packs' manifests: no inference engine

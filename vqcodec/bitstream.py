@@ -144,7 +144,9 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Container:
     if len(data) < header.file_size:
         raise TruncatedError(f"file is truncated: {len(data)} of {header.file_size} bytes")
     if len(data) > header.file_size:
-        raise CorruptError(f"{len(data) - header.file_size} unexpected bytes after the payload")
+        # no count: a reader stops one byte past the end (read_file), so it cannot know how many follow
+        raise CorruptError(f"unexpected bytes after the payload: the file is longer than its header says "
+                           f"({header.file_size} bytes)")
     body = data[HEADER_SIZE:]
     (body_crc,) = PAYLOAD_CRC.unpack_from(data, HEADER.size)
     if zlib.crc32(body) != body_crc:
