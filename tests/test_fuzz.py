@@ -13,7 +13,9 @@ every file there is replayed by the suite from then on.
 
 import hashlib
 import os
+import struct
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vqcodec
+from vqcodec import bitstream
 
 from .conftest import smooth_image
 
@@ -86,10 +89,21 @@ def test_mutated_files(tiny_model, seeds, data):
     _decode_or_format_error(bytes(buf), tiny_model, seed)
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.binary(max_size=200))
-def test_random_bytes(tiny_model, blob):
-    _decode_or_format_error(b"\x89VQC\x03" + blob, tiny_model, None)
+@settings(max_examples=200, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.data())
+def test_random_files(tiny_model, data):
+    """Files an attacker writes from scratch: a version this decoder reads, any field values, the
+    CRCs right or not, the model the tiny one (so payloads are decoded) or another."""
+    draw = data.draw
+    fields = (bitstream.MAGIC, draw(st.sampled_from([12, 13])), draw(st.integers(0, 4)), draw(st.integers(0, 101)),
+              draw(st.integers(0, 2)), draw(st.sampled_from([tiny_model.fingerprint, bitstream.NO_MODEL, b"\x01" * 8])),
+              draw(st.integers(0, 70)), draw(st.integers(0, 70)))
+    payload, alpha = draw(st.binary(max_size=300)), draw(st.binary(max_size=40))
+    sizes = (len(payload), len(alpha)) if draw(st.booleans()) else (draw(st.integers(0, 400)), draw(st.integers(0, 50)))
+    head = struct.pack("<4sBBBB8sIIII", *fields, *sizes)
+    crcs = (zlib.crc32(head), zlib.crc32(payload + alpha)) if draw(st.booleans()) else (draw(st.integers(0, 2**32 - 1)),) * 2
+    _decode_or_format_error(head + struct.pack("<II", *crcs) + payload + alpha, tiny_model, None)
 
 
 @pytest.mark.parametrize("path", sorted(CORPUS.glob("*.vqc")), ids=lambda p: p.name)
