@@ -245,11 +245,6 @@ def open_model(path: str | os.PathLike | None = None) -> Stored:
     return Stored(path, config, tensors, graph, names, fp, True)
 
 
-def read_fingerprint(path: str | os.PathLike | None = None) -> bytes:
-    """The fingerprint of a model (directory or pack), without building its transforms."""
-    return open_model(path).fingerprint
-
-
 def _torch_net(cfg: ModelConfig, tensors: Mapping[str, np.ndarray], directory: Path, device: str,
                encoder: bool = True) -> "VQVAE":
     try:
