@@ -58,7 +58,13 @@ def _resolve(model: CodecModel | None, device: str | None) -> CodecModel:
     """``model``, or the current model of the package (loaded once per device)."""
     if model is not None:
         return model
-    return _load(current_pack(DEFAULT_WEIGHTS), device or "cpu")
+    return _load(_current(), device or "cpu")
+
+
+@lru_cache(maxsize=1)
+def _current() -> Path:
+    """The package's current model (read from releases.json once, not on every call)."""
+    return current_pack(DEFAULT_WEIGHTS)
 
 
 def model_for(fingerprint: bytes, model_path: Iterable[str | os.PathLike] = (), device: str | None = None) -> CodecModel:
