@@ -103,9 +103,17 @@ def _entry(path: Path) -> Installed | None:
         finally:
             pack.close()
     if path.is_dir() and (path / WEIGHTS_FILE).is_file():
-        size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
-        return Installed(open_model(path).fingerprint.hex(), path, ("decode", "encode"), size)
+        files = [f.stat() for f in path.iterdir() if f.is_file()]
+        stamp = tuple(sorted((f.st_mtime_ns, f.st_size) for f in files))
+        return Installed(_directory_fingerprint(path, stamp), path, ("decode", "encode"), sum(f.st_size for f in files))
     return None
+
+
+@lru_cache(maxsize=8)
+def _directory_fingerprint(path: Path, stamp: tuple) -> str:
+    """A model directory's fingerprint, hashed once while its files stay as they are (``stamp``):
+    decoding file after file with ``model_path=[DIR]`` looks it up every time."""
+    return open_model(path).fingerprint.hex()
 
 
 def installed(extra: Iterable[str | os.PathLike] = ()) -> list[Installed]:

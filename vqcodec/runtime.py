@@ -63,6 +63,9 @@ class Transforms(Protocol):
         of ``sum(weight * (pixels - target)^2)``, ``weight`` (1, 1, H, W)."""
 
 
+_NO_DECODER = "use the torch backend or re-export the model"
+
+
 class OnnxTransforms:
     """The transforms as ONNX graphs run by ONNX Runtime on the CPU; each graph's session is made
     when first used, so decoding never builds the encoder's."""
@@ -79,7 +82,7 @@ class OnnxTransforms:
         self._sessions: dict[str, object] = {}
         # the decoder's session now: its threads are up by the time the codes are decoded (made just
         # before its first run, the run took 0.1 s longer)
-        self._session(DECODER_FILE, "use the torch backend or re-export the model")
+        self._session(DECODER_FILE, _NO_DECODER)
 
     def _session(self, name: str, missing: str):
         if name not in self._sessions:
@@ -111,8 +114,7 @@ class OnnxTransforms:
         return self._run(session, x)[0]
 
     def decode(self, latents: np.ndarray, table_set: int = 0) -> np.ndarray:
-        return self._run(self._session(DECODER_FILE, "use the torch backend or re-export the model"), latents,
-                         table_set=table_set)[0]
+        return self._run(self._session(DECODER_FILE, _NO_DECODER), latents, table_set=table_set)[0]
 
     def gradient(self, latents: np.ndarray, target: np.ndarray, weight: np.ndarray,
                  table_set: int = 0) -> tuple[np.ndarray, np.ndarray]:

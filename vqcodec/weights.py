@@ -238,7 +238,9 @@ def open_model(path: str | os.PathLike | None = None) -> Stored:
     except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
         raise WeightsError(f"cannot load model from {path}: {exc}") from exc
 
-    def graph(name: str) -> bytes | None:
+    def graph(name: str) -> bytes | None:  # the fingerprinted graphs are read already
+        if name in graphs:
+            return graphs[name]
         return (path / name).read_bytes() if (path / name).is_file() else None
 
     names = frozenset(name for name in (ENCODER_FILE, DECODER_FILE, GRADIENT_FILE) if (path / name).is_file())
