@@ -1,5 +1,7 @@
 """Input normalisation: modes, EXIF orientation, unreadable files."""
 
+import io
+
 import numpy as np
 
 import vqcodec
@@ -127,7 +129,56 @@ def test_decompression_bomb_is_a_clear_error_before_decoding(tmp_path):
         to_pixels(path, max_pixels=200 * 200)
     saved = Image.MAX_IMAGE_PIXELS
     assert to_pixels(path, max_pixels=400 * 400).rgb.shape == (400, 400, 3)
-    assert Image.MAX_IMAGE_PIXELS == saved  # Pillow's own guard is restored
+    assert Image.MAX_IMAGE_PIXELS == saved  # Pillow's own guard is untouched
+
+
+def test_an_image_over_pillows_limit_opens_when_max_pixels_allows(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    Image.new("RGB", (40, 30), (10, 200, 30)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow refuses above 200 pixels
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(path)
+    px = to_pixels(path)  # vqcodec's own limit decides
+    assert px.rgb.shape == (30, 40, 3) and (px.rgb == (10, 200, 30)).all()
+    assert to_pixels(path.read_bytes()).rgb.shape == (30, 40, 3)
+    with pytest.raises(ImageError, match="exceeds the limit of 1000 pixels"):
+        to_pixels(path, max_pixels=1000)
+    assert Image.MAX_IMAGE_PIXELS == 100
+
+
+def test_pillows_guard_holds_in_other_threads_while_vqcodec_opens_images(tmp_path):
+    """A plain Image.open of a PNG claiming 100000 x 100000, in another thread, is refused by Pillow
+    every time while vqcodec opens images over and over (it once lifted Pillow's limit process-wide)."""
+    import struct
+    import threading
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    photo = tmp_path / "photo.png"
+    Image.fromarray(smooth_image(16, 16)).save(photo)
+    stop, accepted, refused = threading.Event(), [], []
+
+    def plain_opens() -> None:
+        while not stop.is_set():
+            try:
+                Image.open(io.BytesIO(bomb))
+                accepted.append(1)
+            except Image.DecompressionBombError:
+                refused.append(1)
+
+    worker = threading.Thread(target=plain_opens)
+    worker.start()
+    try:
+        for _ in range(300):
+            to_pixels(photo)
+    finally:
+        stop.set()
+        worker.join()
+    assert refused and not accepted
 
 
 def test_default_limit_refuses_a_tiny_file_claiming_a_huge_image(tmp_path):

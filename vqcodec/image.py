@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import threading
 import warnings
 import zlib
@@ -35,8 +36,8 @@ class LargeImageWarning(UserWarning):
     """An image is above Pillow's decompression-bomb warning threshold (but within the limit)."""
 
 
-#: Pillow's own bomb guard is a process-wide setting; lifting it for one call is serialised.
-_PILLOW_GUARD = threading.Lock()
+#: warnings.catch_warnings swaps the process's filters: one opening at a time sets and restores them.
+_WARNINGS_GUARD = threading.Lock()
 
 
 def check_pixels(width: int, height: int, max_pixels: int | None) -> None:
@@ -79,18 +80,38 @@ def _from_array(arr: np.ndarray) -> Image.Image:
     raise ImageError(f"array of shape {arr.shape} is not an image (H, W) or (H, W, 1|2|3|4)")
 
 
+def _pillow_open(src: str | os.PathLike | bytes, path: Path | str) -> Image.Image:
+    """``Image.open``, and above Pillow's own bomb limit the same plugins without its check, for
+    vqcodec's limit (``check_pixels``, next) to decide. ``Image.MAX_IMAGE_PIXELS`` is never changed:
+    it is process-wide, and lifting it let any other thread's ``Image.open`` take a bomb."""
+    with _WARNINGS_GUARD, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            return Image.open(io.BytesIO(src) if isinstance(src, bytes) else path)
+        except Image.DecompressionBombError:
+            pass  # larger than Pillow allows: only a raised max_pixels lets it through
+    fp = io.BytesIO(src if isinstance(src, bytes) else Path(path).read_bytes())
+    prefix = fp.read(16)
+    Image.init()
+    for name in Image.ID:  # Image.open's own search over the registered formats, minus the check
+        factory, accept = Image.OPEN[name]
+        result = accept(prefix) if accept else True
+        if not result or isinstance(result, str):
+            continue
+        fp.seek(0)
+        try:
+            return factory(fp, str(path))
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue
+    raise UnidentifiedImageError(f"cannot identify image file {path}")
+
+
 def _open(src: str | os.PathLike | bytes, max_pixels: int | None) -> Image.Image:
     """Open and decode an image file, checking its size before decoding any pixel."""
     path = "input" if isinstance(src, bytes) else Path(src)
     im = None
     try:
-        with _PILLOW_GUARD, warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our limit replaces Pillow's
-            try:
-                im = Image.open(io.BytesIO(src) if isinstance(src, bytes) else path)
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved
+        im = _pillow_open(src, path)
         check_pixels(im.width, im.height, max_pixels)
         if im.mode in ("RGB", "RGBA", "LA") and any(";16" in str(tile.args) for tile in im.tile):
             # Pillow reads 16-bit colour PNG/TIFF as 8-bit without a word; say so, as for 16-bit gray
