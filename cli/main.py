@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import stat
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -166,10 +167,31 @@ def _model_status(fingerprint: bytes, model_dir: str | None) -> str:
     return f"not installed; {models.release_note(fingerprint)}"
 
 
+def _input_problem(src: Path) -> str | None:
+    """Why ``src`` cannot be an input, or None. Only regular files (and '-'): opening a FIFO or a
+    device would block, or read without end. os.stat opens nothing, so it cannot block."""
+    if src == STDIO:
+        return None
+    try:
+        mode = src.stat().st_mode
+    except FileNotFoundError:
+        return f"{src}: no such file"
+    except OSError as exc:
+        return f"{src}: cannot read ({exc.strerror})"
+    if stat.S_ISDIR(mode):
+        return f"{src}: is a directory"
+    if not stat.S_ISREG(mode):
+        return f"{src}: not a regular file (a FIFO, device or socket)"
+    return None
+
+
 def _run(task, job: Job) -> tuple[str | None, str | None, list[str]]:
     """(report line, error message, warnings) of one job; never raises a VqcError."""
     import vqcodec
 
+    problem = _input_problem(job.src)
+    if problem is not None:
+        return None, problem, []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", vqcodec.ConversionWarning)
         warnings.simplefilter("always", vqcodec.LargeImageWarning)
@@ -401,8 +423,7 @@ def decompress(files: tuple[Path, ...], output: str | None, force: bool, jobs: i
 
 def _fail_if_none_readable(inputs: tuple[Path, ...]) -> None:
     """When no input can be read at all (a mistyped name), say so and exit before loading the model."""
-    problems = [f"{src}: is a directory" if src.is_dir() else f"{src}: no such file"
-                for src in inputs if src != STDIO and not src.is_file()]
+    problems = [problem for problem in map(_input_problem, inputs) if problem is not None]
     if len(problems) == len(inputs):
         for message in problems:
             _fail(message)

@@ -316,3 +316,31 @@ def test_few_colours_are_reported_lossless(run, tmp_path):
     assert "lossless palette file" in run("info", str(tmp_path / "drawing.vqc")).output
     assert run("decompress", str(tmp_path / "drawing.vqc"), "-o", str(tmp_path / "back.png")).exit_code == 0
     assert np.array_equal(np.asarray(Image.open(tmp_path / "back.png")), np.asarray(im))
+
+
+def test_a_fifo_among_the_inputs_is_refused_without_blocking(tiny_model_dir, photo_path, tmp_path):
+    """Opening a FIFO blocks until a writer comes: the run used to hang there, the files after it
+    never done. Each non-regular input is one line; the others are coded."""
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    other = tmp_path / "other.png"
+    other.write_bytes(photo_path.read_bytes())
+    (tmp_path / "out").mkdir()
+
+    def vqcodec(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "vqcodec_cli", *args, "--model", str(tiny_model_dir)],
+                              capture_output=True, text=True, timeout=120)
+
+    done = vqcodec("compress", str(photo_path), str(fifo), str(other), "-q", "3", "-o", str(tmp_path / "out"))
+    assert done.returncode == 1 and "pipe.png: not a regular file" in done.stderr
+    assert "2 of 3 files done" in done.stderr and (tmp_path / "out" / "other.vqc").is_file()
+    vqc_fifo = tmp_path / "pipe.vqc"
+    os.mkfifo(vqc_fifo)
+    for command in ("decompress", "info"):
+        done = vqcodec(command, str(tmp_path / "out" / "other.vqc"), str(vqc_fifo))
+        assert done.returncode == 1 and "pipe.vqc: not a regular file" in done.stderr, command
+    assert (tmp_path / "out" / "other.vqc.png").is_file()
