@@ -3,7 +3,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vqcodec.prior import NUM_CLASSES, NUM_CONTEXTS, Prior
-from vqcodec.rate import choose_codes, coded_steps, quality_lambdas
+from vqcodec.prior import phase_of
+from vqcodec.rate import LEAD_WEIGHTS, choose_codes, coded_steps, quality_lambdas, smooth_means
 
 
 def _exhaustive(latents, codebooks, prior, quality, lam):
@@ -30,12 +31,36 @@ def test_small_codebooks_get_the_exact_entropy_constrained_choice(codebooks, d, 
                   np.zeros(1, np.int64), rng.integers(0, 2, (1, codebooks)))
     z = rng.normal(size=(codebooks, 4, 5, d))
     got = choose_codes(z, cb, prior, 0, lam)
-    want = _exhaustive(z, cb, prior, 0, lam)
-    cost = lambda idx: sum(  # noqa: E731 (ties may pick either code)
-        ((z[m] - cb[m][idx[m]]) ** 2).sum() for m in range(codebooks))
-    assert got.shape == want.shape and (lam > 0 or cost(got) <= cost(want) + 1e-9)
-    if lam == 0:
+    if lam == 0:  # the nearest codes, whatever their bits
+        want = _exhaustive(z, cb, prior, 0, lam)
+        cost = lambda idx: sum(((z[m] - cb[m][idx[m]]) ** 2).sum() for m in range(codebooks))  # noqa: E731
         assert np.allclose(cost(got), cost(want))
+    _assert_each_code_is_the_cheapest(z, cb, prior, lam, got)
+
+
+def _assert_each_code_is_the_cheapest(z, cb, prior, lam, got):
+    """Every chosen code minimises, over the whole codebook, its weighted squared error plus lam
+    times its bits under the row its context selects (the decoder's context, from the codes chosen
+    before it). Phases 0 .. 2 aim at their neighbourhood's mean where it is smooth, their error
+    weighed by LEAD_WEIGHTS (rate.py's rule, restated here position by position)."""
+    _, h, w, d = z.shape
+    phase = phase_of(h, w).ravel()
+    means, smooth = smooth_means(z, lam) if lam > 0 else (None, None)
+    for m, pos, rows, shift, tables in prior.steps(0, got.copy()):
+        v = z[m].reshape(-1, d)[pos]
+        weight = np.ones(pos.size)
+        if lam > 0:
+            row, col = np.divmod(pos, w)
+            even = row // 2 * ((w + 1) // 2) + col // 2
+            lead = (phase[pos] < len(LEAD_WEIGHTS)) & smooth[m][even]
+            v = np.where(lead[:, None], means[m][even], v)
+            weight = np.where(lead, np.take(LEAD_WEIGHTS, np.minimum(phase[pos], len(LEAD_WEIGHTS) - 1)), 1.0)
+        err = weight[:, None] * ((v[:, None] - cb[m][None]) ** 2).sum(-1)
+        bits = -np.log2(tables / tables.sum(1, keepdims=True))
+        symbols = (np.arange(prior.size)[None] - shift[:, None]) % prior.size
+        total = err + lam * np.take_along_axis(bits[rows], symbols, 1)
+        chosen = np.take_along_axis(total, got[m].reshape(-1)[pos][:, None], 1)[:, 0]
+        assert np.all(chosen <= total.min(1) + 1e-4 * (1 + np.abs(total.min(1)))), (m, pos)
 
 
 def test_no_lambda_is_the_nearest_code_and_a_huge_one_the_cheapest():
