@@ -78,6 +78,13 @@ def test_pixel_limit_checked_before_anything_else_is_trusted():
         parse_header(pack(h, b""), max_pixels=10**9)
 
 
+def test_the_pixel_limit_admits_exactly_its_count():
+    h = Header("RGB", 1, b"x" * 8, 300, 200, 0, 0)
+    assert parse_header(pack(h, b""), max_pixels=300 * 200).width == 300
+    with pytest.raises(ImageTooLargeError, match="exceeds the limit of 59999 pixels"):
+        parse_header(pack(h, b""), max_pixels=300 * 200 - 1)
+
+
 def test_invalid_fields_with_valid_checksum_are_corruption():
     _, data = _file()
     fields = list(bitstream.HEADER.unpack_from(data))

@@ -344,3 +344,15 @@ def test_a_fifo_among_the_inputs_is_refused_without_blocking(tiny_model_dir, pho
         done = vqcodec(command, str(tmp_path / "out" / "other.vqc"), str(vqc_fifo))
         assert done.returncode == 1 and "pipe.vqc: not a regular file" in done.stderr, command
     assert (tmp_path / "out" / "other.vqc.png").is_file()
+
+
+def test_max_pixels_option_sets_and_lifts_the_limit(run, photo_path, tmp_path):
+    pixels = 61 * 45  # photo_path's size
+    refused = run("compress", str(photo_path), "--max-pixels", str(pixels - 1), "-o", str(tmp_path / "a.vqc"))
+    assert refused.exit_code == 1 and f"exceeds the limit of {pixels - 1} pixels" in refused.output
+    assert not (tmp_path / "a.vqc").exists()
+    assert run("compress", str(photo_path), "--max-pixels", str(pixels), "-o", str(tmp_path / "a.vqc")).exit_code == 0
+    assert run("compress", str(photo_path), "--max-pixels", "0", "-o", str(tmp_path / "b.vqc")).exit_code == 0
+    refused = run("decompress", str(tmp_path / "a.vqc"), "--max-pixels", "100", "-o", str(tmp_path / "a.png"))
+    assert refused.exit_code == 1 and "exceeds the limit of 100 pixels" in refused.output
+    assert run("decompress", str(tmp_path / "a.vqc"), "--max-pixels", "0", "-o", str(tmp_path / "a.png")).exit_code == 0

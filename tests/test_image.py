@@ -248,3 +248,23 @@ def test_quantized_alpha_keeps_transparent_and_opaque_exact(quality):
     assert np.abs(q.astype(int) - alpha).max() <= 128
     assert len(np.unique(q)) == (256 if quality == 100 else 2 + round(254 * (quality / 100) ** 2))
     assert np.array_equal(quantize_alpha(alpha, 100), alpha)
+
+
+def test_check_pixels_limit_and_large_image_warning_edges():
+    import warnings
+
+    from vqcodec.bitstream import DEFAULT_MAX_PIXELS, WARN_PIXELS
+    from vqcodec.errors import ImageTooLargeError
+    from vqcodec.image import LargeImageWarning, check_pixels
+
+    check_pixels(10, 10, 100)
+    with pytest.raises(ImageTooLargeError):
+        check_pixels(10, 10, 99)
+    with pytest.raises(ImageTooLargeError):
+        check_pixels(DEFAULT_MAX_PIXELS + 1, 1, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LargeImageWarning)
+        check_pixels(WARN_PIXELS, 1, None)  # at the threshold: no warning
+        check_pixels(WARN_PIXELS + 1, 1, 10**12)  # an explicit limit: the caller expects large images
+    with pytest.warns(LargeImageWarning, match="is large"):
+        check_pixels(WARN_PIXELS + 1, 1, None)
