@@ -221,6 +221,12 @@ def test_stdin_to_stdout_round_trip(tiny_model_dir, photo_path):
     png = subprocess.run([*cmd, "decompress", "-", "-o", "-", *model], input=vqc.stdout,
                          capture_output=True, check=True)
     assert png.stdout[:8] == b"\x89PNG\r\n\x1a\n"
+    import io
+
+    import vqcodec
+
+    expected = vqcodec.decompress(vqc.stdout, model=vqcodec.load_model(tiny_model_dir))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png.stdout))), np.asarray(expected))  # the image, whole
     assert list(photo_path.parent.iterdir()) == [photo_path]  # nothing written to disk
 
 

@@ -132,6 +132,16 @@ def test_payload_that_does_not_end_with_the_image_is_corrupt(coded, damage):
 
 def test_correction_naming_no_table_is_corrupt():
     """A crafted stream: valid codes, then a correction with a step but table 0."""
+    from vqcodec import entropy
+
+    coder, data = _crafted([(np.array([2]), entropy._STEP), (np.array([0]), entropy._SPREAD),
+                            (entropy.TERMINATOR, entropy.uniform_byte)])
+    with pytest.raises(CorruptError, match="no table"):
+        coder.decode(data, 4, 4, 0)
+
+
+def _crafted(tail: list) -> tuple[EntropyCoder, bytes]:
+    """A 4 x 4 one-codebook payload: valid codes, then ``tail``'s (symbols, model) pairs as written."""
     import constriction
 
     from vqcodec import entropy
@@ -146,12 +156,24 @@ def test_correction_naming_no_table_is_corrupt():
         for row, lo, hi in groups:
             enc.encode(((idx[m].ravel()[pos] - shift) % prior.size)[order[lo:hi]].astype(np.int32),
                        coder._model(0, m, row, tables))
-    enc.encode(np.array([2], np.int32), entropy._STEP)
-    enc.encode(np.array([0], np.int32), entropy._SPREAD)
-    enc.encode(entropy.TERMINATOR, entropy.uniform_byte)
-    data = enc.get_compressed().astype("<u4").tobytes()
-    with pytest.raises(CorruptError, match="no table"):
-        coder.decode(data, 4, 4, 0)
+    for symbols, model in tail:
+        enc.encode(np.asarray(symbols, np.int32), model)
+    return coder, enc.get_compressed().astype("<u4").tobytes()
+
+
+def test_the_terminator_must_be_there_and_end_the_stream():
+    """entropy.finish: the four bytes after the codes must be "VQC3", and no symbol may follow them."""
+    from vqcodec import entropy
+
+    no_fix = (np.array([0]), entropy._STEP)
+    _, valid = _crafted([no_fix, (entropy.TERMINATOR, entropy.uniform_byte)])
+    coder, wrong = _crafted([no_fix, (np.frombuffer(b"VQC4", np.uint8), entropy.uniform_byte)])
+    assert coder.decode(valid, 4, 4, 0)[0].shape == (1, 4, 4)
+    with pytest.raises(CorruptError, match="does not end where the image does"):
+        coder.decode(wrong, 4, 4, 0)
+    _, longer = _crafted([no_fix, (entropy.TERMINATOR, entropy.uniform_byte), (np.arange(16), entropy.uniform_byte)])
+    with pytest.raises(CorruptError, match="data after its last symbol"):
+        coder.decode(longer, 4, 4, 0)
 
 
 def test_an_image_its_adaptive_tables_make_cheap_is_not_refused_as_short():

@@ -30,7 +30,9 @@ def test_exif_orientation_is_applied(tmp_path):
     exif[0x0112] = 6  # rotate 90 degrees clockwise on display
     path = tmp_path / "o.jpg"
     img.save(path, exif=exif, quality=95)
-    assert to_pixels(path).rgb.shape == (40, 20, 3)
+    stored = np.asarray(Image.open(path).convert("RGB"))  # the pixels as stored, 20 rows of 40
+    # displayed turned 90 degrees clockwise: the stored first row becomes the last column
+    assert np.array_equal(to_pixels(path).rgb, np.rot90(stored, k=-1))
 
 
 def test_sixteen_bit_png_converts_with_warning(tmp_path):

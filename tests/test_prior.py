@@ -22,6 +22,7 @@ from vqcodec.prior import (
     expectation_rows,
     bucket,
     phase_of,
+    _PHASE_CONTEXTS as PHASE_CONTEXTS,
     phase_positions,
     schedule,
 )
@@ -120,18 +121,18 @@ def test_positions_far_from_zero_code_their_difference_from_the_neighbours_mean(
     tracker.add(np.zeros((4, 4), np.int64))
     grid = np.full((4, 4), 100 + MEAN_CAP)  # at the edge of the near contexts: not predicted
     ctx, shift = on_grid(tracker, 4, grid)
-    assert not shift.any() and ctx.max() < 2 * 2700
+    assert not shift.any() and ctx.max() < 2 * PHASE_CONTEXTS
     grid = np.full((4, 4), 140)
     grid[0, 0] = 143  # (0, 1) has neighbours 143, 140, 140 (the fourth is outside): mean 141
     ctx, shift = on_grid(tracker, 4, grid)
     assert shift[0, 1] == 141 and shift[2, 1] == 140
     assert ctx[0, 1] != ctx[2, 1]  # its neighbours stray by 4 in all: another spread bucket
-    assert min(ctx[0, 1], ctx[2, 1]) >= 2 * 2700 and ctx.max() < NUM_CONTEXTS
+    assert min(ctx[0, 1], ctx[2, 1]) >= 2 * PHASE_CONTEXTS and ctx.max() < NUM_CONTEXTS
     shift1 = on_grid(tracker, 3, grid)[1]
     assert shift1[3, 3] == 140 and shift1[1, 1] == 0  # diagonals 143, 140, 140, 140 stray by 2 + 3 * 1
     grid[0, 0] = 150  # neighbours that disagree: the absolute tables again
     ctx, shift = on_grid(tracker, 4, grid)
-    assert shift[0, 1] == 0 and shift[2, 1] == 140 and ctx[0, 1] < 2 * 2700
+    assert shift[0, 1] == 0 and shift[2, 1] == 140 and ctx[0, 1] < 2 * PHASE_CONTEXTS
 
 
 def test_the_even_quarter_is_a_pyramid_predicted_from_anchors_two_apart():
@@ -157,7 +158,7 @@ def test_the_even_quarter_is_a_pyramid_predicted_from_anchors_two_apart():
     assert ctx[0, 2] == anchors and not shift.any()
     far = np.full((9, 9), 140)  # far from zero and agreeing: predicted, in contexts after the near ones
     ctx, shift = on_grid(tracker, 1, far)
-    assert shift[2, 2] == 140 and 2 * 2700 <= ctx[2, 2] < NUM_CONTEXTS
+    assert shift[2, 2] == 140 and 2 * PHASE_CONTEXTS <= ctx[2, 2] < NUM_CONTEXTS
 
 
 @settings(max_examples=30, deadline=None)
