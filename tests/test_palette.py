@@ -100,3 +100,22 @@ def test_a_palette_larger_than_allowed_is_corrupt():
     encoder.encode(TERMINATOR, uniform_byte)
     with pytest.raises(CorruptError, match="colours"):
         palette.decode(encoder.get_compressed().astype("<u4").tobytes(), 4, 4)
+
+
+def test_the_shapes_a_palette_file_may_have_are_those_of_the_spec():
+    """docs/format.md: at most max(4096, width * height // 32) wavefront steps, S = width + 2 (height - 1)."""
+    from dataclasses import replace
+
+    import vqcodec
+    from vqcodec import bitstream
+
+    assert palette.codable(4096, 1) and not palette.codable(4097, 1)
+    assert palette.codable(5000, 64)  # 5126 steps, 10000 allowed
+    assert not palette.codable(5000, 20)  # 5038 steps, 3125 allowed (a limit of width * height // 16 would allow it)
+    drawing = np.full((30, 40, 3), 255, np.uint8)
+    drawing[5:20, 8:30] = [200, 30, 30]
+    data = vqcodec.compress(drawing, 50)
+    container = bitstream.unpack(data)
+    thin = bitstream.pack(replace(container.header, width=5000, height=20), container.payload, container.alpha)
+    with pytest.raises(CorruptError, match="cannot hold a palette payload"):
+        vqcodec.decompress(thin)
