@@ -52,9 +52,13 @@ def _payload(data: bytes) -> bytes:
 def honest(tiny_model):
     """Real files (small, so the campaign runs fast): two sizes and qualities, and one with alpha."""
     rgba = np.dstack([smooth_image(37, 29, 1), np.full((29, 37), 200, np.uint8)])
+    drawing = np.full((48, 64, 3), 255, np.uint8)
+    drawing[5:30, 8:50] = [200, 30, 30]
+    palette = vqcodec.compress(drawing, 50, tiny_model)
+    assert palette[7] == 1  # a palette file: its shapes and step counts are crafted too
     return [vqcodec.compress(smooth_image(64, 64, 2), 40, tiny_model),
             vqcodec.compress(smooth_image(120, 96, 3), 90, tiny_model),
-            vqcodec.compress(rgba, 10, tiny_model)]
+            vqcodec.compress(rgba, 10, tiny_model), palette]
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +91,30 @@ def test_header_only_bomb_is_refused_in_milliseconds(tiny_model, honest, size):
     with pytest.raises(vqcodec.FormatError):
         vqcodec.decompress(data, model=tiny_model, max_pixels=1 << 62)
     assert time.perf_counter() - start < 0.05
+
+
+def test_a_thin_map_of_codes_is_refused_before_any_work(tiny_model, honest):
+    """A latent map one latent high and 22 million long: a tile of adaptation statistics per 64
+    latents (11 GB asked for, with the shipped model); now refused at its shape (prior.check_shape)."""
+    data = craft(honest[0], bytes(253_360), width=178_956_970, height=1)
+    start = time.process_time()
+    with pytest.raises(vqcodec.ImageTooLargeError, match="too thin"):
+        vqcodec.decompress(data, model=tiny_model, max_pixels=1 << 62)
+    assert time.process_time() - start < 0.05
+
+
+def test_a_palette_file_of_too_many_steps_is_refused_before_any_work(tiny_model):
+    """140,000 x 33 pixels: 140,064 wavefront steps, within a 32nd of its pixels but over the cap
+    of 32,768 (a step costs 30-95 us: 5,422,938 x 33 took 163 s)."""
+    drawing = np.full((30, 40, 3), 255, np.uint8)
+    drawing[5:20, 8:30] = [200, 30, 30]
+    template = vqcodec.compress(drawing, 50, tiny_model)
+    assert template[7] == 1  # a palette file
+    data = craft(template, _payload(template), width=140_000, height=33)
+    start = time.process_time()
+    with pytest.raises(vqcodec.CorruptError, match="cannot hold a palette payload"):
+        vqcodec.decompress(data, max_pixels=1 << 62)
+    assert time.process_time() - start < 0.05
 
 
 def test_random_payloads_raise_only_format_errors(tiny_model, honest):
@@ -133,7 +161,7 @@ CRAFTED_EXAMPLES = int(os.environ.get("VQCODEC_CRAFTED_EXAMPLES", "200"))
 @st.composite
 def crafted_files(draw, honest):
     template = draw(st.sampled_from(honest))
-    kind = draw(st.sampled_from(["random", "truncated", "shifted", "foreign", "extended", "honest"]))
+    kind = draw(st.sampled_from(["random", "truncated", "shifted", "foreign", "extended", "honest", "trailing"]))
     own = _payload(template)
     other = _payload(draw(st.sampled_from(honest)))
     if kind == "random":
@@ -148,10 +176,15 @@ def crafted_files(draw, honest):
         payload = other
     elif kind == "extended":
         payload = own + draw(st.binary(min_size=4, max_size=64))[:4] * draw(st.integers(1, 4))
+    elif kind == "trailing":  # whole words after the last symbol
+        payload = own + draw(st.binary(min_size=4, max_size=4)) * draw(st.integers(1, 3))
     else:
         payload = own
     width = draw(st.one_of(st.just(None), st.integers(1, 4096), st.sampled_from([1, 2, 7, 8, 9, 1 << 20, 2**32 - 1])))
     height = draw(st.one_of(st.just(None), st.integers(1, 4096), st.sampled_from([1, 2, 7, 8, 9, 1 << 20, 2**32 - 1])))
+    if draw(st.integers(0, 4)) == 0:  # thin shapes: 1 x N, N x 1, N x 33 ... up to the campaign's limit
+        across, along = draw(st.sampled_from([1, 2, 8, 9, 33, 127])), draw(st.integers(4096, LIMIT))
+        width, height = (along, across) if draw(st.booleans()) else (across, along)
     fields = {}
     if width is not None:
         fields["width"] = width

@@ -111,6 +111,7 @@ def test_the_shapes_a_palette_file_may_have_are_those_of_the_spec():
 
     assert palette.codable(4096, 1) and not palette.codable(4097, 1)
     assert palette.codable(5000, 64)  # 5126 steps, 10000 allowed
+    assert palette.codable(32704, 33) and not palette.codable(32705, 33)  # 32,768 steps at most, whatever P
     assert not palette.codable(5000, 20)  # 5038 steps, 3125 allowed (a limit of width * height // 16 would allow it)
     drawing = np.full((30, 40, 3), 255, np.uint8)
     drawing[5:20, 8:30] = [200, 30, 30]

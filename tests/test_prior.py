@@ -431,3 +431,19 @@ def test_adaptation_is_kept_per_tile(monkeypatch):
     assert whole <= 1.01 * apart
     monkeypatch.setattr(prior_module, "ADAPT_TILE", 4 * side)
     assert prior.codebook_bits(maps, 0)[1] > 1.05 * whole
+
+
+def test_thin_latent_maps_are_refused_at_their_bound():
+    """check_shape: at most max(1024, h * w // 1024) adaptation tiles of 64 x 64 latents."""
+    from vqcodec.errors import ImageTooLargeError
+    from vqcodec.prior import check_shape
+
+    check_shape(1, 65536)  # 1024 tiles
+    check_shape(300, 300)  # 25 tiles
+    check_shape(16, 10**6)  # 15,625 tiles, 15,625 allowed: a 128-pixel strip of any length
+    with pytest.raises(ImageTooLargeError, match="too thin"):
+        check_shape(1, 65537)
+    with pytest.raises(ImageTooLargeError, match="too thin"):
+        check_shape(22_369_622, 1)
+    with pytest.raises(ImageTooLargeError, match="too thin"):
+        check_shape(15, 10**6)

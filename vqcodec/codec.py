@@ -20,7 +20,7 @@ from PIL import Image
 from . import bitstream, correction, models, palette, tiling
 from .correction import Correction
 from .metrics import psnr
-from .prior import index_maps
+from .prior import check_shape, index_maps
 from .errors import CorruptError, ModelMismatchError, ModelNotFoundError, TargetError, UnsupportedVersionError, VqcError
 from .rate import bit_weight, coded_steps, per_codebook
 from .refine import refine
@@ -110,6 +110,7 @@ class _Encoding:
         if px.alpha is not None:
             px = replace(px, alpha=quantize_alpha(px.alpha, alpha_quality))
         self.px, self.model, self.effort = px, model, effort
+        check_shape(*_latent_shape(px.rgb.shape[1], px.rgb.shape[0], model.cfg.downsample))  # before any work
         self.latents = tiling.analyse(model.transforms, model.cfg, px.rgb)
         self.alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
         # a target search reports a level it coded; effort may have decoded the file already

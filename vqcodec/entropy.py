@@ -30,7 +30,7 @@ import numpy as np
 from . import correction as corr
 from .correction import Correction
 from .errors import CorruptError
-from .prior import Prior, Step, index_maps
+from .prior import Prior, Step, check_shape, index_maps
 
 _model = constriction.stream.model
 queue = constriction.stream.queue
@@ -144,6 +144,7 @@ class EntropyCoder:
         every way the payload can disagree with the image it claims raises CorruptError."""
         if len(payload) % 4:
             raise CorruptError("payload length is not a whole number of 32-bit words")
+        check_shape(h, w)
         self.check_size(len(payload), h, w, quality)
         m_count = self.prior.num_codebooks
         out = index_maps(m_count, h, w, self.prior.size)

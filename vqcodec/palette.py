@@ -42,6 +42,11 @@ CONTEXTS = 256
 #: coded here (a step costs the same fixed work whatever its length: a 1-pixel-wide strip would
 #: take a step per pixel).
 FREE_STEPS = 4096
+#: ... and never more than this: each step costs a decoder 30-95 us of fixed work (a valid
+#: 116-byte file of 5,422,938 x 33 pixels took 163 s; a 1 MB file of 131,000 x 33 of escapes,
+#: 12 s), so a palette file decodes within about 3 s. Squares up to 10,900 pixels across fit;
+#: images of width + 2 * height over 32,768 go through the codes instead.
+MAX_STEPS = 1 << 15
 
 
 def steps_of(width: int, height: int) -> int:
@@ -51,7 +56,7 @@ def steps_of(width: int, height: int) -> int:
 
 def codable(width: int, height: int) -> bool:
     """Whether an image of this shape may be coded here (its steps are few for its pixels)."""
-    return steps_of(width, height) <= max(FREE_STEPS, width * height // 32)
+    return steps_of(width, height) <= min(MAX_STEPS, max(FREE_STEPS, width * height // 32))
 
 
 def palette_of(rgb: np.ndarray, hidden: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:

@@ -90,6 +90,8 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
+from .errors import ImageTooLargeError
+
 #: Activity buckets: 0, 1, 2-3, 4-7, ..., 256 and more.
 ACTIVITY_BUCKETS = 10
 #: Each code's contribution to the activity of later codebooks is capped here.
@@ -148,6 +150,13 @@ GUIDE_PSEUDO = 8
 #: Kodak 0.1% more than these). A tile's at most 2^12 positions keep its sums of expectations
 #: (2^16 + 1 a position at most) within 31 bits and adaptation's products within 64.
 ADAPT_TILE = 64
+#: A latent map may have at most this many adaptation tiles, or a 1024th of its latents if more
+#: (four times a square map's share): an adaptive codebook keeps statistics of K codes per
+#: (tile, bucket), so a map one latent high and millions long took a tile per 64 latents and
+#: hundreds of bytes per latent (a 253 KB file asked for 10.7 GiB). A square map at the pixel
+#: limit has 700 tiles; refused are only maps under 16 latents (128 pixels) across and over
+#: 65,536 long. docs/format.md, "Validation order".
+MAX_ADAPT_TILES = 1024
 #: Adapted rows computed at once (their int64 products stay a few MB).
 ADAPT_ROWS = 2048
 
@@ -329,6 +338,16 @@ class ContextTracker:
         """Each index's capped magnitude (K,) in codebook ``m``: its distance from the zero code in
         context units, at most MAGNITUDE_CAP."""
         return np.minimum(np.abs(np.arange(self.size) - self.zero[m]) // self.unit, MAGNITUDE_CAP).astype(np.int32)
+
+
+def check_shape(h: int, w: int) -> None:
+    """Refuse an (h, w) latent map of more adaptation tiles than MAX_ADAPT_TILES allows, before any
+    work (a decoder bomb guard, and the encoder's, since coding such a map costs the same)."""
+    tiles = -(-h // ADAPT_TILE) * -(-w // ADAPT_TILE)
+    if tiles > max(MAX_ADAPT_TILES, h * w // 1024):
+        raise ImageTooLargeError(f"a latent map of {h} x {w} is too thin for its size: it would take {tiles} "
+                                 f"adaptation tiles (at most {max(MAX_ADAPT_TILES, h * w // 1024)}); vqcodec "
+                                 "codes images under 128 pixels across only up to 524,288 pixels long")
 
 
 def context_unit(size: int) -> int:
