@@ -1,0 +1,210 @@
+"""How many bits a better model of the codes could save: the entropy model's headroom (issue 37).
+
+    python -m benchmarks.headroom export [DATA]   # codes the shipped encoder writes, at 3 qualities
+    python -m benchmarks.headroom train           # a float conditional model of those codes
+    python -m benchmarks.headroom report          # its cross-entropy against the shipped tables
+
+``export`` encodes every photo of DATA (default ../shared/data/train) with the shipped model at
+effort 0 and keeps, per photo and quality, the index maps (M, h, w) the file holds and the
+ideal bits the shipped integer tables spend on each codebook (``Prior.codebook_bits``, the
+adaptation included); the 8 photos ``data.split_holdout`` holds aside are the report's test set.
+
+``train`` fits one float network p(x[m] at a position | what a decoder has then): every
+earlier codebook's decoded values in a 5 x 5 window, and codebook m's own codes at positions of
+earlier phases (``prior.phase_of``), told which codebook and phase it codes. Nothing of it is
+integer or shippable: it bounds what a learned entropy model in the same order could gain.
+
+Everything goes to ~/.cache/vqcodec/headroom (CACHE); nothing here is part of the codec.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+CACHE = Path(os.environ.get("VQCODEC_CACHE", Path.home() / ".cache" / "vqcodec")) / "headroom"
+QUALITIES = (20, 55, 90)
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "train"
+HELD_OUT = 8
+
+
+def export(data: Path = DEFAULT_DATA) -> None:
+    import vqcodec
+    from vqcodec import bitstream
+    from vqcodec.data import list_images, load_rgb, split_holdout
+
+    model = vqcodec.load_model()
+    train, held = split_holdout(list_images(data), HELD_OUT)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    (CACHE / "split.json").write_text(json.dumps({"train": [p.name for p in train], "held": [p.name for p in held],
+                                                  "model": model.fingerprint.hex()}))
+    start = time.time()
+    for n, path in enumerate(train + held):
+        out = CACHE / f"{path.stem}.npz"
+        if out.exists():
+            continue
+        rgb = load_rgb(path)
+        maps, bits, sizes = [], [], []
+        for q in QUALITIES:
+            container = bitstream.unpack(vqcodec.compress(rgb, q, model))
+            h, w = math.ceil(rgb.shape[0] / 8), math.ceil(rgb.shape[1] / 8)
+            indices = model.coder.decode(container.payload, h, w, q)[0]
+            maps.append(indices.astype(np.uint16))
+            bits.append(model.prior.codebook_bits(indices, q))
+            sizes.append(len(container.payload))
+        np.savez(out, indices=np.stack(maps), bits=np.stack(bits), payload=np.array(sizes))
+        print(f"{n + 1}/{len(train) + len(held)} {path.name} {time.time() - start:.0f} s", flush=True)
+
+
+def _load(names: list[str]) -> list[dict]:
+    return [dict(np.load(CACHE / f"{Path(n).stem}.npz")) for n in names]
+
+
+class _Net:
+    """The conditional model (torch): inputs are the earlier codebooks' values (channels >= m
+    zeroed), codebook m's values where known and a mask of them, an embedding of m and the
+    phase; outputs the K logits of codebook m at every position."""
+
+    def __init__(self, m_count: int, k: int, width: int = 96) -> None:
+        import torch
+        from torch import nn
+
+        self.torch = torch
+        self.m_count, self.k = m_count, k
+        self.embed = nn.Embedding(m_count, 16)
+        self.body = nn.Sequential(
+            nn.Conv2d(m_count + 2 + 16 + 5, width, 5, padding=2), nn.GELU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.GELU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.GELU())
+        self.head = nn.Linear(width, k)  # applied only where codes are scored
+        self.params = [*self.embed.parameters(), *self.body.parameters(), *self.head.parameters()]
+
+    def logits(self, values, codes_m, known, m, phase, where):
+        """Logits (N, K) at the N positions ``where`` (B, h, w) bool marks. values (B, M, h, w) float;
+        codes_m (B, h, w) values of codebook m; known (B, h, w) bool; m (B,) long; phase (B,) long."""
+        torch = self.torch
+        b, _, h, w = values.shape
+        channel = torch.arange(self.m_count)[None, :, None, None]
+        earlier = values * (channel < m[:, None, None, None])
+        own = (codes_m * known)[:, None]
+        emb = self.embed(m)[:, :, None, None].expand(b, 16, h, w)
+        ph = torch.nn.functional.one_hot(phase, 5).float()[:, :, None, None].expand(b, 5, h, w)
+        features = self.body(torch.cat([earlier, own, known[:, None].float(), emb, ph], 1))
+        return self.head(features.permute(0, 2, 3, 1)[where])
+
+    def state(self) -> dict:
+        return {"embed": self.embed.state_dict(), "body": self.body.state_dict(), "head": self.head.state_dict()}
+
+    def load(self, state: dict) -> None:
+        self.embed.load_state_dict(state["embed"])
+        self.body.load_state_dict(state["body"])
+        self.head.load_state_dict(state["head"])
+
+
+def _values(model, indices: np.ndarray, q: int) -> np.ndarray:
+    """Decoded values (M, h, w) of index maps at quality q (1-D codebooks)."""
+    table = model.decoded_codes(q)[..., 0]  # (M, K)
+    return np.take_along_axis(table, indices.reshape(indices.shape[0], -1).astype(np.int64), 1).reshape(indices.shape)
+
+
+def train(steps: int = 3000, crop: int = 24, batch: int = 32, seed: int = 0) -> None:
+    import torch
+
+    import vqcodec
+    from vqcodec.prior import phase_of
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = vqcodec.load_model()
+    split = json.loads((CACHE / "split.json").read_text())
+    photos = _load([n for n in split["train"] if (CACHE / f"{Path(n).stem}.npz").exists()])  # as far as exported
+    print(f"training on the codes of {len(photos)} photos", flush=True)
+    m_count, k = model.prior.num_codebooks, model.prior.size
+    values = {q: [_values(model, p["indices"][i], q) for p in photos] for i, q in enumerate(QUALITIES)}
+    net = _Net(m_count, k)
+    opt = torch.optim.Adam(net.params, lr=2e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    start = time.time()
+    for step in range(steps):
+        qi = int(rng.integers(len(QUALITIES)))
+        xs, cs, ks, ms, ps, ts, ws = [], [], [], [], [], [], []
+        for _ in range(batch):
+            n = int(rng.integers(len(photos)))
+            idx, val = photos[n]["indices"][qi], values[QUALITIES[qi]][n]
+            _, h, w = idx.shape
+            r0, c0 = int(rng.integers(0, max(1, h - crop + 1))), int(rng.integers(0, max(1, w - crop + 1)))
+            # phases of the whole map, cropped: a crop's positions keep the decoder's order
+            phase = phase_of(h, w)[r0:r0 + crop, c0:c0 + crop]
+            m, p = int(rng.integers(m_count)), int(rng.integers(5))
+            v = val[:, r0:r0 + crop, c0:c0 + crop]
+            pad = ((0, 0), (0, crop - v.shape[1]), (0, crop - v.shape[2]))
+            xs.append(np.pad(v, pad))
+            cs.append(np.pad(v[m], pad[1:]))
+            ks.append(np.pad(phase < p, pad[1:]))
+            ts.append(np.pad(idx[m, r0:r0 + crop, c0:c0 + crop].astype(np.int64), pad[1:]))
+            ws.append(np.pad(phase == p, pad[1:]))
+            ms.append(m)
+            ps.append(p)
+        where = torch.tensor(np.stack(ws))
+        logits = net.logits(torch.tensor(np.stack(xs), dtype=torch.float32), torch.tensor(np.stack(cs), dtype=torch.float32),
+                            torch.tensor(np.stack(ks)), torch.tensor(ms), torch.tensor(ps), where)
+        loss = torch.nn.functional.cross_entropy(logits, torch.tensor(np.stack(ts))[where]) / math.log(2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 100 == 0 or step == steps - 1:
+            print(f"step {step} bits/code {loss.item():.3f} {time.time() - start:.0f} s", flush=True)
+            torch.save(net.state(), CACHE / "net.pt")
+
+
+def report() -> None:
+    import torch
+
+    import vqcodec
+    from vqcodec.prior import phase_of
+
+    model = vqcodec.load_model()
+    split = json.loads((CACHE / "split.json").read_text())
+    net = _Net(model.prior.num_codebooks, model.prior.size)
+    net.load(torch.load(CACHE / "net.pt"))
+    held = _load(split["held"])
+    m_count = model.prior.num_codebooks
+    rows = {}
+    with torch.inference_mode():
+        for qi, q in enumerate(QUALITIES):
+            learned, shipped = np.zeros(m_count), np.zeros(m_count)
+            for photo in held:
+                idx = photo["indices"][qi]
+                val = torch.tensor(_values(model, idx, q), dtype=torch.float32)[None]
+                phase = phase_of(*idx.shape[1:])
+                target = torch.tensor(idx.astype(np.int64))
+                for m in range(m_count):
+                    for p in range(5):
+                        where = torch.tensor(phase == p)[None]
+                        logits = net.logits(val, val[:, m], torch.tensor(phase < p)[None], torch.tensor([m]),
+                                            torch.tensor([p]), where)
+                        nll = torch.nn.functional.cross_entropy(logits, target[m][None][where], reduction="sum")
+                        learned[m] += float(nll) / math.log(2)
+                shipped += photo["bits"][qi]
+            rows[q] = (learned, shipped)
+            print(f"quality {q}: shipped tables {shipped.sum() / 8 / 1024:.1f} KiB, learned {learned.sum() / 8 / 1024:.1f} KiB "
+                  f"({100 * (learned.sum() / shipped.sum() - 1):+.1f}%)", flush=True)
+    for q, (learned, shipped) in rows.items():
+        worst = np.argsort(learned / np.maximum(shipped, 1) - 1)
+        print(f"q{q} per codebook (learned/shipped - 1): first 8 " +
+              " ".join(f"{m}:{100 * (learned[m] / max(shipped[m], 1) - 1):+.0f}%" for m in range(8)) +
+              f"; best {worst[0]}: {100 * (learned[worst[0]] / max(shipped[worst[0]], 1) - 1):+.0f}%")
+
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:] or ["report"]
+    {"export": lambda: export(Path(args[0]) if args else DEFAULT_DATA),
+     "train": lambda: train(*(int(a) for a in args)),
+     "report": report}[command]()
