@@ -139,7 +139,7 @@ def _limit(max_pixels: int | None) -> int:
 def _info_job(job: Job) -> str:
     from vqcodec import bitstream
 
-    data = bitstream.read_file(job.src, _limit(job.max_pixels))
+    data = bitstream.read_file(sys.stdin.buffer if job.src == STDIO else job.src, _limit(job.max_pixels))
     h = bitstream.unpack(data, _limit(job.max_pixels)).header  # a truncated or corrupt file is an error
     if h.palette:
         model, kind = "none (lossless palette file: any model decodes it)", "palette"

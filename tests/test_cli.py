@@ -362,3 +362,16 @@ def test_max_pixels_option_sets_and_lifts_the_limit(run, photo_path, tmp_path):
     refused = run("decompress", str(tmp_path / "a.vqc"), "--max-pixels", "100", "-o", str(tmp_path / "a.png"))
     assert refused.exit_code == 1 and "exceeds the limit of 100 pixels" in refused.output
     assert run("decompress", str(tmp_path / "a.vqc"), "--max-pixels", "0", "-o", str(tmp_path / "a.png")).exit_code == 0
+
+
+def test_info_reads_stdin_and_names_a_missing_file(tiny_model_dir, photo_path, tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "vqcodec_cli"]
+    vqc = subprocess.run([*cmd, "compress", str(photo_path), "-q", "2", "-o", "-", "--model", str(tiny_model_dir)],
+                         capture_output=True, check=True).stdout
+    info = subprocess.run([*cmd, "info", "-"], input=vqc, capture_output=True)
+    assert info.returncode == 0 and b"61x45 RGB" in info.stdout
+    missing = subprocess.run([*cmd, "info", str(tmp_path / "missing.vqc")], capture_output=True, text=True)
+    assert missing.returncode == 1 and "missing.vqc: no such file" in missing.stderr and "Errno" not in missing.stderr
