@@ -391,6 +391,7 @@ def compress(images: tuple[Path, ...], output: str | None, quality: int | None, 
     limit = _unlimited(max_pixels)
     work = [Job(src, _output_for(src, output, len(images) > 1, _vqc_name), force, model_dir, device, q, limit,
                 size, target_psnr, alpha_quality, effort) for src in images]
+    _check_outputs(work)
     sys.exit(1 if _run_all(_compress_job, work, "compress", jobs, _data_on_stdout(images, output)) else 0)
 
 
@@ -418,7 +419,24 @@ def decompress(files: tuple[Path, ...], output: str | None, force: bool, jobs: i
     limit = _unlimited(max_pixels)
     work = [Job(src, _output_for(src, output, len(files) > 1, _decoded_name), force, model_dir, device, 0, limit)
             for src in files]
+    _check_outputs(work)
     sys.exit(1 if _run_all(_decompress_job, work, "decompress", jobs, _data_on_stdout(files, output)) else 0)
+
+
+def _check_outputs(work: list[Job]) -> None:
+    """Before any work: two inputs may not write one output (with --force the second would
+    overwrite the first), and every output's folder must exist (else the error came after coding)."""
+    seen: dict[Path, Path] = {}
+    for job in work:
+        if job.dst == STDIO:
+            continue
+        key = job.dst.resolve()
+        if key in seen:
+            raise click.UsageError(f"{seen[key]} and {job.src} would both be written to {job.dst}")
+        seen[key] = job.src
+        if not job.dst.parent.is_dir():
+            _fail(f"{job.dst}: cannot write: directory {job.dst.parent} does not exist")
+            sys.exit(1)
 
 
 def _fail_if_none_readable(inputs: tuple[Path, ...]) -> None:

@@ -375,3 +375,13 @@ def test_info_reads_stdin_and_names_a_missing_file(tiny_model_dir, photo_path, t
     assert info.returncode == 0 and b"61x45 RGB" in info.stdout
     missing = subprocess.run([*cmd, "info", str(tmp_path / "missing.vqc")], capture_output=True, text=True)
     assert missing.returncode == 1 and "missing.vqc: no such file" in missing.stderr and "Errno" not in missing.stderr
+
+
+def test_outputs_are_checked_before_any_work(run, photo_path, tmp_path):
+    jpg = photo_path.with_suffix(".jpg")
+    Image.open(photo_path).save(jpg, quality=95)
+    clash = run("compress", str(photo_path), str(jpg), "-q", "2", "--force")
+    assert clash.exit_code == 2 and "would both be written to" in clash.output
+    assert not photo_path.with_suffix(".vqc").exists()  # nothing coded
+    missing = run("compress", str(photo_path), "-q", "2", "-o", str(tmp_path / "nodir" / "x.vqc"))
+    assert missing.exit_code == 1 and "does not exist" in missing.output and "PSNR" not in missing.output
