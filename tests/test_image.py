@@ -270,3 +270,14 @@ def test_check_pixels_limit_and_large_image_warning_edges():
         check_pixels(WARN_PIXELS + 1, 1, 10**12)  # an explicit limit: the caller expects large images
     with pytest.warns(LargeImageWarning, match="is large"):
         check_pixels(WARN_PIXELS + 1, 1, None)
+
+
+def test_a_vqc_file_is_not_taken_as_an_image_to_code(tmp_path, tiny_model):
+    """Pillow reads .vqc through vqcodec's plugin: compressing one would code its decoded image
+    again and report a PSNR against that, silently."""
+    data = vqcodec.compress(smooth_image(16, 16), 50, tiny_model)
+    path = tmp_path / "x.vqc"
+    path.write_bytes(data)
+    for src in (path, data):
+        with pytest.raises(ImageError, match="is a .vqc file already"):
+            to_pixels(src)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .bitstream import DEFAULT_MAX_PIXELS, WARN_PIXELS
+from .bitstream import DEFAULT_MAX_PIXELS, MAGIC, WARN_PIXELS
 from .errors import CorruptError, ImageError, ImageTooLargeError
 
 #: What compress() accepts: a path, a PIL image, a uint8 array, or encoded image bytes.
@@ -80,6 +80,13 @@ def _from_array(arr: np.ndarray) -> Image.Image:
     raise ImageError(f"array of shape {arr.shape} is not an image (H, W) or (H, W, 1|2|3|4)")
 
 
+def _magic(src: str | os.PathLike | bytes) -> bytes:
+    if isinstance(src, bytes):
+        return src[:len(MAGIC)]
+    with open(src, "rb") as f:
+        return f.read(len(MAGIC))
+
+
 def _pillow_open(src: str | os.PathLike | bytes, path: Path | str) -> Image.Image:
     """``Image.open``, and above Pillow's own bomb limit the same plugins without its check, for
     vqcodec's limit (``check_pixels``, next) to decide. ``Image.MAX_IMAGE_PIXELS`` is never changed:
@@ -111,6 +118,8 @@ def _open(src: str | os.PathLike | bytes, max_pixels: int | None) -> Image.Image
     path = "input" if isinstance(src, bytes) else Path(src)
     im = None
     try:
+        if _magic(src) == MAGIC:  # Pillow would decode it (the plugin), and it would be coded twice, silently
+            raise ImageError(f"{path}: is a .vqc file already (decompress it first to re-encode it)")
         im = _pillow_open(src, path)
         check_pixels(im.width, im.height, max_pixels)
         if im.mode in ("RGB", "RGBA", "LA") and any(";16" in str(tile.args) for tile in im.tile):
