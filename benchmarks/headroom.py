@@ -11,8 +11,10 @@ adaptation included); the 8 photos ``data.split_holdout`` holds aside are the re
 
 ``train`` fits one float network p(x[m] at a position | what a decoder has then): every
 earlier codebook's decoded values in a 5 x 5 window, and codebook m's own codes at positions of
-earlier phases (``prior.phase_of``), told which codebook and phase it codes. Nothing of it is
-integer or shippable: it bounds what a learned entropy model in the same order could gain.
+earlier phases (``prior.phase_of``), told which codebook, phase and quality it codes
+(``train STEPS Q`` trains on the quality of index Q alone). Nothing of it is integer or
+shippable: it estimates what a learned entropy model in the same order could gain, and only
+once it is trained long enough to beat the counted tables (docs/training.md, stop 35).
 
 Everything goes to ~/.cache/vqcodec/headroom (CACHE); nothing here is part of the codec.
 """
@@ -79,15 +81,16 @@ class _Net:
         self.m_count, self.k = m_count, k
         self.embed = nn.Embedding(m_count, 16)
         self.body = nn.Sequential(
-            nn.Conv2d(m_count + 2 + 16 + 5, width, 5, padding=2), nn.GELU(),
+            nn.Conv2d(m_count + 2 + 16 + 5 + len(QUALITIES), width, 5, padding=2), nn.GELU(),
             nn.Conv2d(width, width, 3, padding=1), nn.GELU(),
             nn.Conv2d(width, width, 3, padding=1), nn.GELU())
         self.head = nn.Linear(width, k)  # applied only where codes are scored
         self.params = [*self.embed.parameters(), *self.body.parameters(), *self.head.parameters()]
 
-    def logits(self, values, codes_m, known, m, phase, where):
+    def logits(self, values, codes_m, known, m, phase, quality, where):
         """Logits (N, K) at the N positions ``where`` (B, h, w) bool marks. values (B, M, h, w) float;
-        codes_m (B, h, w) values of codebook m; known (B, h, w) bool; m (B,) long; phase (B,) long."""
+        codes_m (B, h, w) values of codebook m; known (B, h, w) bool; m, phase, quality (B,) long (quality
+        as its index in QUALITIES)."""
         torch = self.torch
         b, _, h, w = values.shape
         channel = torch.arange(self.m_count)[None, :, None, None]
@@ -95,7 +98,8 @@ class _Net:
         own = (codes_m * known)[:, None]
         emb = self.embed(m)[:, :, None, None].expand(b, 16, h, w)
         ph = torch.nn.functional.one_hot(phase, 5).float()[:, :, None, None].expand(b, 5, h, w)
-        features = self.body(torch.cat([earlier, own, known[:, None].float(), emb, ph], 1))
+        qu = torch.nn.functional.one_hot(quality, len(QUALITIES)).float()[:, :, None, None].expand(b, -1, h, w)
+        features = self.body(torch.cat([earlier, own, known[:, None].float(), emb, ph, qu], 1))
         return self.head(features.permute(0, 2, 3, 1)[where])
 
     def state(self) -> dict:
@@ -113,7 +117,9 @@ def _values(model, indices: np.ndarray, q: int) -> np.ndarray:
     return np.take_along_axis(table, indices.reshape(indices.shape[0], -1).astype(np.int64), 1).reshape(indices.shape)
 
 
-def train(steps: int = 3000, crop: int = 24, batch: int = 32, seed: int = 0) -> None:
+def train(steps: int = 3000, only: int = -1, crop: int = 24, batch: int = 32, seed: int = 0) -> None:
+    """``steps`` of Adam on random crops, codebooks and phases; ``only`` >= 0 trains on that index of
+    QUALITIES alone (a run's budget is spread over fewer distributions)."""
     import torch
 
     import vqcodec
@@ -132,7 +138,7 @@ def train(steps: int = 3000, crop: int = 24, batch: int = 32, seed: int = 0) -> 
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     start = time.time()
     for step in range(steps):
-        qi = int(rng.integers(len(QUALITIES)))
+        qi = only if only >= 0 else int(rng.integers(len(QUALITIES)))
         xs, cs, ks, ms, ps, ts, ws = [], [], [], [], [], [], []
         for _ in range(batch):
             n = int(rng.integers(len(photos)))
@@ -153,7 +159,7 @@ def train(steps: int = 3000, crop: int = 24, batch: int = 32, seed: int = 0) -> 
             ps.append(p)
         where = torch.tensor(np.stack(ws))
         logits = net.logits(torch.tensor(np.stack(xs), dtype=torch.float32), torch.tensor(np.stack(cs), dtype=torch.float32),
-                            torch.tensor(np.stack(ks)), torch.tensor(ms), torch.tensor(ps), where)
+                            torch.tensor(np.stack(ks)), torch.tensor(ms), torch.tensor(ps), torch.tensor([qi] * batch), where)
         loss = torch.nn.functional.cross_entropy(logits, torch.tensor(np.stack(ts))[where]) / math.log(2)
         opt.zero_grad()
         loss.backward()
@@ -161,7 +167,8 @@ def train(steps: int = 3000, crop: int = 24, batch: int = 32, seed: int = 0) -> 
         sched.step()
         if step % 100 == 0 or step == steps - 1:
             print(f"step {step} bits/code {loss.item():.3f} {time.time() - start:.0f} s", flush=True)
-            torch.save(net.state(), CACHE / "net.pt")
+            torch.save({**net.state(), "qualities": [only] if only >= 0 else list(range(len(QUALITIES))),
+                        "steps": step + 1}, CACHE / "net.pt")
 
 
 def report() -> None:
@@ -173,12 +180,15 @@ def report() -> None:
     model = vqcodec.load_model()
     split = json.loads((CACHE / "split.json").read_text())
     net = _Net(model.prior.num_codebooks, model.prior.size)
-    net.load(torch.load(CACHE / "net.pt"))
+    state = torch.load(CACHE / "net.pt")
+    net.load(state)
     held = _load(split["held"])
     m_count = model.prior.num_codebooks
     rows = {}
     with torch.inference_mode():
         for qi, q in enumerate(QUALITIES):
+            if qi not in state["qualities"]:
+                continue
             learned, shipped = np.zeros(m_count), np.zeros(m_count)
             for photo in held:
                 idx = photo["indices"][qi]
@@ -189,12 +199,12 @@ def report() -> None:
                     for p in range(5):
                         where = torch.tensor(phase == p)[None]
                         logits = net.logits(val, val[:, m], torch.tensor(phase < p)[None], torch.tensor([m]),
-                                            torch.tensor([p]), where)
+                                            torch.tensor([p]), torch.tensor([qi]), where)
                         nll = torch.nn.functional.cross_entropy(logits, target[m][None][where], reduction="sum")
                         learned[m] += float(nll) / math.log(2)
                 shipped += photo["bits"][qi]
             rows[q] = (learned, shipped)
-            print(f"quality {q}: shipped tables {shipped.sum() / 8 / 1024:.1f} KiB, learned {learned.sum() / 8 / 1024:.1f} KiB "
+            print(f"quality {q} ({state['steps']} steps): shipped tables {shipped.sum() / 8 / 1024:.1f} KiB, learned {learned.sum() / 8 / 1024:.1f} KiB "
                   f"({100 * (learned.sum() / shipped.sum() - 1):+.1f}%)", flush=True)
     for q, (learned, shipped) in rows.items():
         worst = np.argsort(learned / np.maximum(shipped, 1) - 1)
