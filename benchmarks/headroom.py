@@ -12,9 +12,12 @@ adaptation included); the 8 photos ``data.split_holdout`` holds aside are the re
 ``train`` fits one float network p(x[m] at a position | what a decoder has then): every
 earlier codebook's decoded values in a 5 x 5 window, and codebook m's own codes at positions of
 earlier phases (``prior.phase_of``), told which codebook, phase and quality it codes
-(``train STEPS Q`` trains on the quality of index Q alone). Nothing of it is integer or
-shippable: it estimates what a learned entropy model in the same order could gain, and only
-once it is trained long enough to beat the counted tables (docs/training.md, stop 35).
+(``train STEPS Q`` trains on the quality of index Q alone). Its logits are a correction added to
+the log-probabilities of the shipped count table's row for that position (class and shift from
+``prior.schedule``, without the per-image adaptation), and the correction starts at zero: the
+network starts where the static tables are and can only be credited with what it adds. Nothing
+of it is integer or shippable: it estimates what a learned entropy model in the same order could
+gain (docs/training.md).
 
 Everything goes to ~/.cache/vqcodec/headroom (CACHE); nothing here is part of the codec.
 """
@@ -85,12 +88,15 @@ class _Net:
             nn.Conv2d(width, width, 3, padding=1), nn.GELU(),
             nn.Conv2d(width, width, 3, padding=1), nn.GELU())
         self.head = nn.Linear(width, k)  # applied only where codes are scored
+        nn.init.zeros_(self.head.weight)  # a zero correction: the static tables' own probabilities
+        nn.init.zeros_(self.head.bias)
         self.params = [*self.embed.parameters(), *self.body.parameters(), *self.head.parameters()]
 
-    def logits(self, values, codes_m, known, m, phase, quality, where):
-        """Logits (N, K) at the N positions ``where`` (B, h, w) bool marks. values (B, M, h, w) float;
-        codes_m (B, h, w) values of codebook m; known (B, h, w) bool; m, phase, quality (B,) long (quality
-        as its index in QUALITIES)."""
+    def logits(self, values, codes_m, known, m, phase, quality, where, base):
+        """Logits (N, K) at the N positions ``where`` (B, h, w) bool marks: ``base`` (N, K), the
+        static tables' log-probabilities there, plus the network's correction. values (B, M, h, w)
+        float; codes_m (B, h, w) values of codebook m; known (B, h, w) bool; m, phase, quality (B,)
+        long (quality as its index in QUALITIES)."""
         torch = self.torch
         b, _, h, w = values.shape
         channel = torch.arange(self.m_count)[None, :, None, None]
@@ -100,7 +106,7 @@ class _Net:
         ph = torch.nn.functional.one_hot(phase, 5).float()[:, :, None, None].expand(b, 5, h, w)
         qu = torch.nn.functional.one_hot(quality, len(QUALITIES)).float()[:, :, None, None].expand(b, -1, h, w)
         features = self.body(torch.cat([earlier, own, known[:, None].float(), emb, ph, qu], 1))
-        return self.head(features.permute(0, 2, 3, 1)[where])
+        return base + self.head(features.permute(0, 2, 3, 1)[where])
 
     def state(self) -> dict:
         return {"embed": self.embed.state_dict(), "body": self.body.state_dict(), "head": self.head.state_dict()}
@@ -115,6 +121,36 @@ def _values(model, indices: np.ndarray, q: int) -> np.ndarray:
     """Decoded values (M, h, w) of index maps at quality q (1-D codebooks)."""
     table = model.decoded_codes(q)[..., 0]  # (M, K)
     return np.take_along_axis(table, indices.reshape(indices.shape[0], -1).astype(np.int64), 1).reshape(indices.shape)
+
+
+def _table_rows(model, indices: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
+    """The static table class and shift (M, h, w) of every position of index maps at quality q,
+    as ``prior.schedule`` gives them to a decoder (adaptation left out)."""
+    from vqcodec.prior import schedule
+
+    m_count, h, w = indices.shape
+    classes, shifts = np.zeros((m_count, h * w), np.uint8), np.zeros((m_count, h * w), np.int64)
+    for m, pos, ctx, shift in schedule(model.prior.zero, model.prior.size, indices.astype(np.int64)):
+        classes[m, pos] = model.prior.class_of(q, m)[ctx]
+        shifts[m, pos] = shift
+    return classes.reshape(m_count, h, w), shifts.reshape(m_count, h, w)
+
+
+def _base(log_tables, m, classes, shifts):
+    """Log-probabilities (N, K) of every index value under the static rows: ``log_tables``
+    (M, C, K), m/classes/shifts (N,) long. A position codes (index - shift) mod K."""
+    import torch
+
+    k = log_tables.shape[-1]
+    rows = log_tables[m, classes]  # (N, K) over coded symbols
+    return torch.gather(rows, 1, (torch.arange(k)[None] - shifts[:, None]) % k)
+
+
+def _log_tables(model, q: int):
+    import torch
+
+    counts = model.prior.counts[model.prior.table_of_quality[q]].astype(np.float64)
+    return torch.tensor(np.log(counts / counts.sum(-1, keepdims=True)), dtype=torch.float32)
 
 
 def train(steps: int = 3000, only: int = -1, crop: int = 24, batch: int = 32, seed: int = 0) -> None:
@@ -133,21 +169,24 @@ def train(steps: int = 3000, only: int = -1, crop: int = 24, batch: int = 32, se
     print(f"training on the codes of {len(photos)} photos", flush=True)
     m_count, k = model.prior.num_codebooks, model.prior.size
     values = {q: [_values(model, p["indices"][i], q) for p in photos] for i, q in enumerate(QUALITIES)}
+    rows = {q: [_table_rows(model, p["indices"][i], q) for p in photos] for i, q in enumerate(QUALITIES)
+            if only < 0 or i == only}
+    logs = {q: _log_tables(model, q) for q in rows}
     net = _Net(m_count, k)
-    opt = torch.optim.Adam(net.params, lr=2e-3)
+    opt = torch.optim.Adam(net.params, lr=1e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    start = time.time()
+    start, gain = time.time(), 0.0
     for step in range(steps):
         qi = only if only >= 0 else int(rng.integers(len(QUALITIES)))
-        xs, cs, ks, ms, ps, ts, ws = [], [], [], [], [], [], []
-        for _ in range(batch):
+        xs, cs, ks, ms, ps, ts, ws, cls, shs = [], [], [], [], [], [], [], [], []
+        for i in range(batch):
             n = int(rng.integers(len(photos)))
             idx, val = photos[n]["indices"][qi], values[QUALITIES[qi]][n]
             _, h, w = idx.shape
             r0, c0 = int(rng.integers(0, max(1, h - crop + 1))), int(rng.integers(0, max(1, w - crop + 1)))
             # phases of the whole map, cropped: a crop's positions keep the decoder's order
             phase = phase_of(h, w)[r0:r0 + crop, c0:c0 + crop]
-            m, p = int(rng.integers(m_count)), int(rng.integers(5))
+            m, p = (step * batch + i) % m_count, int(rng.integers(5))  # every codebook in turn
             v = val[:, r0:r0 + crop, c0:c0 + crop]
             pad = ((0, 0), (0, crop - v.shape[1]), (0, crop - v.shape[2]))
             xs.append(np.pad(v, pad))
@@ -155,18 +194,26 @@ def train(steps: int = 3000, only: int = -1, crop: int = 24, batch: int = 32, se
             ks.append(np.pad(phase < p, pad[1:]))
             ts.append(np.pad(idx[m, r0:r0 + crop, c0:c0 + crop].astype(np.int64), pad[1:]))
             ws.append(np.pad(phase == p, pad[1:]))
+            cls.append(np.pad(rows[QUALITIES[qi]][n][0][m, r0:r0 + crop, c0:c0 + crop].astype(np.int64), pad[1:]))
+            shs.append(np.pad(rows[QUALITIES[qi]][n][1][m, r0:r0 + crop, c0:c0 + crop], pad[1:]))
             ms.append(m)
             ps.append(p)
         where = torch.tensor(np.stack(ws))
+        m_of = torch.tensor(ms)[:, None, None].expand(where.shape)[where]
+        base = _base(logs[QUALITIES[qi]], m_of, torch.tensor(np.stack(cls))[where], torch.tensor(np.stack(shs))[where])
         logits = net.logits(torch.tensor(np.stack(xs), dtype=torch.float32), torch.tensor(np.stack(cs), dtype=torch.float32),
-                            torch.tensor(np.stack(ks)), torch.tensor(ms), torch.tensor(ps), torch.tensor([qi] * batch), where)
-        loss = torch.nn.functional.cross_entropy(logits, torch.tensor(np.stack(ts))[where]) / math.log(2)
+                            torch.tensor(np.stack(ks)), torch.tensor(ms), torch.tensor(ps), torch.tensor([qi] * batch), where, base)
+        target = torch.tensor(np.stack(ts))[where]
+        loss = torch.nn.functional.cross_entropy(logits, target) / math.log(2)
+        static = torch.nn.functional.cross_entropy(base, target) / math.log(2)
+        gain = 0.98 * gain + 0.02 * float(loss.detach() - static) if step else float(loss.detach() - static)
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
         if step % 100 == 0 or step == steps - 1:
-            print(f"step {step} bits/code {loss.item():.3f} {time.time() - start:.0f} s", flush=True)
+            print(f"step {step} bits/code {loss.item():.3f} (static tables {static.item():.3f}; "
+                  f"running gain {gain:+.4f}) {time.time() - start:.0f} s", flush=True)
             torch.save({**net.state(), "qualities": [only] if only >= 0 else list(range(len(QUALITIES))),
                         "steps": step + 1}, CACHE / "net.pt")
 
@@ -189,23 +236,29 @@ def report() -> None:
         for qi, q in enumerate(QUALITIES):
             if qi not in state["qualities"]:
                 continue
-            learned, shipped = np.zeros(m_count), np.zeros(m_count)
+            learned, static, shipped = np.zeros(m_count), np.zeros(m_count), np.zeros(m_count)
+            logs = _log_tables(model, q)
             for photo in held:
                 idx = photo["indices"][qi]
                 val = torch.tensor(_values(model, idx, q), dtype=torch.float32)[None]
                 phase = phase_of(*idx.shape[1:])
                 target = torch.tensor(idx.astype(np.int64))
+                classes, shifts = (torch.tensor(a.astype(np.int64)) for a in _table_rows(model, idx, q))
                 for m in range(m_count):
                     for p in range(5):
-                        where = torch.tensor(phase == p)[None]
+                        at = torch.tensor(phase == p)
+                        if not at.any():
+                            continue
+                        base = _base(logs, torch.full((int(at.sum()),), m), classes[m][at], shifts[m][at])
                         logits = net.logits(val, val[:, m], torch.tensor(phase < p)[None], torch.tensor([m]),
-                                            torch.tensor([p]), torch.tensor([qi]), where)
-                        nll = torch.nn.functional.cross_entropy(logits, target[m][None][where], reduction="sum")
-                        learned[m] += float(nll) / math.log(2)
+                                            torch.tensor([p]), torch.tensor([qi]), at[None], base)
+                        for out, x in ((learned, logits), (static, base)):
+                            out[m] += float(torch.nn.functional.cross_entropy(x, target[m][at], reduction="sum")) / math.log(2)
                 shipped += photo["bits"][qi]
             rows[q] = (learned, shipped)
-            print(f"quality {q} ({state['steps']} steps): shipped tables {shipped.sum() / 8 / 1024:.1f} KiB, learned {learned.sum() / 8 / 1024:.1f} KiB "
-                  f"({100 * (learned.sum() / shipped.sum() - 1):+.1f}%)", flush=True)
+            print(f"quality {q} ({state['steps']} steps): shipped tables {shipped.sum() / 8 / 1024:.1f} KiB, "
+                  f"static rows alone {static.sum() / 8 / 1024:.1f} KiB ({100 * (static.sum() / shipped.sum() - 1):+.1f}%), "
+                  f"learned {learned.sum() / 8 / 1024:.1f} KiB ({100 * (learned.sum() / shipped.sum() - 1):+.1f}%)", flush=True)
     for q, (learned, shipped) in rows.items():
         worst = np.argsort(learned / np.maximum(shipped, 1) - 1)
         print(f"q{q} per codebook (learned/shipped - 1): first 8 " +
