@@ -153,6 +153,23 @@ def test_cli_reports_a_crafted_file_in_one_line_and_goes_on(tmp_path, tiny_model
         assert "1 of 2 files done, 1 failed" in r.output
 
 
+@pytest.mark.parametrize("which", [0, 3], ids=["codes", "palette"])
+def test_no_payload_but_the_encoders_decodes(tiny_model, honest, which):
+    """One more word after the last symbol, or a different last word, decoded to the same image
+    before (constriction reads past the end as zeros and its end test allows a word): every
+    image had 2^32 valid files. Only the words the encoder writes decode now (issue 38, item 4)."""
+    template = honest[which]
+    own = _payload(template)
+    vqcodec.decompress(template, model=tiny_model)
+    for extra in (b"\0\0\0\0", b"\xff\xff\xff\xff", b"\x12\x34\x56\x78"):
+        with pytest.raises(vqcodec.CorruptError, match="data after its last symbol"):
+            vqcodec.decompress(craft(template, own + extra), model=tiny_model)
+    last = int.from_bytes(own[-4:], "little")
+    for other in (last ^ 1, last ^ 0x100, last ^ 0x10000, (last + 1) % 2**32, (last - 1) % 2**32):
+        with pytest.raises(vqcodec.CorruptError):
+            vqcodec.decompress(craft(template, own[:-4] + other.to_bytes(4, "little")), model=tiny_model)
+
+
 # -- the campaign --------------------------------------------------------------------------------
 
 CRAFTED_EXAMPLES = int(os.environ.get("VQCODEC_CRAFTED_EXAMPLES", "200"))

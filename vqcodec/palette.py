@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .entropy import TERMINATOR, categorical_family, coder_errors, finish, queue, uniform_byte
+from .entropy import TERMINATOR, Reader, categorical_family, coder_errors, finish, queue, uniform_byte
 from .errors import CorruptError
 
 #: The most colours an image coded here may have: a screenshot's anti-aliased text on coloured
@@ -189,7 +189,7 @@ def decode(payload: bytes, width: int, height: int) -> np.ndarray:
     if not codable(width, height):
         raise CorruptError(f"a {width}x{height} image cannot hold a palette payload")
     with coder_errors():
-        decoder = queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+        decoder = Reader(payload)
         high, low = decoder.decode(uniform_byte, 2).tolist()
         count = (high << 8 | low) + 1
         if count > MAX_COLOURS:
