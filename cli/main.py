@@ -185,16 +185,24 @@ def _input_problem(src: Path) -> str | None:
     return None
 
 
-def _run(task, job: Job) -> tuple[str | None, str | None, list[str]]:
-    """(report line, error message, warnings) of one job; never raises a VqcError."""
+def _warn(src: Path, message: str) -> None:
+    click.echo(f"vqcodec: warning: {src}: {message}", err=True)
+
+
+def _run(task, job: Job, live: bool = False) -> tuple[str | None, str | None, list[str]]:
+    """(report line, error message, warnings) of one job; never raises a VqcError. ``live``
+    prints each warning as it is raised (a large image's comes before minutes of work), else
+    they are returned (a -j worker's go out with its report line)."""
     import vqcodec
 
     problem = _input_problem(job.src)
     if problem is not None:
         return None, problem, []
-    with warnings.catch_warnings(record=True) as caught:
+    caught: list[str] = []
+    with warnings.catch_warnings():
         warnings.simplefilter("always", vqcodec.ConversionWarning)
         warnings.simplefilter("always", vqcodec.LargeImageWarning)
+        warnings.showwarning = lambda message, *_: _warn(job.src, str(message)) if live else caught.append(str(message))
         try:
             line, error = task(job), None
         except (vqcodec.VqcError, OSError) as exc:
@@ -203,7 +211,7 @@ def _run(task, job: Job) -> tuple[str | None, str | None, list[str]]:
             line, error = None, message if named else f"{job.src}: {message}"
         except Exception as exc:  # a bug, not the file's fault: still one line, and the other files go on
             line, error = None, f"{job.src}: internal error ({type(exc).__name__}: {exc}); please report it"
-    return line, error, [str(w.message) for w in caught]
+    return line, error, caught
 
 
 def _worker_init(threads: int) -> None:
@@ -224,7 +232,7 @@ def _run_all(task, jobs: list[Job], label: str, workers: int, report_to_stderr: 
         nonlocal failures
         bar.clear()
         for message in caught:
-            click.echo(f"vqcodec: warning: {job.src}: {message}", err=True)
+            _warn(job.src, message)
         if error is None:
             click.echo(line, err=report_to_stderr)
         else:
@@ -245,7 +253,7 @@ def _run_all(task, jobs: list[Job], label: str, workers: int, report_to_stderr: 
                 raise
     else:
         for job in jobs:
-            show(job, *_run(task, job))
+            show(job, *_run(task, job, live=True))
     bar.close()
     if len(jobs) > 1:
         click.echo(f"{len(jobs) - failures} of {len(jobs)} files done" + (f", {failures} failed" if failures else ""),

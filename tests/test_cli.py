@@ -385,3 +385,26 @@ def test_outputs_are_checked_before_any_work(run, photo_path, tmp_path):
     assert not photo_path.with_suffix(".vqc").exists()  # nothing coded
     missing = run("compress", str(photo_path), "-q", "2", "-o", str(tmp_path / "nodir" / "x.vqc"))
     assert missing.exit_code == 1 and "does not exist" in missing.output and "PSNR" not in missing.output
+
+
+def test_warnings_are_printed_as_they_come(tmp_path, capsys):
+    """In one process, a warning is on stderr before the work after it (a large image's warning
+    came only after its minutes of coding); a -j worker's come back with its report."""
+    import warnings
+
+    import vqcodec
+    from vqcodec_cli import main as cli_main
+
+    src = tmp_path / "in.png"
+    src.write_bytes(b"")
+    job = cli_main.Job(src, tmp_path / "out.vqc", False, None, "cpu")
+    seen = []
+
+    def task(job):
+        warnings.warn("large image", vqcodec.LargeImageWarning)
+        seen.append(capsys.readouterr().err)  # what the user sees while the work goes on
+        return "done"
+
+    assert cli_main._run(task, job, live=True) == ("done", None, [])
+    assert "vqcodec: warning:" in seen[0] and "large image" in seen[0]
+    assert cli_main._run(task, job) == ("done", None, ["large image"]) and seen[1] == ""

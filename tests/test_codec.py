@@ -194,6 +194,22 @@ def test_few_colours_are_coded_exactly_when_that_is_smaller(tiny_model):
     assert not low.lossless and len(low.data) < len(high.data) and not bitstream.unpack(low.data).header.palette
 
 
+def test_a_palette_file_smaller_than_any_code_file_skips_the_encoder(tiny_model):
+    """A single-colour image: its palette file is shorter than the fewest bytes a code file of
+    its size can take, so the encoder never runs (a 9500 x 9500 one took 4 min for 116 bytes)."""
+    from vqcodec.codec import _Encoding
+    from vqcodec.image import to_pixels
+
+    flat = np.full((640, 480, 3), (120, 60, 30), np.uint8)
+    enc = _Encoding(to_pixels(flat), tiny_model)
+    data, indices = enc.code(50)
+    assert indices is None and "latents" not in vars(enc)  # the palette file, and no latents computed
+    assert np.array_equal(np.asarray(vqcodec.decompress(data, model=tiny_model)), flat)
+    drawing = _Encoding(to_pixels(_drawing()), tiny_model)
+    drawing.code(50)
+    assert "latents" in vars(drawing)  # a palette file that a code file might beat: both are made
+
+
 def test_palette_files_decode_under_any_model(tiny_model, tmp_path):
     other = vqcodec.load_model(make_tiny_model(tmp_path / "other", seed=1))
     data = vqcodec.compress(_drawing(), 50, tiny_model)

@@ -170,6 +170,15 @@ def test_no_payload_but_the_encoders_decodes(tiny_model, honest, which):
             vqcodec.decompress(craft(template, own[:-4] + other.to_bytes(4, "little")), model=tiny_model)
 
 
+def test_a_broken_alpha_plane_is_found_before_the_image_is_decoded(tiny_model, honest):
+    """Its payload broken too: the alpha plane's error comes first (it was validated only after
+    the whole image was decoded, minutes on a large one)."""
+    template = honest[2]
+    assert vqcodec.parse_header(template).has_alpha
+    with pytest.raises(vqcodec.CorruptError, match="alpha plane"):
+        vqcodec.decompress(craft(template, _payload(template)[:-4], b"\x78\x9c"), model=tiny_model)
+
+
 # -- the campaign --------------------------------------------------------------------------------
 
 CRAFTED_EXAMPLES = int(os.environ.get("VQCODEC_CRAFTED_EXAMPLES", "200"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -111,11 +111,16 @@ class _Encoding:
             px = replace(px, alpha=quantize_alpha(px.alpha, alpha_quality))
         self.px, self.model, self.effort = px, model, effort
         check_shape(*_latent_shape(px.rgb.shape[1], px.rgb.shape[0], model.cfg.downsample))  # before any work
-        self.latents = tiling.analyse(model.transforms, model.cfg, px.rgb)
         self.alpha = compress_alpha(px.alpha) if px.alpha is not None else b""
         # a target search reports a level it coded; effort may have decoded the file already
         self._coded: dict[int, tuple[bytes, np.ndarray | None, Correction, np.ndarray | None]] = {}
         self._palette: tuple[bytes, np.ndarray] | None = None  # payload (b"" if none) and pixels, once made
+
+    @cached_property
+    def latents(self) -> np.ndarray:
+        """The encoder's latents (D, h, w), computed when a code file is first needed: an image its
+        palette file codes in fewer bytes than any code file can take never runs the encoder."""
+        return tiling.analyse(self.model.transforms, self.model.cfg, self.px.rgb)
 
     def code(self, quality: int) -> tuple[bytes, np.ndarray | None]:
         """The .vqc bytes at ``quality`` and the code indices (M, h, w) they hold (None in a palette
@@ -125,13 +130,17 @@ class _Encoding:
         return self._coded[quality][:2]
 
     def _code(self, quality: int) -> tuple[bytes, np.ndarray | None, Correction, np.ndarray | None]:
+        exact = self._palette_file(quality)
+        height, width = self.px.rgb.shape[:2]
+        if exact is not None and len(exact[0]) - len(self.alpha) - bitstream.HEADER_SIZE <= self.model.coder.min_payload_bytes(
+                *_latent_shape(width, height, self.model.cfg.downsample), quality):
+            return exact[0], None, correction.NONE, exact[1]  # no code file can be as small
         if self.effort == 0:
             coded = *self._pack(self.latents, quality), None
         else:
             visible = None if self.px.alpha is None else self.px.alpha > 0  # the fill under alpha 0 is not seen
             coded = refine(self.latents, self.px.rgb, self.model, quality, self.effort,
                            lambda latents: self._pack(latents, quality), visible)
-        exact = self._palette_file(quality)
         if exact is not None and len(exact[0]) <= len(coded[0]):  # the image itself in no more bytes
             return exact[0], None, correction.NONE, exact[1]
         return coded
@@ -301,26 +310,26 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
     except UnsupportedVersionError as exc:
         raise UnsupportedVersionError(models.explain(exc), exc.fingerprint) from None
     hdr = container.header
+    check_pixels(hdr.width, hdr.height, max_pixels)
+    if not hdr.palette and (model is None or model.fingerprint != hdr.fingerprint):
+        model = model_for(hdr.fingerprint, model_path, device)
+    # the alpha plane first: a broken one is found in milliseconds, not after the whole image
+    alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
     if hdr.palette:  # the pixels themselves: no model
-        check_pixels(hdr.width, hdr.height, max_pixels)
         rgb = palette.decode(container.payload, hdr.width, hdr.height)
     else:
-        if model is None or model.fingerprint != hdr.fingerprint:
-            model = model_for(hdr.fingerprint, model_path, device)
-        rgb = _synthesise(container, model, max_pixels)
-    alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
+        rgb = _synthesise(container, model)
     return from_rgb(rgb, hdr.mode, alpha)
 
 
-def _synthesise(container: bitstream.Container, model: CodecModel, max_pixels: int | None) -> np.ndarray:
-    """The (H, W, 3) uint8 pixels of a file of codes, decoded by the model that made it."""
+def _synthesise(container: bitstream.Container, model: CodecModel) -> np.ndarray:
+    """The (H, W, 3) uint8 pixels of a file of codes (within the pixel limit), decoded by the model that made it."""
     hdr = container.header
     if hdr.fingerprint != model.fingerprint:
         raise ModelMismatchError(
             f"file was made by model {hdr.fingerprint.hex()}, but the loaded model is {model.fingerprint.hex()}")
     if hdr.quality >= model.num_qualities:
         raise CorruptError(f"quality {hdr.quality} exceeds the model's levels (0 .. {model.num_qualities - 1})")
-    check_pixels(hdr.width, hdr.height, max_pixels)
     h, w = _latent_shape(hdr.width, hdr.height, model.cfg.downsample)
     indices, fix = model.coder.decode(container.payload, h, w, hdr.quality)
     return tiling.synthesise(model.transforms, model.cfg, model.decoded_codes(hdr.quality), indices, hdr.width,

@@ -133,12 +133,17 @@ class EntropyCoder:
         if not 0 <= quality < self.prior.table_of_quality.size:
             raise ValueError(f"quality {quality} out of range")
 
+    def min_payload_bytes(self, h: int, w: int, quality: int) -> int:
+        """The fewest bytes a payload of an (h, w) map of every codebook can take."""
+        need = self.min_bits(quality, h * w) + 8 * TERMINATOR.size
+        return max(0, math.ceil((need - STATE_BITS) / 8))
+
     def check_size(self, payload_size: int, h: int, w: int, quality: int) -> None:
         """Refuse a payload too short to hold an (h, w) map of every codebook, before decoding."""
-        need = self.min_bits(quality, h * w) + 8 * TERMINATOR.size
-        if 8 * payload_size + STATE_BITS < need:
+        least = self.min_payload_bytes(h, w, quality)
+        if payload_size < least:
             raise CorruptError(f"payload of {payload_size} bytes is too short for the image it claims "
-                               f"(at least {math.ceil((need - STATE_BITS) / 8)} bytes)")
+                               f"(at least {least} bytes)")
 
     def decode(self, payload: bytes, h: int, w: int, quality: int) -> tuple[np.ndarray, Correction]:
         """Index maps (M, h, w) and the colour correction from a payload made by :meth:`encode`;
