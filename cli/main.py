@@ -93,7 +93,13 @@ def _compress_job(job: Job) -> str:
                                          alpha_quality=job.alpha_quality, effort=job.effort)
     _emit(job.dst, result.data, job.force)
     quality = "lossless (few colours)" if result.lossless else f"PSNR {result.psnr:.2f} dB"
+    if not result.lossless and "A" in result.reconstruction.mode:
+        quality += " (visible pixels: errors weighted by alpha)"
     return f"{job.src} -> {job.dst}: q{result.quality}, {len(result.data)} bytes, {result.bpp:.4f} bpp, {quality}"
+
+
+#: Formats Pillow writes lossily by default, and its default quality for each.
+_LOSSY = {"JPEG": "75", "WEBP": "80", "AVIF": "75"}
 
 
 def _decompress_job(job: Job) -> str:
@@ -107,6 +113,9 @@ def _decompress_job(job: Job) -> str:
     fmt = "PNG" if dst == STDIO else Image.registered_extensions().get(dst.suffix.lower())
     if fmt is None:
         raise vqcodec.VqcError(f"{dst}: unknown image extension {dst.suffix!r}")
+    if fmt in _LOSSY:
+        warnings.warn(f"{dst}: {fmt} is lossy: the decoded image is coded again at Pillow's default quality "
+                      f"({_LOSSY[fmt]}); write .png for the decoded pixels themselves")
     source = sys.stdin.buffer if job.src == STDIO else job.src
     data = vqcodec.read_vqc(source, _limit(job.max_pixels))
     header = bitstream.parse_header(data, _limit(job.max_pixels))
@@ -225,7 +234,9 @@ def _run_all(task, jobs: list[Job], label: str, workers: int, report_to_stderr: 
     """Run every job (in ``workers`` processes if more than one), printing each
     report line or error as it comes, in input order; returns the failure count.
     Report lines go to stdout, unless stdout carries the data ('-o -')."""
-    bar = tqdm(total=len(jobs), desc=label, unit="file", disable=len(jobs) < 2, file=sys.stderr, leave=False)
+    # a bar only for a person watching: in a log or a pipe its redraws are clutter
+    bar = tqdm(total=len(jobs), desc=label, unit="file", disable=len(jobs) < 2 or not sys.stderr.isatty(),
+               file=sys.stderr, leave=False)
     failures = 0
 
     def show(job: Job, line: str | None, error: str | None, caught: list[str]) -> None:
@@ -407,7 +418,8 @@ def compress(images: tuple[Path, ...], output: str | None, quality: int | None, 
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", default=None,
               help="Output image (one input), directory (several), or - for PNG on stdout. The extension "
-                   "picks the format. Default: INPUT.png, e.g. photo.vqc -> photo.vqc.png, which cannot be "
+                   "picks the format (a lossy one, .jpg or .webp, codes the image again at Pillow's default "
+                   "quality, with a warning). Default: INPUT.png, e.g. photo.vqc -> photo.vqc.png, which cannot be "
                    "the photo it came from (stdout when the input is - for stdin).")
 @force_option
 @jobs_option
@@ -518,7 +530,7 @@ def demo(image: Path | None, output_dir: Path | None, qualities: tuple[int, ...]
     h, w = original.rgb.shape[:2]
     click.echo(f"{src} ({w}x{h}) with model {model.fingerprint.hex()}, files in {out}")
     click.echo(f"{'quality':>7} {'bytes':>8} {'bpp':>7} {'PSNR dB':>8}")
-    for q in tqdm(levels, desc="demo", unit="level", file=sys.stderr, leave=False):
+    for q in tqdm(levels, desc="demo", unit="level", file=sys.stderr, leave=False, disable=not sys.stderr.isatty()):
         try:
             result = vqcodec.compress_report(src, quality=q, model=model)
             vqc = out / f"{stem}-q{q}.vqc"

@@ -408,3 +408,28 @@ def test_warnings_are_printed_as_they_come(tmp_path, capsys):
     assert cli_main._run(task, job, live=True) == ("done", None, [])
     assert "vqcodec: warning:" in seen[0] and "large image" in seen[0]
     assert cli_main._run(task, job) == ("done", None, ["large image"]) and seen[1] == ""
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(run, tmp_path):
+    """A log or a pipe gets the report lines and the summary, not a bar's redraws."""
+    r = run("compress", *_photos(tmp_path, "p", 3, (32, 24)), "-q", "2")
+    assert r.exit_code == 0 and "3 of 3 files done" in r.output
+    assert "\r" not in r.output and "file/s" not in r.output and "%|" not in r.output
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp"])
+def test_decompress_to_a_lossy_format_says_so(run, tmp_path, suffix):
+    (src,) = _photos(tmp_path, "p", 1, (32, 24))
+    assert run("compress", src, "-q", "2", "-o", str(tmp_path / "p.vqc")).exit_code == 0
+    r = run("decompress", str(tmp_path / "p.vqc"), "-o", str(tmp_path / f"back{suffix}"))
+    assert r.exit_code == 0 and "lossy" in r.output and "Pillow's default quality" in r.output
+    r = run("decompress", str(tmp_path / "p.vqc"), "-o", str(tmp_path / "back.png"))
+    assert r.exit_code == 0 and "warning" not in r.output
+
+
+def test_psnr_of_an_image_with_alpha_says_it_is_over_what_is_seen(run, tmp_path):
+    rgba = np.dstack([smooth_image(32, 24, 1), np.full((24, 32), 255, np.uint8)])
+    rgba[:, :10, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    r = run("compress", str(tmp_path / "a.png"), "-q", "2")
+    assert r.exit_code == 0 and "visible pixels" in r.output

@@ -140,12 +140,13 @@ def test_conversions_warn(tiny_model):
     with pytest.warns(vqcodec.ConversionWarning, match="16-bit"):
         vqcodec.compress((smooth_image(8, 8).astype(np.uint16) * 257), 1, tiny_model)
     pal = Image.fromarray(smooth_image(8, 8)).convert("P")
-    with pytest.warns(vqcodec.ConversionWarning, match="palette"):
-        out = vqcodec.decompress(vqcodec.compress(pal, 1, tiny_model), model=tiny_model)
-    assert out.mode == "RGB"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         vqcodec.compress(smooth_image(8, 8), 1, tiny_model)  # plain RGB: no warning
+        # nor a palette image, even 1x1: converting it to RGB loses nothing, so it is no news
+        out = vqcodec.decompress(vqcodec.compress(pal, 1, tiny_model), model=tiny_model)
+        vqcodec.compress(Image.new("P", (1, 1)), 1, tiny_model)
+    assert out.mode == "RGB"
 
 
 def test_file_size_is_the_prior_cross_entropy_plus_header(tiny_model):
@@ -208,6 +209,41 @@ def test_a_palette_file_smaller_than_any_code_file_skips_the_encoder(tiny_model)
     drawing = _Encoding(to_pixels(_drawing()), tiny_model)
     drawing.code(50)
     assert "latents" in vars(drawing)  # a palette file that a code file might beat: both are made
+
+
+def test_psnr_of_an_image_with_alpha_is_that_of_what_is_seen(tiny_model):
+    """Half the image transparent over noise: the figure is the visible pixels' error, weighted
+    by alpha (it counted the transparent ones against the fill under them: 31.97 dB printed,
+    25.77 dB seen)."""
+    from vqcodec.metrics import psnr
+
+    rgb = smooth_image(64, 48, 4)
+    alpha = np.full((48, 64), 255, np.uint8)
+    alpha[:, :32] = 0
+    alpha[:8, 32:] = 90
+    rgb[:, :32] = np.random.default_rng(0).integers(0, 256, (48, 32, 3))
+    r = vqcodec.compress_report(np.dstack([rgb, alpha]), 30, tiny_model)
+    out = np.asarray(r.reconstruction)
+    assert r.psnr == pytest.approx(psnr(out[..., :3], rgb, alpha), rel=1e-9)
+    assert r.psnr != pytest.approx(psnr(out[..., :3], rgb), rel=1e-3)
+
+
+def test_a_search_of_levels_runs_the_encoder_once_and_a_report_frees_its_latents(tiny_model, monkeypatch):
+    from vqcodec import tiling
+    from vqcodec.codec import _Encoding
+    from vqcodec.image import to_pixels
+
+    calls = []
+    analyse = tiling.analyse
+    monkeypatch.setattr(tiling, "analyse", lambda *a, **k: calls.append(1) or analyse(*a, **k))
+    rgb = smooth_image(64, 48, 5)
+    vqcodec.compress_to_psnr(rgb, 5.0, tiny_model)  # levels 100 and 0 at least
+    assert len(calls) == 1
+    enc = _Encoding(to_pixels(rgb), tiny_model)
+    enc.report(40)
+    assert "latents" in vars(enc)
+    enc.report(50, last=True)
+    assert "latents" not in vars(enc)  # a 51.9 MP compress decodes without the encoder's 311 MB
 
 
 def test_palette_files_decode_under_any_model(tiny_model, tmp_path):

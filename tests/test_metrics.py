@@ -21,6 +21,24 @@ def test_psnr_by_hand():
     assert psnr(a, a) == float("inf")
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.sampled_from([None, 1, 3]), st.integers(0, 2**31))
+def test_weighted_psnr_counts_each_pixel_by_its_weight(h, w, channels, seed):
+    """Weight 0 pixels do not count; a constant weight is the plain PSNR; by hand otherwise."""
+    rng = np.random.default_rng(seed)
+    shape = (h, w) if channels is None else (h, w, channels)
+    a, b = (rng.integers(0, 256, shape, np.uint8) for _ in range(2))
+    weight = rng.integers(0, 256, (h, w), np.uint8)
+    err = np.square(a.astype(np.float64) - b).reshape(h, w, -1)
+    by_hand = (err * weight[..., None]).sum() / (weight.sum() * err.shape[2]) if weight.sum() else 0.0
+    expected = math.inf if by_hand == 0 else 10 * math.log10(255**2 / by_hand)
+    assert psnr(a, b, weight) == pytest.approx(expected, rel=1e-9)
+    assert psnr(a, b, np.full((h, w), 7, np.uint8)) == pytest.approx(psnr(a, b), rel=1e-9)
+    hidden = b.copy()
+    hidden[weight == 0] = 255 - hidden[weight == 0]  # what is not seen does not change the figure
+    assert psnr(a, hidden, weight) == pytest.approx(psnr(a, b, weight), rel=1e-9)
+
+
 def test_ms_ssim_matches_pytorch_msssim():
     pytorch_msssim = pytest.importorskip("pytorch_msssim")
     rng = np.random.default_rng(0)

@@ -3,7 +3,7 @@
 The network codes 8-bit RGB. Grayscale is coded as RGB and returned as
 grayscale; an alpha channel is kept exactly (stored losslessly beside the
 codes, unless a lossy alpha quality is asked for) and the colour under fully
-transparent pixels is replaced by a smooth fill of the visible colour; 16-bit, palette, bilevel and CMYK inputs are converted with a warning;
+transparent pixels is replaced by a smooth fill of the visible colour; 16-bit, bilevel and CMYK inputs are converted with a warning (palette inputs silently: nothing is lost);
 EXIF orientation is applied. Anything else is refused with an ImageError.
 """
 
@@ -175,8 +175,7 @@ def to_pixels(src: ImageInput, max_pixels: int | None = None) -> Pixels:
         arr = np.asarray(im, dtype=np.float64)
         peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
         im = Image.fromarray(np.clip(np.round(arr * 255.0 / peak), 0, 255).astype(np.uint8), "L")
-    elif mode in ("P", "PA"):
-        warnings.warn("palette input converted to RGB(A)", ConversionWarning, stacklevel=2)
+    elif mode in ("P", "PA"):  # no warning: an RGB(A) file decodes to the same pixels, nothing is lost
         has_alpha = mode == "PA" or "transparency" in im.info
         im = im.convert("RGBA" if has_alpha else "RGB")
     elif mode == "1":

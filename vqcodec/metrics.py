@@ -18,14 +18,24 @@ if TYPE_CHECKING:  # MS-SSIM runs on torch, imported when it is asked for: codin
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang, Simoncelli & Bovik (2003)
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between two uint8 arrays (inf if identical); summed a million
-    values at a time, so a 50-megapixel image needs no float copy of itself."""
-    a, b = a.reshape(-1), b.reshape(-1)
-    step = 1 << 20
-    total = sum(float(np.square(a[i:i + step].astype(np.float64) - b[i:i + step]).sum())
-                for i in range(0, a.size, step))
-    mse = total / a.size
+def psnr(a: np.ndarray, b: np.ndarray, weight: np.ndarray | None = None) -> float:
+    """PSNR in dB between two uint8 images (H, W) or (H, W, C) (inf if identical); with ``weight``
+    (H, W, e.g. an alpha plane), each pixel's error counts in proportion to it, so a fully
+    transparent pixel not at all (the error of what is seen). Summed a band of rows at a time,
+    so a 50-megapixel image needs no float copy of itself."""
+    if a.shape != b.shape or (weight is not None and weight.shape != a.shape[:2]):
+        raise ValueError(f"psnr of shapes {a.shape}, {b.shape} and weight {None if weight is None else weight.shape}")
+    rows = max(1, (1 << 20) // max(1, a[:1].size))
+    total, count = 0.0, 0.0
+    for y in range(0, a.shape[0], rows):
+        err = np.square(a[y:y + rows].astype(np.float64) - b[y:y + rows])
+        if err.ndim == 3:
+            err = err.sum(axis=2)
+        w = None if weight is None else weight[y:y + rows].astype(np.float64)
+        total += float(err.sum() if w is None else (err * w).sum())
+        count += err.size if w is None else float(w.sum())
+    channels = a.shape[2] if a.ndim == 3 else 1
+    mse = total / (count * channels) if count else 0.0
     return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
