@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 import vqcodec
 from vqcodec.codec import _encode
-from vqcodec.data import list_images
+from vqcodec.training.data import list_images
 from vqcodec.image import Pixels, to_pixels
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kodak"

@@ -42,7 +42,7 @@ HELD_OUT = 8
 def export(data: Path = DEFAULT_DATA) -> None:
     import vqcodec
     from vqcodec import bitstream
-    from vqcodec.data import list_images, load_rgb, split_holdout
+    from vqcodec.training.data import list_images, load_rgb, split_holdout
 
     model = vqcodec.load_model()
     train, held = split_holdout(list_images(data), HELD_OUT)

@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 import vqcodec
-from vqcodec.data import list_images, load_rgb
+from vqcodec.training.data import list_images, load_rgb
 from vqcodec.metrics import bd_rate, ms_ssim, ms_ssim_db, psnr, quality_at_rate
 
 from . import codecs

@@ -17,8 +17,8 @@ from dataclasses import replace
 
 import torch
 
-from vqcodec import distributed
-from vqcodec.train import TrainConfig, Trainer
+from vqcodec.training import distributed
+from vqcodec.training.train import TrainConfig, Trainer
 from vqcodec.weights import DEFAULT_WEIGHTS
 
 

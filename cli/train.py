@@ -120,8 +120,8 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
     the CLI's --model DIR.
     """
     from vqcodec.errors import VqcError
-    from vqcodec.model import ModelConfig
-    from vqcodec.train import TrainConfig, densify_codebooks, recount_prior, remeasure_prior, train, widen_latent
+    from vqcodec.training.model import ModelConfig
+    from vqcodec.training.train import TrainConfig, densify_codebooks, recount_prior, remeasure_prior, train, widen_latent
 
     model_out = out or str(DEFAULT_RUNS / run_name / "model")
     if reprior_dir is not None:
@@ -184,8 +184,8 @@ def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: i
               grow_encoder: int, modulate: bool, synthetic: float, correct: bool = False) -> None:
     import json
 
-    from vqcodec.data import list_images, load_rgb, split_holdout
-    from vqcodec.finetune import FINETUNE_LR, finetune
+    from vqcodec.training.data import list_images, load_rgb, split_holdout
+    from vqcodec.training.finetune import FINETUNE_LR, finetune
     from vqcodec.weights import CONFIG_FILE, load_model
 
     model = load_model(model_dir, device, backend="torch")

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vqcodec.model import VQVAE, ModelConfig
-from vqcodec.train import measure_prior, sort_codebooks
+from vqcodec.training.model import VQVAE, ModelConfig
+from vqcodec.training.train import measure_prior, sort_codebooks
 from vqcodec.weights import load_model, save_model
 
 TINY = ModelConfig(channels=16, latent_dim=8, codebook_size=32)

@@ -24,7 +24,7 @@ import numpy as np
 from .errors import WeightsError
 
 if TYPE_CHECKING:
-    from .model import VQVAE
+    from .training.model import VQVAE
 
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
@@ -173,7 +173,7 @@ class TorchTransforms:
                  table_set: int = 0) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        from .model import DecoderGradient
+        from .training.model import DecoderGradient
 
         with torch.inference_mode():
             args = (self._tensor(a) for a in (latents, target, weight))
@@ -194,7 +194,7 @@ def export_graphs(net: "VQVAE", directory: Path) -> None:
     import torch
     from onnx import helper, numpy_helper
 
-    from .model import DecoderGradient
+    from .training.model import DecoderGradient
 
     net = net.eval().cpu()
     f = net.cfg.downsample

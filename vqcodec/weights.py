@@ -38,7 +38,7 @@ from .prior import Prior
 from .runtime import DECODER_FILE, ENCODER_FILE, GRADIENT_FILE, OnnxTransforms, TorchTransforms, Transforms, export_graphs
 
 if TYPE_CHECKING:
-    from .model import VQVAE
+    from .training.model import VQVAE
 
 WEIGHTS_FILE = "model.safetensors"
 #: In a folder of releases (the package's weights): the current model and every release's model.
@@ -254,7 +254,7 @@ def _torch_net(cfg: ModelConfig, tensors: Mapping[str, np.ndarray], directory: P
     except ImportError as exc:
         raise WeightsError(f"device {device} needs the torch backend, and torch is not installed "
                            "(pip install 'vqcodec[train]')") from exc
-    from .model import VQVAE
+    from .training.model import VQVAE
 
     net = VQVAE(cfg)
     try:

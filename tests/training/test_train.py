@@ -7,10 +7,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vqcodec.train import QUALITY_LEVELS, VAL_LAMBDAS, TrainConfig, Trainer
+from vqcodec.training.train import QUALITY_LEVELS, VAL_LAMBDAS, TrainConfig, Trainer
 from vqcodec.weights import load_model
 
-from .conftest import TINY, smooth_image
+from ..conftest import TINY, smooth_image
 
 CFG = TrainConfig(steps=12, ae_steps=4, batch_size=2, crop=32, holdout=1, val_every=6,
                   kmeans_batches=1, checkpoint_minutes=1e9, warmup=2, model=TINY)
@@ -75,7 +75,7 @@ def test_validation_reports_each_rate_weight(tmp_path):
 
 
 def test_export_only_leaves_the_run_untouched(tmp_path):
-    from vqcodec.train import train
+    from vqcodec.training.train import train
 
     data = _data(tmp_path)
     t = Trainer(data, tmp_path / "run", CFG, log=lambda s: None)
@@ -101,7 +101,7 @@ def test_resume_refuses_a_different_model_shape(tmp_path):
 def test_a_small_folder_trains_and_one_too_small_is_a_one_line_error(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from vqcodec.data import split_holdout
+    from vqcodec.training.data import split_holdout
     from vqcodec_cli.main import main
 
     data = _data(tmp_path)  # 5 photos: one held aside for validation, four to train on
@@ -128,7 +128,7 @@ def test_a_prior_measured_anew_keeps_the_network_and_codes_by_the_new_tables(tmp
     """--remeasure-prior: same transforms and codebooks, the prior counted again on the data."""
     import vqcodec
     from vqcodec.prior import Prior
-    from vqcodec.train import remeasure_prior
+    from vqcodec.training.train import remeasure_prior
     from vqcodec.weights import save_model
 
     data = _exported(tmp_path)
@@ -148,8 +148,8 @@ def test_a_prior_measured_anew_keeps_the_network_and_codes_by_the_new_tables(tmp
 def test_a_recounted_prior_is_the_export_with_more_rounds(tmp_path, monkeypatch):
     """--recount-prior: k more rounds of a prior counted ADAPTATION_ROUNDS times give the tables,
     adaptive codebooks and reconstruction values of an export counting ADAPTATION_ROUNDS + k times."""
-    from vqcodec import train as T
-    from vqcodec.train import recount_prior, remeasure_prior
+    from vqcodec.training import train as T
+    from vqcodec.training.train import recount_prior, remeasure_prior
 
     data = _exported(tmp_path)
     remeasure_prior(tmp_path / "model", data, tmp_path / "base", log=lambda s: None)

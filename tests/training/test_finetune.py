@@ -6,9 +6,9 @@ import torch
 
 import vqcodec
 from vqcodec.bitstream import HEADER_SIZE
-from vqcodec.finetune import finetune
+from vqcodec.training.finetune import finetune
 
-from .conftest import photo_folder, smooth_image
+from ..conftest import photo_folder, smooth_image
 
 
 def test_only_the_decoder_changes_and_codes_stay(tiny_model_dir, tmp_path):
@@ -97,7 +97,7 @@ def test_with_the_codebooks_they_move_and_stay_sorted(tiny_model_dir, tmp_path):
 
 
 def test_codebook_means_move_used_codes_to_their_latents_and_keep_order():
-    from vqcodec.finetune import _CodebookMeans
+    from vqcodec.training.finetune import _CodebookMeans
 
     codebooks = torch.linspace(-1, 1, 8).repeat(2, 1)[:, :, None].clone()  # (M=2, K=8, d=1)
     before = codebooks.clone()
@@ -119,7 +119,7 @@ def test_codebook_means_move_used_codes_to_their_latents_and_keep_order():
 def test_a_grown_model_starts_as_the_old_one_and_then_learns(tiny_model_dir, tmp_path, decoder, encoder):
     import numpy as np
 
-    from vqcodec.finetune import grow
+    from vqcodec.training.finetune import grow
 
     model = vqcodec.load_model(tiny_model_dir, backend="torch")
     photo = smooth_image(80, 72, seed=7)
@@ -186,7 +186,7 @@ def test_the_cli_tunes_the_network_and_refuses_both_modes(tiny_model_dir, tmp_pa
 def test_a_decoder_modulated_by_the_rate_starts_as_the_old_one_learns_and_exports(tiny_model_dir, tmp_path):
     import numpy as np
 
-    from vqcodec.finetune import grow
+    from vqcodec.training.finetune import grow
     from vqcodec.tiling import gradient
 
     model = vqcodec.load_model(tiny_model_dir, backend="torch")
@@ -225,7 +225,7 @@ def test_with_the_correction_the_decoder_learns_on_what_files_carry(tiny_model_d
 
     from vqcodec import correction
     from vqcodec.bitstream import DEFAULT_MAX_PIXELS, unpack
-    from vqcodec.finetune import _codes, _corrections
+    from vqcodec.training.finetune import _codes, _corrections
 
     model = vqcodec.load_model(tiny_model_dir, backend="torch")
     photo = smooth_image(160, 120, seed=4)

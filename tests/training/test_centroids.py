@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vqcodec.centroids import CODEBOOK_WEIGHT, CodeMeans
+from vqcodec.training.centroids import CODEBOOK_WEIGHT, CodeMeans
 
 
 def test_each_code_decodes_to_the_mean_of_its_latents_per_table_set():

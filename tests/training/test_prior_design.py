@@ -1,7 +1,7 @@
 import numpy as np
 
 from vqcodec.prior import NUM_CLASSES, NUM_CONTEXTS, ROW_TOTAL, Prior
-from vqcodec.prior_design import ContextCounter, adaptive_codebooks, cluster_contexts, codebook_guides, usual_codes
+from vqcodec.training.prior_design import ContextCounter, adaptive_codebooks, cluster_contexts, codebook_guides, usual_codes
 
 
 def test_counter_learns_what_context_predicts_and_keeps_every_code_codable():

@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from vqcodec import distributed
-from vqcodec.train import Trainer
+from vqcodec.training import distributed
+from vqcodec.training.train import Trainer
 from vqcodec.weights import load_model
 
 from .test_train import CFG, _data

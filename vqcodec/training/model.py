@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .config import ModelConfig
+from ..config import ModelConfig
 from .quantizer import ProductVQ, VQOutput
 
 __all__ = ["VQVAE", "ModelConfig"]

@@ -2,8 +2,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vqcodec.data import CropSampler
-from vqcodec.synthetic import gradient_crop, text_crop
+from vqcodec.training.data import CropSampler
+from vqcodec.training.synthetic import gradient_crop, text_crop
 
 
 @settings(max_examples=20, deadline=None)

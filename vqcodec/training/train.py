@@ -32,14 +32,14 @@ from . import distributed
 from .centroids import CodeMeans
 from .data import IMAGE_SUFFIXES, CropSampler, list_images, load_rgb, split_holdout
 from .densify import densify
-from .errors import TrainingDataError
+from ..errors import TrainingDataError
 from .model import VQVAE, ModelConfig
-from .prior import NUM_CLASSES, NUM_CONTEXTS, Prior
+from ..prior import NUM_CLASSES, NUM_CONTEXTS, Prior
 from .prior_design import ContextCounter, adaptive_codebooks, codebook_guides, usual_codes
-from .rate import choose_codes, per_codebook, quality_lambdas
-from .runtime import TorchTransforms
-from .tiling import analyse
-from .weights import load_model, load_network, save_model
+from ..rate import choose_codes, per_codebook, quality_lambdas
+from ..runtime import TorchTransforms
+from ..tiling import analyse
+from ..weights import load_model, load_network, save_model
 from .widen import widen
 
 CHECKPOINT = "checkpoint.pt"

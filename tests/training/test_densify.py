@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from vqcodec.densify import densify
-from vqcodec.model import VQVAE
+from vqcodec.training.densify import densify
+from vqcodec.training.model import VQVAE
 from vqcodec.prior import context_unit
-from vqcodec.train import sort_codebooks
+from vqcodec.training.train import sort_codebooks
 
-from .conftest import TINY, photo_folder, smooth_image
+from ..conftest import TINY, photo_folder, smooth_image
 
 
 def _net(**changes) -> VQVAE:
@@ -74,10 +74,10 @@ def test_a_512_code_model_round_trips_and_refuses_hostile_payloads(tmp_path):
     """Contexts in units of two codes (K = 512) on the decoder's side: files decode to what the
     encoder reported, and random payloads under a valid header raise only format errors."""
     import vqcodec
-    from vqcodec.train import measure_prior
+    from vqcodec.training.train import measure_prior
     from vqcodec.weights import load_model, save_model
 
-    from .test_crafted import craft
+    from ..test_crafted import craft
 
     net = _net()
     net.quantizer.codebooks.data.mul_(3.0)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vqcodec.model import VQVAE, DecoderGradient, ModelConfig
+from vqcodec.training.model import VQVAE, DecoderGradient, ModelConfig
 
 
 @pytest.mark.parametrize("decoder_blocks, rate_sets", [(0, 0), (2, 0), (0, 3), (1, 3)])

@@ -4,8 +4,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vqcodec.model import VQVAE, ModelConfig
-from vqcodec.quantizer import ProductVQ, kmeans, nearest_code
+from vqcodec.training.model import VQVAE, ModelConfig
+from vqcodec.training.quantizer import ProductVQ, kmeans, nearest_code
 
 CFG = ModelConfig(channels=8, latent_dim=4, sub_dim=2, codebook_size=8)
 

@@ -37,12 +37,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import correction
+from .. import correction
 from .data import CropSampler
 from .model import VQVAE
-from .rate import bit_weight, choose_codes, from_codes, per_codebook
-from .runtime import TorchTransforms
-from .weights import CodecModel, save_model
+from ..rate import bit_weight, choose_codes, from_codes, per_codebook
+from ..runtime import TorchTransforms
+from ..weights import CodecModel, save_model
 
 #: Peak learning rate of a round: small, since the model starts trained.
 FINETUNE_LR = 5e-5

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from vqcodec.model import VQVAE
-from vqcodec.widen import widen
+from vqcodec.training.model import VQVAE
+from vqcodec.training.widen import widen
 
-from .conftest import TINY, photo_folder, smooth_image
+from ..conftest import TINY, photo_folder, smooth_image
 
 
 def _crops(n: int = 6, side: int = 32) -> torch.Tensor:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .prior import NUM_CLASSES, NUM_CONTEXTS, ROW_TOTAL, Prior, context_unit, schedule
+from ..prior import NUM_CLASSES, NUM_CONTEXTS, ROW_TOTAL, Prior, context_unit, schedule
 
 #: Pseudo-observations of the codebook's overall frequencies added to each table row.
 SMOOTHING = 4.0
