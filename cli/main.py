@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Callable
 
 import click
-from tqdm import tqdm
 
 from .files import OutputError, check_writable, write_atomic
 from .models import models_command
@@ -234,6 +233,8 @@ def _run_all(task, jobs: list[Job], label: str, workers: int, report_to_stderr: 
     """Run every job (in ``workers`` processes if more than one), printing each
     report line or error as it comes, in input order; returns the failure count.
     Report lines go to stdout, unless stdout carries the data ('-o -')."""
+    from tqdm import tqdm
+
     # a bar only for a person watching: in a log or a pipe its redraws are clutter
     bar = tqdm(total=len(jobs), desc=label, unit="file", disable=len(jobs) < 2 or not sys.stderr.isatty(),
                file=sys.stderr, leave=False)
@@ -503,6 +504,7 @@ def demo(image: Path | None, output_dir: Path | None, qualities: tuple[int, ...]
     import tempfile
 
     import numpy as np
+    from tqdm import tqdm
     import vqcodec
 
     src = image or vqcodec.DEMO_IMAGE

@@ -5,27 +5,18 @@
 >>> image = vqcodec.decompress(data)                   # PIL.Image
 """
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from .bitstream import DEFAULT_MAX_PIXELS, Header, parse_header
 from .bitstream import read_file as read_vqc
-from .codec import (
-    DEFAULT_QUALITY,
-    DEMO_IMAGE,
-    MAX_EFFORT,
-    CompressResult,
-    compress,
-    compress_report,
-    compress_to_psnr,
-    compress_to_size,
-    decompress,
-    default_quality,
-    model_for,
-)
-from .metrics import ms_ssim, psnr
 from .errors import (
+    ConversionWarning,
     CorruptError,
     FormatError,
     ImageError,
     ImageTooLargeError,
+    LargeImageWarning,
     ModelMismatchError,
     ModelNotFoundError,
     TargetError,
@@ -34,11 +25,33 @@ from .errors import (
     VqcError,
     WeightsError,
 )
-from .image import ConversionWarning, LargeImageWarning
-from .weights import CodecModel, load_model
 from . import pillow_plugin
 
 pillow_plugin.register()  # PIL.Image.open / save know .vqc from here on
+
+#: The rest of the API, imported when first used: reading a header (``vqcodec info``) or an
+#: error type needs neither numpy nor ONNX Runtime, which take most of a short command's time.
+_LAZY = {
+    **dict.fromkeys(["DEFAULT_QUALITY", "DEMO_IMAGE", "MAX_EFFORT", "CompressResult", "compress", "compress_report",
+                     "compress_to_psnr", "compress_to_size", "decompress", "default_quality", "model_for"], "codec"),
+    **dict.fromkeys(["ms_ssim", "psnr"], "metrics"),
+    **dict.fromkeys(["CodecModel", "load_model"], "weights"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from .codec import (DEFAULT_QUALITY, DEMO_IMAGE, MAX_EFFORT, CompressResult, compress, compress_report,
+                        compress_to_psnr, compress_to_size, decompress, default_quality, model_for)
+    from .metrics import ms_ssim, psnr
+    from .weights import CodecModel, load_model
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "DEFAULT_QUALITY", "DEMO_IMAGE", "MAX_EFFORT", "CodecModel", "CompressResult", "ConversionWarning",

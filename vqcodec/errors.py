@@ -51,3 +51,11 @@ class TrainingDataError(VqcError):
 
 class WeightsError(VqcError):
     """Model weights are missing, unreadable or inconsistent with their config."""
+
+
+class ConversionWarning(UserWarning):
+    """An input was converted (bit depth, colour space) before coding."""
+
+
+class LargeImageWarning(UserWarning):
+    """An image is above Pillow's decompression-bomb warning threshold (but within the limit)."""

@@ -22,18 +22,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .bitstream import DEFAULT_MAX_PIXELS, MAGIC, WARN_PIXELS
-from .errors import CorruptError, ImageError, ImageTooLargeError
+from .errors import ConversionWarning, CorruptError, ImageError, ImageTooLargeError, LargeImageWarning
 
 #: What compress() accepts: a path, a PIL image, a uint8 array, or encoded image bytes.
 ImageInput = Image.Image | np.ndarray | str | os.PathLike | bytes
-
-
-class ConversionWarning(UserWarning):
-    """An input was converted (bit depth, palette, colour space) before coding."""
-
-
-class LargeImageWarning(UserWarning):
-    """An image is above Pillow's decompression-bomb warning threshold (but within the limit)."""
 
 
 #: warnings.catch_warnings swaps the process's filters: one opening at a time sets and restores them.

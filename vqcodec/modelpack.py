@@ -30,11 +30,12 @@ import json
 import os
 import zipfile
 from pathlib import Path
-from typing import Iterable
-
-import numpy as np
+from typing import TYPE_CHECKING, Iterable
 
 from .errors import WeightsError
+
+if TYPE_CHECKING:  # numpy is imported where tensors are read or written: listing packs reads manifests alone
+    import numpy as np
 
 PACK_SUFFIX = ".vqm"
 PACK_VERSION = 1
@@ -76,6 +77,7 @@ def digest(config: dict, tensors: dict[str, np.ndarray], graphs: dict[str, bytes
     """sha256 of a model's config (its "model" entry), tensors and graphs: the rule of the
     fingerprint (its first 8 bytes, over every tensor and graph of the model) and of the
     decode digest (over the decode part's). docs/format.md gives it byte by byte."""
+    import numpy as np
     h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
     for name in sorted(tensors):
         t = np.ascontiguousarray(tensors[name])
@@ -94,6 +96,7 @@ _DTYPE_NAMES = {"float16": "torch.float16", "float32": "torch.float32", "float64
 
 
 def dtype_name(dtype: np.dtype) -> str:
+    import numpy as np
     name = np.dtype(dtype).name
     return _DTYPE_NAMES.get(name, name)
 
@@ -105,6 +108,7 @@ def decode_digest(config: dict, tensors: dict[str, np.ndarray], graphs: dict[str
 
 def _splices(graph: bytes, tensors: dict[str, np.ndarray]) -> tuple[bytes, list[tuple[int, str]]]:
     """``graph`` without the bytes of every tensor found in it exactly once, and where each goes back."""
+    import numpy as np
     cuts = []
     for name, t in tensors.items():
         raw = np.ascontiguousarray(t).tobytes()
@@ -126,6 +130,7 @@ def _splices(graph: bytes, tensors: dict[str, np.ndarray]) -> tuple[bytes, list[
 
 
 def _splice(skeleton: bytes, splices: list, tensor: "callable") -> bytes:
+    import numpy as np
     out, last = [], 0
     for offset, name in splices:
         out.append(skeleton[last:offset])
@@ -136,6 +141,7 @@ def _splice(skeleton: bytes, splices: list, tensor: "callable") -> bytes:
 
 
 def _npy(array: np.ndarray) -> bytes:
+    import numpy as np
     buf = io.BytesIO()
     np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
     return buf.getvalue()
@@ -145,6 +151,7 @@ def write_pack(path: str | os.PathLike, config: dict, tensors: dict[str, np.ndar
                fingerprint: bytes, parts: Iterable[str] = PARTS) -> Path:
     """Write a pack of ``parts`` of a model (its config, tensors and graphs as a model directory
     holds them, and its fingerprint); written beside and renamed, so never half there."""
+    import numpy as np
     parts = [p for p in PARTS if p in set(parts)]
     if "decode" not in parts:
         raise ValueError("a pack holds at least the decode part")
@@ -188,6 +195,7 @@ def write_pack(path: str | os.PathLike, config: dict, tensors: dict[str, np.ndar
 
 def _fill_value(t: np.ndarray) -> int | None:
     """The value most of an integer tensor holds, if it is worth storing apart."""
+    import numpy as np
     if t.dtype.kind not in "iu" or t.size < FILL_MIN_SIZE:
         return None
     values, counts = np.unique(t, return_counts=True)
@@ -247,10 +255,12 @@ class ModelPack:
         return self._cache[name]
 
     def _array(self, member: str) -> np.ndarray:
+        import numpy as np
         with self._zip.open(f"tensors/{member}.npy") as f:
             return np.lib.format.read_array(f, allow_pickle=False)
 
     def _filled_tensor(self, name: str) -> np.ndarray:
+        import numpy as np
         entry = self._filled[name]
         dtype, shape = np.dtype(entry["dtype"]), tuple(int(n) for n in entry["shape"])
         size = int(np.prod(shape, dtype=np.int64))

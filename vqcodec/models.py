@@ -29,7 +29,13 @@ from typing import Iterable, Sequence
 
 from .errors import WeightsError
 from .modelpack import PACK_SUFFIX, ModelPack, write_pack
-from .weights import DEFAULT_WEIGHTS, RELEASES_FILE, WEIGHTS_FILE, open_model
+
+#: A model directory's tensors (training writes directories; releases carry packs).
+WEIGHTS_FILE = "model.safetensors"
+#: In a folder of releases (the package's weights): the current model and every release's model.
+RELEASES_FILE = "releases.json"
+#: Where the shipped models live inside the installed package.
+DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
 
 ENV_PATH = "VQCODEC_MODEL_PATH"
 ENV_HOME = "VQCODEC_HOME"
@@ -113,6 +119,8 @@ def _entry(path: Path) -> Installed | None:
 def _directory_fingerprint(path: Path, stamp: tuple) -> str:
     """A model directory's fingerprint, hashed once while its files stay as they are (``stamp``):
     decoding file after file with ``model_path=[DIR]`` looks it up every time."""
+    from .weights import open_model
+
     return open_model(path).fingerprint.hex()
 
 
@@ -199,6 +207,8 @@ def verify(path: str | os.PathLike) -> Installed:
 def pack_model(source: str | os.PathLike, target: str | os.PathLike, parts: Sequence[str] = ("decode", "encode")) -> Path:
     """Write a pack of ``parts`` of the model at ``source`` (a model directory or a pack) to ``target``
     (a file, or a folder where it is named by the fingerprint)."""
+    from .weights import open_model
+
     stored = open_model(source)
     if "encode" in parts and not stored.encoder:
         raise WeightsError(f"{stored.where} holds only the decode part")

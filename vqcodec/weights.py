@@ -35,14 +35,12 @@ from .entropy import EntropyCoder
 from .errors import WeightsError
 from .modelpack import FINGERPRINT_GRAPHS, PACK_SUFFIX, ModelPack, digest
 from .prior import Prior
+from .models import DEFAULT_WEIGHTS, RELEASES_FILE, WEIGHTS_FILE
 from .runtime import DECODER_FILE, ENCODER_FILE, GRADIENT_FILE, OnnxTransforms, TorchTransforms, Transforms, export_graphs
 
 if TYPE_CHECKING:
     from .training.model import VQVAE
 
-WEIGHTS_FILE = "model.safetensors"
-#: In a folder of releases (the package's weights): the current model and every release's model.
-RELEASES_FILE = "releases.json"
 CONFIG_FILE = "config.json"
 PRIOR_KEYS = ("prior.counts", "prior.classes", "prior.zero", "prior.table_of_quality")
 LAMBDAS_KEY = "rate.lambdas"
@@ -57,8 +55,6 @@ BLOCK_KEY = "decoder.block.weight"
 #: Tensors of the coder and the decoder's lookup, not of the torch network.
 _NOT_NETWORK = ("prior.", "rate.", "reconstruction.")
 
-#: Where the shipped model lives inside the installed package.
-DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
 
 @dataclass(eq=False)
 class CodecModel:
