@@ -12,11 +12,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -26,12 +21,8 @@ from vqcodec import tiling
 from vqcodec.metrics import psnr
 from vqcodec.rate import choose_codes, per_codebook
 
+from .command import peak
 from .rd import DEFAULT_DIR
-
-#: Runs a command and prints its peak RSS (MB): this wrapper's children are that command alone.
-_MEASURED = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
-
 
 def _grid() -> tuple[np.ndarray, list[np.ndarray]]:
     """The 8448 x 6144 image, 12 x 11 cells of 512 x 768 photos, and the photos."""
@@ -49,15 +40,6 @@ def _grid() -> tuple[np.ndarray, list[np.ndarray]]:
     return img, cells
 
 
-def _command(*args: str) -> dict:
-    """Seconds and peak RSS of the installed ``vqcodec`` command run as a whole process."""
-    vqcodec_command = shutil.which("vqcodec", path=str(Path(sys.executable).parent)) or "vqcodec"
-    start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", _MEASURED, vqcodec_command, *args], capture_output=True, text=True,
-                         check=True)
-    return {"seconds": time.perf_counter() - start, "peak_rss_mb": float(out.stdout.split()[-1])}
-
-
 def test_peak_rss_50_megapixels(benchmark, tmp_path):
     """Peak RSS of ``vqcodec compress`` of the 51.9-megapixel image (a PNG, the default quality,
     reporting its PSNR as users see it) and of ``vqcodec decompress`` of the file it wrote, each a
@@ -66,8 +48,8 @@ def test_peak_rss_50_megapixels(benchmark, tmp_path):
     Image.fromarray(img).save(tmp_path / "big.png", compress_level=1)
     del img
     path = tmp_path / "big.vqc"
-    result = {"compress": _command("compress", str(tmp_path / "big.png"), "-o", str(path))}
-    result["decompress"] = benchmark.pedantic(_command, args=("decompress", str(path), "-o", str(tmp_path / "back.png")),
+    result = {"compress": peak("compress", str(tmp_path / "big.png"), "-o", str(path))}
+    result["decompress"] = benchmark.pedantic(peak, args=("decompress", str(path), "-o", str(tmp_path / "back.png")),
                                               rounds=1, iterations=1)
     result["bpp"] = 8 * path.stat().st_size / (8448 * 6144)
     model = vqcodec.load_model()
