@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import vqcodec
 from vqcodec.bitstream import HEADER, HEADER_SIZE
+from vqcodec.palette import MAX_STEPS
 
 from .conftest import smooth_image
 from .test_fuzz import CORPUS
@@ -66,13 +67,15 @@ def large(tiny_model):
     return vqcodec.compress(smooth_image(600, 400, 3), 90, tiny_model)
 
 
-def decode_within_bounds(data: bytes, model) -> None:
+def decode_within_bounds(data: bytes, model, must_fail: bool = False) -> None:
     """Decode or raise a FormatError, in under a second of this process's CPU time (wall time
-    would measure whatever else the machine runs); anything else is kept for the corpus."""
+    would measure whatever else the machine runs); ``must_fail``: a FormatError it must be (an
+    honest payload with words appended). Anything else is kept for the corpus."""
     try:
         start = time.process_time()
         try:
             vqcodec.decompress(data, model=model, max_pixels=LIMIT)
+            assert not must_fail, "a payload with words after its last symbol decoded"
         except vqcodec.FormatError:
             pass
         assert time.process_time() - start < 1.0, "a crafted file took over a second"
@@ -211,6 +214,9 @@ def crafted_files(draw, honest):
     if draw(st.integers(0, 4)) == 0:  # thin shapes: 1 x N, N x 1, N x 33 ... up to the campaign's limit
         across, along = draw(st.sampled_from([1, 2, 8, 9, 33, 127])), draw(st.integers(4096, LIMIT))
         width, height = (along, across) if draw(st.booleans()) else (across, along)
+    elif draw(st.integers(0, 4)) == 0:  # palette wavefront step counts about the cap (width + 2 (height - 1))
+        across = draw(st.integers(1, 30))
+        width, height = draw(st.integers(MAX_STEPS - 64, MAX_STEPS + 64)) - 2 * (across - 1), across
     fields = {}
     if width is not None:
         fields["width"] = width
@@ -228,7 +234,8 @@ def crafted_files(draw, honest):
             alpha = draw(st.sampled_from([bomb, bomb[:-3], b"\x78\x9c", zlib.compress(b"x")]))
     if draw(st.integers(0, 9)) == 0:  # a lying length field, CRCs still valid
         fields["payload_size"] = draw(st.integers(0, 2**32 - 1))
-    return craft(template, payload, alpha, **fields)
+    # words after an honest payload, its header untouched: only the encoder's own payload decodes
+    return craft(template, payload, alpha, **fields), kind in ("trailing", "extended") and not fields and not alpha
 
 
 def _peak_rss_mb() -> float:
@@ -243,8 +250,8 @@ def test_crafted_campaign(tiny_model, honest):
     @settings(max_examples=CRAFTED_EXAMPLES, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(crafted_files(honest))
-    def run(data):
-        decode_within_bounds(data, tiny_model)
+    def run(case):
+        decode_within_bounds(*case[:1], tiny_model, must_fail=case[1])
 
     run()
     assert _peak_rss_mb() - baseline < 500, "a crafted file made the decoder allocate over 500 MB"
