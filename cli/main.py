@@ -9,6 +9,7 @@ import stat
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -197,6 +198,28 @@ def _warn(src: Path, message: str) -> None:
     click.echo(f"vqcodec: warning: {src}: {message}", err=True)
 
 
+class _Bars:
+    """A progress hook (:mod:`vqcodec.progress`): one bar per stage of a file's work, shown only
+    once the stage has taken a second (a Kodak photo's stages never show)."""
+
+    def __init__(self) -> None:
+        self.stage, self.bar = None, None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=total, desc=f"  {stage}", file=sys.stderr, leave=False, delay=1.0)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.stage, self.bar = None, None
+
+
 def _run(task, job: Job, live: bool = False) -> tuple[str | None, str | None, list[str]]:
     """(report line, error message, warnings) of one job; never raises a VqcError. ``live``
     prints each warning as it is raised (a large image's comes before minutes of work), else
@@ -206,19 +229,26 @@ def _run(task, job: Job, live: bool = False) -> tuple[str | None, str | None, li
     problem = _input_problem(job.src)
     if problem is not None:
         return None, problem, []
+    from vqcodec import progress
+
     caught: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("always", vqcodec.ConversionWarning)
         warnings.simplefilter("always", vqcodec.LargeImageWarning)
         warnings.showwarning = lambda message, *_: _warn(job.src, str(message)) if live else caught.append(str(message))
+        bars = _Bars() if live and sys.stderr.isatty() else None  # a worker's bars would garble each other's
         try:
-            line, error = task(job), None
+            with progress.reporting(bars) if bars is not None else nullcontext():
+                line, error = task(job), None
         except (vqcodec.VqcError, OSError) as exc:
             named = isinstance(exc, OutputError) or str(job.src) in str(exc)
             message = vqcodec.models.explain(exc)
             line, error = None, message if named else f"{job.src}: {message}"
         except Exception as exc:  # a bug, not the file's fault: still one line, and the other files go on
             line, error = None, f"{job.src}: internal error ({type(exc).__name__}: {exc}); please report it"
+        finally:
+            if bars is not None:
+                bars.close()
     return line, error, caught
 
 

@@ -262,3 +262,22 @@ def test_palette_files_keep_the_mode(tiny_model, mode):
     assert r.lossless and out.mode == mode and np.array_equal(np.asarray(out), np.asarray(r.reconstruction))
     visible = np.asarray(im.getchannel("A")) > 0 if "A" in mode else np.ones((60, 200), bool)
     assert np.array_equal(np.asarray(out)[visible], np.asarray(im)[visible])
+
+
+def test_progress_reaches_a_hook_only_when_one_is_installed(tiny_model):
+    """Each stage's units arrive in order and end at their total (the command line's bars)."""
+    from vqcodec import progress
+
+    seen = []
+    with progress.reporting(lambda stage, done, total: seen.append((stage, done, total))):
+        r = vqcodec.compress_report(smooth_image(64, 48, 6), 40, tiny_model)
+        vqcodec.decompress(r.data, model=tiny_model)
+    stages = [s for s, _, _ in seen]
+    assert {"encoding", "coding", "decoding", "decoding codes"} <= set(stages)
+    for stage in set(stages):
+        done = [d for s, d, t in seen if s == stage]
+        total = {t for s, _, t in seen if s == stage}
+        assert done == sorted(done) and len(total) == 1 and done[-1] == total.pop()
+    seen.clear()
+    vqcodec.compress(smooth_image(64, 48, 6), 40, tiny_model)
+    assert seen == []  # no hook, no calls

@@ -32,6 +32,7 @@ from . import correction as corr
 from .correction import Correction
 from .errors import CorruptError
 from .prior import Prior, Step, check_shape, index_maps
+from .progress import tick
 
 _model = constriction.stream.model
 queue = constriction.stream.queue
@@ -117,10 +118,13 @@ class EntropyCoder:
         self._check_quality(quality)
         encoder = queue.RangeEncoder()
         for step, symbols in steps:
+            if step.positions[0] == 0:  # a codebook's first phase: the ones before are done
+                tick("coding", step.m, self.prior.num_codebooks)
             order, groups = _groups(step.rows)
             ordered = symbols[order].astype(np.int32)
             for row, lo, hi in groups:
                 encoder.encode(ordered[lo:hi], self._model(quality, step.m, row, step.tables))
+        tick("coding", self.prior.num_codebooks, self.prior.num_codebooks)
         fix = correction()
         encoder.encode(np.array([fix.step], np.int32), _STEP)
         if fix.active:
@@ -158,14 +162,17 @@ class EntropyCoder:
         with coder_errors():
             decoder = Reader(payload)
             for m, pos, rows, shift, tables in self.prior.steps(quality, out):
-                if pos[0] == 0 and decoder.maybe_exhausted() and self.min_bits(quality, h * w, m) > STATE_BITS:
-                    raise CorruptError("payload ends before the codes it claims")
+                if pos[0] == 0:
+                    tick("decoding codes", m, m_count)
+                    if decoder.maybe_exhausted() and self.min_bits(quality, h * w, m) > STATE_BITS:
+                        raise CorruptError("payload ends before the codes it claims")
                 order, groups = _groups(rows)
                 ordered = np.empty(pos.size, np.int64)  # the symbols in coding order, scattered once
                 for row, lo, hi in groups:
                     ordered[lo:hi] = decoder.decode(self._model(quality, m, row, tables), hi - lo)
                 at = pos[order]
                 flat[m, at] = (ordered + shift[order]) % self.prior.size if shift.any() else ordered
+            tick("decoding codes", m_count, m_count)
             fix = self._decode_correction(decoder, h, w)
             finish(decoder, "entropy-coded payload")
         return out, fix

@@ -21,6 +21,7 @@ from . import correction as corr
 from .config import ModelConfig
 from .correction import Correction
 from .rate import from_codes
+from .progress import tick
 from .runtime import Transforms
 
 #: Latents per tile side (1024 pixels).
@@ -62,10 +63,12 @@ def analyse(transforms: Transforms, cfg: ModelConfig, rgb: np.ndarray, tile: int
     f = cfg.downsample
     h, w = -(-rgb.shape[0] // f), -(-rgb.shape[1] // f)
     latents = np.empty((cfg.latent_dim, h, w), np.float32)
-    for (rows, cols), (tr, tc) in windows(h, w, tile, margin):
+    tiles = list(windows(h, w, tile, margin))
+    for n, ((rows, cols), (tr, tc)) in enumerate(tiles):
         x = _pixels(rgb, rows, cols, f).transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255.0)
         z = transforms.encode(x)[0]
         latents[:, tr, tc] = z[:, _inner(tr, rows), _inner(tc, cols)]
+        tick("encoding", n + 1, len(tiles))
     return latents
 
 
@@ -102,9 +105,11 @@ def synthesise(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, 
     """RGB uint8 pixels (height, width, 3) from code indices (M, h, w) into ``codebooks`` (M, K, d)
     (the values they decode to), coded at a level of ``table_set``, with a file's colour correction."""
     out = np.empty((height, width, 3), np.uint8)
-    for (rows, cols), (tr, tc) in windows(*indices.shape[1:], tile, margin):
+    tiles = list(windows(*indices.shape[1:], tile, margin))
+    for n, ((rows, cols), (tr, tc)) in enumerate(tiles):
         latents = from_codes(indices[:, rows, cols], codebooks)
         _place(out, transforms.decode(latents[None], table_set)[0], rows, cols, tr, tc, cfg.downsample, correction)
+        tick("decoding", n + 1, len(tiles))
     return out
 
 
