@@ -1,8 +1,9 @@
 # Two commands do everything on a fresh machine, set-up included:
 #   make demo   - compress and decompress the bundled photo, print bpp and PSNR
 #   make test   - run the test suite
-# The virtual environment is created on first use; torch is pinned to the CPU
-# build 2.13.0 by constraints.txt (pyproject states the range users can satisfy).
+# The virtual environment is created on first use. The demo installs only what
+# coding needs (no torch); the tests add torch, pinned to the CPU build 2.13.0 by
+# constraints.txt (pyproject states the range users can satisfy).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,13 +13,18 @@ BIN := $(VENV)/bin
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# what coding needs: the library and the command, no torch
+$(VENV)/.base: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.base
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
-demo: setup
+demo: $(VENV)/.base
 	$(BIN)/vqcodec demo
 
 test: setup

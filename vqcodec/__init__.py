@@ -25,7 +25,7 @@ from .errors import (
     VqcError,
     WeightsError,
 )
-from . import pillow_plugin
+from . import pillow_plugin, progress
 
 pillow_plugin.register()  # PIL.Image.open / save know .vqc from here on
 
