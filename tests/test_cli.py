@@ -41,7 +41,7 @@ def _no_temp_files(folder: Path) -> bool:
 
 def test_compress_then_decompress(run, photo_path):
     r = run("compress", str(photo_path), "-q", "2")
-    assert r.exit_code == 0 and "bpp" in r.output and "PSNR" in r.output
+    assert r.exit_code == 0 and "bpp" in r.output and "PSNR" not in r.output  # not decoded again unless asked
     vqc = photo_path.with_suffix(".vqc")
     assert vqc.exists()
     out = photo_path.parent / "back.png"
@@ -148,7 +148,7 @@ def test_quality_out_of_range_is_a_usage_error(run, photo_path):
 
 def test_effort_option(run, photo_path):
     out = photo_path.parent / "e.vqc"
-    r = run("compress", str(photo_path), "-q", "60", "-e", "2", "-o", str(out))
+    r = run("compress", str(photo_path), "-q", "60", "-e", "2", "-o", str(out), "--print-psnr")
     assert r.exit_code == 0, r.output
     back = photo_path.parent / "e.png"
     assert run("decompress", str(out), "-o", str(back)).exit_code == 0
@@ -431,5 +431,19 @@ def test_psnr_of_an_image_with_alpha_says_it_is_over_what_is_seen(run, tmp_path)
     rgba = np.dstack([smooth_image(32, 24, 1), np.full((24, 32), 255, np.uint8)])
     rgba[:, :10, 3] = 0
     Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
-    r = run("compress", str(tmp_path / "a.png"), "-q", "2")
+    r = run("compress", str(tmp_path / "a.png"), "-q", "2", "--print-psnr")
     assert r.exit_code == 0 and "visible pixels" in r.output
+
+
+def test_print_psnr_is_the_decoded_files_and_the_plain_line_its_size(run, photo_path, tmp_path):
+    """Without --print-psnr the file is not decoded again; with it, the figure is the PSNR of
+    what decompress gives. Both lines give the file's size and bpp."""
+    plain = run("compress", str(photo_path), "-q", "30", "-o", str(tmp_path / "a.vqc"))
+    asked = run("compress", str(photo_path), "-q", "30", "-o", str(tmp_path / "b.vqc"), "--print-psnr")
+    assert (tmp_path / "a.vqc").read_bytes() == (tmp_path / "b.vqc").read_bytes()
+    size = (tmp_path / "a.vqc").stat().st_size
+    assert f"q30, {size} bytes" in plain.output and f"q30, {size} bytes" in asked.output
+    assert "PSNR" not in plain.output
+    assert run("decompress", str(tmp_path / "b.vqc"), "-o", str(tmp_path / "b.png")).exit_code == 0
+    assert float(asked.output.split("PSNR ")[1].split()[0]) == pytest.approx(
+        psnr(np.asarray(Image.open(tmp_path / "b.png")), np.asarray(Image.open(photo_path))), abs=0.01)
