@@ -84,3 +84,18 @@ def test_gallery_entry_sets_codecs_at_or_below_vqcodecs_size(tmp_path, tiny_mode
     assert sizes and all(s <= budget for s in sizes)
     picture = Image.open(tmp_path / "gallery" / "x.png")
     assert picture.size == (5 * 2 * gallery.CROP, 2 * gallery.CROP + 28)  # original + 4 codecs, captioned
+
+
+def test_quality_scale_benchmark_reports_steps_and_falls(tiny_model, tmp_path):
+    """benchmarks.scale: each level's bytes are its file's, the largest step and a falling
+    PSNR are found where they are."""
+    from benchmarks import scale
+
+    Image.fromarray(smooth_image(48, 40, seed=2)).save(tmp_path / "a.png")
+    sizes, psnrs = scale.measure([tmp_path / "a.png"], [0, 50], tiny_model)
+    import vqcodec
+
+    assert sizes[0, 1] == len(vqcodec.compress(tmp_path / "a.png", 50, tiny_model))
+    text = scale.summary([0, 1, 2, 3], np.array([[100.0, 104.0, 130.0, 131.0]]), np.array([[30.0, 31.0, 30.5, 32.0]]))
+    assert "largest step +25.0% (1->2)" in text and "1->2 +25.0%" in text
+    assert "PSNR falls: 1->2 (-0.500 dB)" in text
