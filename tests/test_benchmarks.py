@@ -99,3 +99,18 @@ def test_quality_scale_benchmark_reports_steps_and_falls(tiny_model, tmp_path):
     text = scale.summary([0, 1, 2, 3], np.array([[100.0, 104.0, 130.0, 131.0]]), np.array([[30.0, 31.0, 30.5, 32.0]]))
     assert "largest step +25.0% (1->2)" in text and "1->2 +25.0%" in text
     assert "PSNR falls: 1->2 (-0.500 dB)" in text
+
+
+def test_macs_of_a_convolution_by_hand():
+    """benchmarks.macs counts output elements x input channels per group x kernel area."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from benchmarks.macs import conv_macs
+
+    weight = numpy_helper.from_array(np.zeros((8, 2, 3, 3), np.float32), "w")  # 4 groups of 2 input channels
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="c", group=4, pads=[1, 1, 1, 1], strides=[2, 2])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, "h", "w"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [weight])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    assert conv_macs(data, {"x": [1, 8, 20, 30]}) == [("c", 8 * 10 * 15 * 2 * 3 * 3)]
