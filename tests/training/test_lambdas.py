@@ -1,0 +1,37 @@
+"""Per-level lambdas for a smooth quality scale: set boundaries, the proposal, the measurement."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vqcodec.training.lambdas import SetCurve, measure, propose, set_bounds
+
+from ..conftest import smooth_image
+
+
+def test_set_bounds_are_the_runs_of_one_table_set():
+    assert set_bounds(np.array([0, 0, 1, 1, 1, 2])) == [(0, 2), (2, 5), (5, 6)]
+
+
+def test_proposal_spreads_a_set_geometrically_in_bytes_up_to_the_next_set():
+    """A set whose bytes double each time lambda halves: its levels land where the bytes they
+    should take say, its first level's and the last set's lambdas unchanged."""
+    lambdas = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]
+    grid = 2.0 ** -np.arange(6)
+    curves = [SetCurve(0, grid, 100 * 2.0 ** np.arange(6), np.arange(6.0)),
+              SetCurve(3, grid * 0.5, 800 * 2.0 ** np.arange(6), np.arange(6.0))]
+    out = propose(curves, lambdas)
+    # set 0: from 100 bytes to the next set's first level's 800 in 3 steps: 200 and 400 bytes
+    assert out[0] == 1.0 and out[1] == pytest.approx(0.5) and out[2] == pytest.approx(0.25)
+    assert list(out[3:]) == lambdas[3:]
+
+
+def test_measurement_codes_at_each_lambda_and_restores_the_model(tiny_model, tmp_path):
+    Image.fromarray(smooth_image(48, 40, seed=3)).save(tmp_path / "a.png")
+    before = list(tiny_model.lambdas)
+    curves = measure(tiny_model, [tmp_path / "a.png"], points=3)
+    assert tiny_model.lambdas == before
+    assert [c.first for c in curves] == [b for b, _ in set_bounds(tiny_model.prior.table_of_quality)]
+    for c in curves:
+        assert c.lambdas[0] == before[c.first] and np.all(np.diff(c.lambdas) <= 0)
+        assert np.all(c.bytes > 0) and np.all(np.isfinite(c.psnr))
