@@ -55,15 +55,16 @@ def _coded(enc: _Encoding, quality: int, lam: float) -> tuple[int, float]:
     return len(data), psnr(rgb, enc.px.rgb)
 
 
-def measure(model, photos: list[Path], points: int = 9, reach: float = 3.0) -> list[SetCurve]:
-    """Each set's curve over ``points`` lambdas, geometric from its first level's lambda to
-    ``reach`` times the log-span down to the next set's first level's lambda."""
+def measure(model, photos: list[Path], points: int = 9, reach: float = 3.0, up: float = 0.0) -> list[SetCurve]:
+    """Each set's curve over ``points`` lambdas (and its first level's own), geometric from ``up``
+    times the log-span between its first level's lambda and the next set's first level's above
+    the former, to ``reach`` times that span below it."""
     encodings = [_Encoding(to_pixels(p), model) for p in photos]
     curves = []
     for first, following in set_bounds(model.prior.table_of_quality):
         top = model.lambdas[first]
         low = model.lambdas[min(following, len(model.lambdas) - 1)]
-        lambdas = top * (low / top) ** np.linspace(0, reach, points)
+        lambdas = top * (low / top) ** np.unique(np.r_[np.linspace(-up, reach, points), 0.0])
         figures = np.array([[_coded(enc, first, float(lam)) for enc in encodings] for lam in lambdas])  # (L, N, 2)
         curves.append(SetCurve(first, lambdas, figures[..., 0].mean(1), figures[..., 1].mean(1)))
     return curves
@@ -74,8 +75,11 @@ def propose(curves: list[SetCurve], lambdas: list[float]) -> np.ndarray:
     kept) to just below the next set's first level, interpolated in log-log on the curves; the
     last set, with no set after it, keeps its lambdas."""
     out = np.array(lambdas, np.float64)
+    def at_first(curve: SetCurve) -> float:  # the bytes of a set's first level, its lambda unchanged
+        return float(np.exp(np.interp(-np.log(lambdas[curve.first]), -np.log(curve.lambdas), np.log(curve.bytes))))
+
     for curve, after in zip(curves, curves[1:]):
-        start, end, span = curve.bytes[0], after.bytes[0], after.first - curve.first
+        start, end, span = at_first(curve), at_first(after), after.first - curve.first
         for k in range(1, span):
             target = start * (end / start) ** (k / span)
             # bytes rise as lambda falls: log lambda interpolated against log bytes
@@ -92,7 +96,7 @@ if __name__ == "__main__":  # python -m vqcodec.training.lambdas DATA [PHOTOS]: 
 
     train, _ = split_holdout(list_images(sys.argv[1]), 8)
     model = load_model()
-    curves = measure(model, train[:int(sys.argv[2]) if len(sys.argv) > 2 else 8])
+    curves = measure(model, train[:int(sys.argv[2]) if len(sys.argv) > 2 else 8], points=13, up=1.5)
     proposal = propose(curves, model.lambdas)
     print(json.dumps({"model": model.fingerprint.hex(), "proposal": proposal.tolist(),
                       "curves": [{"first": c.first, "lambdas": c.lambdas.tolist(), "bytes": c.bytes.tolist(),
