@@ -256,6 +256,11 @@ def report() -> None:
                             out[m] += float(torch.nn.functional.cross_entropy(x, target[m][at], reduction="sum")) / math.log(2)
                 shipped += photo["bits"][qi]
             rows[q] = (learned, shipped)
+            fixed = model.prior.adaptive[model.prior.table_of_quality[q]] == 0  # where shipped = static rows
+            print(f"quality {q}: the {int(fixed.sum())} codebooks that do not adapt: learned "
+                  f"{100 * (learned[fixed].sum() / shipped[fixed].sum() - 1):+.2f}% against their tables; the "
+                  f"{int((~fixed).sum())} that adapt: learned {100 * (learned[~fixed].sum() / shipped[~fixed].sum() - 1):+.1f}%, "
+                  f"static rows {100 * (static[~fixed].sum() / shipped[~fixed].sum() - 1):+.1f}%", flush=True)
             print(f"quality {q} ({state['steps']} steps): shipped tables {shipped.sum() / 8 / 1024:.1f} KiB, "
                   f"static rows alone {static.sum() / 8 / 1024:.1f} KiB ({100 * (static.sum() / shipped.sum() - 1):+.1f}%), "
                   f"learned {learned.sum() / 8 / 1024:.1f} KiB ({100 * (learned.sum() / shipped.sum() - 1):+.1f}%)", flush=True)
