@@ -251,7 +251,8 @@ def test_crafted_campaign(tiny_model, honest):
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(crafted_files(honest))
     def run(case):
-        decode_within_bounds(*case[:1], tiny_model, must_fail=case[1])
+        data, must_fail = case
+        decode_within_bounds(data, tiny_model, must_fail=must_fail)
 
     run()
     assert _peak_rss_mb() - baseline < 500, "a crafted file made the decoder allocate over 500 MB"

@@ -133,7 +133,7 @@ class _Encoding:
     def _code(self, quality: int) -> tuple[bytes, np.ndarray | None, Correction, np.ndarray | None]:
         exact = self._palette_file(quality)
         height, width = self.px.rgb.shape[:2]
-        if exact is not None and len(exact[0]) - len(self.alpha) - bitstream.HEADER_SIZE <= self.model.coder.min_payload_bytes(
+        if exact is not None and len(self._palette[0]) <= self.model.coder.min_payload_bytes(  # payloads compared
                 *_latent_shape(width, height, self.model.cfg.downsample), quality):
             return exact[0], None, correction.NONE, exact[1]  # no code file can be as small
         if self.effort == 0:
