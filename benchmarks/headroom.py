@@ -149,7 +149,7 @@ def _base(log_tables, m, classes, shifts):
 def _log_tables(model, q: int):
     import torch
 
-    counts = model.prior.counts[model.prior.table_of_quality[q]].astype(np.float64)
+    counts = model.prior.table_set(int(model.prior.table_of_quality[q])).astype(np.float64)
     return torch.tensor(np.log(counts / counts.sum(-1, keepdims=True)), dtype=torch.float32)
 
 

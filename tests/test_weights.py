@@ -134,7 +134,8 @@ def test_count_tables_are_stored_as_uint16_with_large_counts_listed_apart_lossle
     counts[0, 1, 2, 3], counts[1, 2, 9, 15], counts[1, 0, 0, 0] = 1 << 20, COUNT_ESCAPE, COUNT_ESCAPE - 1
     packed = _pack_counts(counts)
     assert packed["prior.counts"].dtype == np.uint16 and packed["prior.counts_over"].tolist() == [1 << 20, COUNT_ESCAPE]
-    assert np.array_equal(_unpack_counts(dict(packed), tmp_path), counts)
+    sets = _unpack_counts(dict(packed), tmp_path)
+    assert sets.shape == counts.shape and np.array_equal(np.stack([sets.load(t) for t in range(2)]), counts)
     broken = dict(packed, **{"prior.counts_over": packed["prior.counts_over"][:1]})
     with pytest.raises(WeightsError, match="escaped counts"):
         _unpack_counts(broken, tmp_path)
@@ -178,3 +179,28 @@ def _image():
     from .conftest import smooth_image
 
     return smooth_image(16, 16)
+
+
+def test_a_model_reads_only_the_table_sets_its_files_use(tiny_model_dir, tmp_path):
+    """Converting and checking every table set took most of a model's load time; a file uses one.
+    A damaged set goes unnoticed until a quality level uses it, and then it is a WeightsError."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from .conftest import smooth_image
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    tensors = load_file(str(broken / WEIGHTS_FILE))
+    counts = tensors["prior.counts"][0]
+    counts[np.unravel_index(np.argmin(counts), counts.shape)] = 0  # a count no coder can use, in set 0 only
+    save_file(tensors, str(broken / WEIGHTS_FILE))
+    model = load_model(broken)
+    top = model.num_qualities - 1
+    assert model.table_set(top) != 0
+    image = smooth_image(40, 32, seed=1)
+    vqcodec.decompress(vqcodec.compress(image, quality=top, model=model), model=model)
+    assert [t for t in range(model.prior.num_sets) if model.prior._sets[t] is not None] == [model.table_set(top)]
+    with pytest.raises(WeightsError, match="prior count"):
+        vqcodec.compress(image, quality=0, model=model)

@@ -71,13 +71,7 @@ class EntropyCoder:
         self.prior = prior
         self._models: dict[tuple[int, int, int], object] = {}
         self._classes = prior.num_classes  # rows from here on are adapted to the image
-        counts = prior.counts  # exact integers: the ratios are those of their float64 values
-        p_max = (counts.max(axis=3) / counts.sum(axis=3, dtype=np.int64)).max(axis=2)  # (T, M): most likely code anywhere
-        # No code can cost less than its quantized probability allows; constriction
-        # may round a probability up by at most K quanta.
-        slack = prior.size * 2.0**-PRECISION
-        self._min_bits = -np.log2(np.minimum(1.0, p_max + slack))  # (T, M)
-        self._min_bits[prior.adaptive.astype(bool)] = 0.0  # an image can make any code of these nearly certain
+        self._min_bits: dict[int, np.ndarray] = {}  # per table set, when first asked for
 
     def _model(self, quality: int, m: int, row: int, tables: np.ndarray):
         """The model of row ``row`` of a step's ``tables``: the prior's own rows are built once,
@@ -95,8 +89,17 @@ class EntropyCoder:
 
     def min_bits(self, quality: int, positions: int, first: int = 0) -> float:
         """The fewest bits codebooks ``first`` .. M-1 can take at ``positions`` positions."""
-        t = self.prior.table_of_quality[quality]
-        return float(self._min_bits[t, first:].sum()) * positions
+        t = int(self.prior.table_of_quality[quality])
+        if t not in self._min_bits:
+            counts = self.prior.table_set(t)  # exact integers: the ratios are those of their float64 values
+            p_max = (counts.max(axis=2) / counts.sum(axis=2, dtype=np.int64)).max(axis=1)  # (M,): most likely code anywhere
+            # No code can cost less than its quantized probability allows; constriction
+            # may round a probability up by at most K quanta.
+            slack = self.prior.size * 2.0**-PRECISION
+            bits = -np.log2(np.minimum(1.0, p_max + slack))
+            bits[self.prior.adaptive[t].astype(bool)] = 0.0  # an image can make any code of these nearly certain
+            self._min_bits[t] = bits
+        return float(self._min_bits[t][first:].sum()) * positions
 
     def encode(self, indices: np.ndarray, quality: int, correction: Correction = corr.NONE) -> bytes:
         """Code index maps (M, h, w) and a colour correction into little-endian 32-bit words."""

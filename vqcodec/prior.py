@@ -86,7 +86,7 @@ same on every machine. Every count is at least 1, so every code stays codable.
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -445,6 +445,25 @@ def _check(name: str, table: np.ndarray, ndim: int) -> None:
         raise ValueError(f"prior {name} must be a {ndim}-D integer array")
 
 
+def checked_set(counts: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """One table set's counts (M, C, K) as int32, each a codable count (1 .. 2^31 - 1)."""
+    _check("counts", counts, 3)
+    if counts.shape != shape:
+        raise ValueError(f"a table set of shape {counts.shape}, not {shape}")
+    if counts.min() < 1 or counts.max() >= 2**31:
+        raise ValueError("every prior count must be in 1 .. 2^31 - 1")
+    return counts.astype(np.int32, copy=False)
+
+
+class LazySets(NamedTuple):
+    """Count tables (T, M, C, K) read one table set at a time, when a quality level first needs
+    it: a file uses one of a model's sets, and converting and checking all eleven took most of
+    a model's load time. ``load(t)`` gives set ``t``'s counts (M, C, K)."""
+
+    shape: tuple[int, int, int, int]
+    load: Callable[[int], np.ndarray]
+
+
 class Prior:
     """Count tables ``counts`` (T, M, C, K) of C classes (1 .. MAX_CLASSES; export designs
     NUM_CLASSES), the class of every context ``classes`` (T, M, NUM_CONTEXTS), each
@@ -453,21 +472,28 @@ class Prior:
     not given) and the guide of each adaptive codebook (``guides`` (T, M), an earlier codebook
     or -1; none when not given): see :meth:`steps`."""
 
-    def __init__(self, counts: np.ndarray, classes: np.ndarray, zero: np.ndarray,
+    def __init__(self, counts: np.ndarray | LazySets, classes: np.ndarray, zero: np.ndarray,
                  table_of_quality: np.ndarray, adaptive: np.ndarray | None = None,
                  guides: np.ndarray | None = None) -> None:
-        counts, classes, zero, table_of_quality = (np.asarray(a) for a in (counts, classes, zero, table_of_quality))
-        adaptive = np.zeros(counts.shape[:2], np.int64) if adaptive is None else np.asarray(adaptive)
-        guides = np.full(counts.shape[:2], -1, np.int64) if guides is None else np.asarray(guides)
-        for name, table, ndim in (("counts", counts, 4), ("classes", classes, 3), ("zero", zero, 1),
+        if isinstance(counts, LazySets):
+            self._shape, self._load = tuple(int(n) for n in counts.shape), counts.load
+            self._sets: list[np.ndarray | None] = [None] * self._shape[0]
+        else:
+            counts = np.asarray(counts)
+            _check("counts", counts, 4)
+            self._shape, self._load = counts.shape, None
+        classes, zero, table_of_quality = (np.asarray(a) for a in (classes, zero, table_of_quality))
+        t, m, c, k = self._shape
+        adaptive = np.zeros((t, m), np.int64) if adaptive is None else np.asarray(adaptive)
+        guides = np.full((t, m), -1, np.int64) if guides is None else np.asarray(guides)
+        for name, table, ndim in (("classes", classes, 3), ("zero", zero, 1),
                                   ("table_of_quality", table_of_quality, 1), ("adaptive", adaptive, 2),
                                   ("guides", guides, 2)):
             _check(name, table, ndim)
-        t, m, c, k = counts.shape
         if min(t, m, c, k) < 1 or c > MAX_CLASSES or k < 2:
-            raise ValueError(f"prior counts of shape {counts.shape} do not have 1 .. {MAX_CLASSES} classes")
-        if counts.min() < 1 or counts.max() >= 2**31:
-            raise ValueError("every prior count must be in 1 .. 2^31 - 1")
+            raise ValueError(f"prior counts of shape {self._shape} do not have 1 .. {MAX_CLASSES} classes")
+        if self._load is None:
+            self._sets = [checked_set(table, self._shape[1:]) for table in counts]
         if classes.shape != (t, m, NUM_CONTEXTS) or classes.min() < 0 or classes.max() >= c:
             raise ValueError("prior classes do not map every context to a table row")
         if zero.shape != (m,) or zero.min() < 0 or zero.max() >= k:
@@ -480,12 +506,27 @@ class Prior:
             raise ValueError("prior guides must name an earlier codebook of an adaptive one, or be -1")
         # The narrowest types that hold them (counts were checked below 2^31, classes below 256):
         # a loaded 16-class model keeps 41 MB of tables, not 121.
-        self.counts = counts.astype(np.int32, copy=False)
         self.classes = classes.astype(np.uint8)
         self.zero = zero.astype(np.int64)
         self.table_of_quality = table_of_quality.astype(np.int64)
         self.adaptive = adaptive.astype(np.uint8)
         self.guides = guides.astype(np.int64)
+
+    def table_set(self, t: int) -> np.ndarray:
+        """Table set ``t``'s counts (M, C, K), int32, read and checked when first asked for."""
+        table = self._sets[t]
+        if table is None:
+            table = self._sets[t] = checked_set(self._load(t), self._shape[1:])
+        return table
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Every table set's counts (T, M, C, K): what training and saving take (coding reads one set)."""
+        return np.stack([self.table_set(t) for t in range(self.num_sets)])
+
+    @property
+    def num_sets(self) -> int:
+        return self._shape[0]
 
     @classmethod
     def uniform(cls, codebooks: int, size: int, qualities: int, zero: np.ndarray | None = None) -> "Prior":
@@ -496,15 +537,15 @@ class Prior:
 
     @property
     def num_codebooks(self) -> int:
-        return self.counts.shape[1]
+        return self._shape[1]
 
     @property
     def size(self) -> int:
-        return self.counts.shape[3]
+        return self._shape[3]
 
     @property
     def num_classes(self) -> int:
-        return self.counts.shape[2]
+        return self._shape[2]
 
     def class_of(self, quality: int, m: int) -> np.ndarray:
         """The table row (NUM_CONTEXTS,) of each context of codebook ``m`` at a quality level."""
@@ -513,7 +554,7 @@ class Prior:
     def probabilities(self, quality: int, m: int) -> np.ndarray:
         """float64 rows (C, K) of codebook ``m``'s tables at a quality level; exact
         conversions of integers."""
-        t = self.counts[self.table_of_quality[quality], m].astype(np.float64)
+        t = self.table_set(int(self.table_of_quality[quality]))[m].astype(np.float64)
         return t / t.sum(axis=1, keepdims=True)
 
     def steps(self, quality: int, maps: np.ndarray) -> Iterator[Step]:
@@ -537,7 +578,7 @@ class Prior:
         current = -1
         for m, pos, ctx, shift in schedule(self.zero, size, maps):
             if m != current:  # one tables object for a codebook's steps: rate control keys its costs on it
-                current, counts, of_context = m, self.counts[t, m], self.classes[t, m].astype(np.intp)
+                current, counts, of_context = m, self.table_set(t)[m], self.classes[t, m].astype(np.intp)
                 guide, unit_rows = int(self.guides[t, m]), None
                 buckets = GUIDE_BUCKETS if guide >= 0 else 1
                 if self.adaptive[t, m]:  # statistics per (tile, bucket); a tile's sums stay below 2^31

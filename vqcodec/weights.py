@@ -33,8 +33,8 @@ from .config import ModelConfig
 from .correction import block_means
 from .entropy import EntropyCoder
 from .errors import WeightsError
-from .modelpack import FINGERPRINT_GRAPHS, PACK_SUFFIX, ModelPack, digest
-from .prior import Prior
+from .modelpack import FINGERPRINT_GRAPHS, PACK_SUFFIX, ModelPack, fingerprint
+from .prior import LazySets, Prior, checked_set
 from .models import DEFAULT_WEIGHTS, RELEASES_FILE, WEIGHTS_FILE
 from .runtime import DECODER_FILE, ENCODER_FILE, GRADIENT_FILE, OnnxTransforms, TorchTransforms, Transforms, export_graphs
 
@@ -103,11 +103,6 @@ class CodecModel:
         return EntropyCoder(self.prior)
 
 
-def fingerprint(config: dict, tensors: dict[str, np.ndarray], graphs: dict[str, bytes] | None = None) -> bytes:
-    """8-byte hash of a model's config, every stored tensor and its ONNX graphs."""
-    return digest(config, tensors, graphs or {}).digest()[:8]
-
-
 def _graphs(directory: Path) -> dict[str, bytes]:
     """The graphs a model directory's fingerprint covers."""
     return {name: (directory / name).read_bytes() for name in FINGERPRINT_GRAPHS if (directory / name).is_file()}
@@ -127,19 +122,28 @@ def _pack_counts(counts: np.ndarray) -> dict[str, np.ndarray]:
             "prior.counts_over": counts[over].astype(np.int32)}
 
 
-def _unpack_counts(tensors: dict[str, np.ndarray], directory: Path) -> np.ndarray:
-    """The count tables of :func:`_pack_counts`' tensors (int32 tables of older exports as they are)."""
-    counts = tensors.pop("prior.counts")
-    # uint16 and int32 tables fit int32 (Prior keeps that); anything wider is checked by Prior first
-    counts = counts.astype(np.int32 if counts.dtype in (np.uint16, np.int32) else np.int64)
-    over = tensors.pop("prior.counts_over", None)
-    if over is None:
-        return counts
-    escaped = counts == COUNT_ESCAPE
-    if over.ndim != 1 or over.size != int(escaped.sum()) or (over.size and over.min() < COUNT_ESCAPE):
-        raise WeightsError(f"bad prior in {directory}: escaped counts do not match their list")
-    counts[escaped] = over
-    return counts
+def _unpack_counts(tensors: dict[str, np.ndarray], where: Path) -> LazySets:
+    """The count tables of :func:`_pack_counts`' tensors (int32 tables of older exports as they
+    are), each table set converted and checked when first used."""
+    counts, over = tensors["prior.counts"], tensors.get("prior.counts_over")
+    if counts.ndim != 4 or counts.dtype not in (np.uint16, np.int32):
+        raise WeightsError(f"bad prior in {where}: count tables of {counts.ndim} dimensions, {counts.dtype}")
+    starts = np.zeros(counts.shape[0] + 1, np.int64)
+    if over is not None:
+        np.cumsum((counts == COUNT_ESCAPE).reshape(counts.shape[0], -1).sum(axis=1), out=starts[1:])
+        if over.ndim != 1 or over.size != starts[-1] or (over.size and over.min() < COUNT_ESCAPE):
+            raise WeightsError(f"bad prior in {where}: escaped counts do not match their list")
+
+    def load(t: int) -> np.ndarray:
+        table = counts[t].astype(np.int32)  # uint16 and int32 tables fit int32
+        if over is not None:
+            table[table == COUNT_ESCAPE] = over[starts[t]:starts[t + 1]]
+        try:
+            return checked_set(table, counts.shape[1:])
+        except ValueError as exc:
+            raise WeightsError(f"bad prior in {where}: {exc}") from exc
+
+    return LazySets(counts.shape, load)
 
 
 def save_model(directory: str | os.PathLike, net: "VQVAE", prior: Prior, lambdas: list[float],
@@ -334,7 +338,7 @@ def load_model(path: str | os.PathLike | None = None, device: str | None = None,
     reconstruction = tensors.get(RECONSTRUCTION_KEY)
     if reconstruction is not None:
         reconstruction = reconstruction.astype(np.float64)
-        if reconstruction.shape != (prior.counts.shape[0], *codebooks.shape) or not np.isfinite(reconstruction).all():
+        if reconstruction.shape != (prior.num_sets, *codebooks.shape) or not np.isfinite(reconstruction).all():
             raise WeightsError("reconstruction values do not match the codebooks and table sets")
     block = tensors.get(BLOCK_KEY)
     means = None if block is None else block_means(block.astype(np.float64)[:, :, 0, 0])
