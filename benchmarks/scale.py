@@ -1,6 +1,6 @@
 """The quality scale: how many bytes each level adds to the one below, and whether PSNR rises.
 
-    python -m benchmarks.scale [DIR] [--limit N] [--step S]
+    python -m benchmarks.scale [DIR] [--limit N] [--step S] [--model PACK]
 
 For every image of DIR (default Kodak), the encoder runs once and every level 0, S, 2S .. 100
 is coded from its latents, as ``vqcodec compress -q`` would code it (effort 0); each level's file
@@ -66,10 +66,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("dir", nargs="?", type=Path, help="folder of images (default: Kodak, else the demo photo)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
     parser.add_argument("--step", type=int, default=1, help="every STEP-th level")
+    parser.add_argument("--model", default=None, help="model pack or directory (default: the shipped model)")
     args = parser.parse_args(argv)
     paths = (list_images(args.dir) if args.dir else default_images())[:args.limit]
-    model = vqcodec.load_model()
+    model = vqcodec.load_model(args.model)
     levels = list(range(0, model.num_qualities, args.step))
+    print(f"model {model.fingerprint.hex()}")
     print(summary(levels, *measure(paths, levels, model)))
 
 

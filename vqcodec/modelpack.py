@@ -101,6 +101,12 @@ def dtype_name(dtype: np.dtype) -> str:
     return _DTYPE_NAMES.get(name, name)
 
 
+def fingerprint(config: dict, tensors: dict[str, np.ndarray], graphs: dict[str, bytes]) -> bytes:
+    """The 8-byte fingerprint of a whole model: the digest over its config, every tensor and the
+    graphs the rule covers (the encoder and decoder; not the effort's gradient graph)."""
+    return digest(config, tensors, {k: v for k, v in graphs.items() if k in FINGERPRINT_GRAPHS}).digest()[:8]
+
+
 def decode_digest(config: dict, tensors: dict[str, np.ndarray], graphs: dict[str, bytes]) -> str:
     """Hex sha256 of the decode part: what identifies a pack that holds no encoder."""
     return digest(config, part_tensors(tensors, ["decode"]), part_graphs(graphs, ["decode"])).hexdigest()
@@ -305,8 +311,7 @@ class ModelPack:
                 raise WeightsError(f"{self.path}: graph {name} differs from the one packed")
         if decode_digest(model, tensors, graphs) != self.decode_digest:
             raise WeightsError(f"{self.path}: its decode part differs from the one packed")
-        covered = {k: v for k, v in graphs.items() if k in FINGERPRINT_GRAPHS}
-        if self.has_encoder and digest(model, tensors, covered).digest()[:8] != self.fingerprint:
+        if self.has_encoder and fingerprint(model, tensors, graphs) != self.fingerprint:
             raise WeightsError(f"{self.path}: its tensors and graphs do not give fingerprint {self.fingerprint.hex()}")
 
     def close(self) -> None:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vqcodec.training.lambdas import SetCurve, measure, propose, set_bounds
+from vqcodec.training.lambdas import SetCurve, crossover, measure, propose, set_bounds
 
 from ..conftest import smooth_image
 
@@ -24,6 +24,22 @@ def test_proposal_spreads_a_set_geometrically_in_bytes_up_to_the_next_set():
     # set 0: from 100 bytes to the next set's first level's 800 in 3 steps: 200 and 400 bytes
     assert out[0] == 1.0 and out[1] == pytest.approx(0.5) and out[2] == pytest.approx(0.25)
     assert list(out[3:]) == lambdas[3:]
+
+
+def test_a_set_spreads_only_as_far_as_it_gives_the_better_image():
+    """Past the point where the next set's tables give the better PSNR at the same bytes, the
+    lower set's levels would waste bytes: they stop there."""
+    k = np.arange(9.0)
+    grid, nbytes = 2.0 ** -k, 100 * 2.0 ** (k / 2)  # lambda = (100 / bytes) ** 2 on both curves
+    lower = SetCurve(0, grid, nbytes, k)  # PSNR 2 log2(bytes / 100)
+    upper = SetCurve(8, grid, nbytes, 2 * k - 6)  # steeper: equal at 800 bytes, better above
+    assert crossover(lower, upper, 100.0, 1600.0) == pytest.approx(0.75, abs=0.01)  # log2 16 = 4, 3 of them
+    lambdas = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 2.0 ** -8]
+    out = propose([lower, upper], lambdas, last_step=2.0)
+    assert out[7] == pytest.approx(2.0 ** -6, rel=0.05)  # the top level codes 800 bytes, not 1131
+    assert out[0] == 1.0 and out[8] == lambdas[8] and np.all(np.diff(out[:8]) < 0)
+    # a last step capped below the even step (41% here) gives even steps: the top level at 1131 bytes
+    assert propose([lower, upper], lambdas, last_step=0.1)[7] == pytest.approx(2.0 ** -7)
 
 
 def test_measurement_codes_at_each_lambda_and_restores_the_model(tiny_model, tmp_path):

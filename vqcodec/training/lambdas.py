@@ -21,6 +21,8 @@ import numpy as np
 from ..codec import _Encoding
 from ..image import to_pixels
 from ..metrics import psnr
+from ..modelpack import PACK_SUFFIX, fingerprint, write_pack
+from ..weights import LAMBDAS_KEY, open_model
 from .. import tiling
 
 
@@ -70,34 +72,93 @@ def measure(model, photos: list[Path], points: int = 9, reach: float = 3.0, up: 
     return curves
 
 
-def propose(curves: list[SetCurve], lambdas: list[float]) -> np.ndarray:
+def crossover(lower: SetCurve, upper: SetCurve, start: float, end: float, grid: int = 201) -> float:
+    """Where, as a share of the log-bytes from ``start`` to ``end`` (the two sets' first levels),
+    the upper set's curve first gives the better PSNR at the same bytes, from halfway on (1.0 if
+    nowhere). Below halfway the upper set's curve is extrapolated and not trusted."""
+    share = np.linspace(0.0, 1.0, grid)
+    at = np.log(start) + share * np.log(end / start)
+
+    def quality(curve: SetCurve) -> np.ndarray:
+        order = np.argsort(curve.bytes)
+        return np.interp(at, np.log(curve.bytes[order]), curve.psnr[order])
+
+    worse = (share >= 0.5) & (quality(lower) < quality(upper))
+    return float(share[np.argmax(worse)]) if worse.any() else 1.0
+
+
+def propose(curves: list[SetCurve], lambdas: list[float], last_step: float = 0.08) -> np.ndarray:
     """Lambdas spreading each set's levels geometrically in bytes from its first level (its lambda
-    kept) to just below the next set's first level, interpolated in log-log on the curves; the
-    last set, with no set after it, keeps its lambdas."""
+    kept) up to where the next set's tables start to give the better image at the same bytes (or a
+    step short of the next set's first level, if sooner), but close enough to the next set's first
+    level that the step to it adds at most ``last_step`` of the bytes (or no more than the other
+    steps); interpolated in log-log on the curves. The last set, with no set after it, keeps its
+    lambdas."""
     out = np.array(lambdas, np.float64)
+
     def at_first(curve: SetCurve) -> float:  # the bytes of a set's first level, its lambda unchanged
         return float(np.exp(np.interp(-np.log(lambdas[curve.first]), -np.log(curve.lambdas), np.log(curve.bytes))))
 
     for curve, after in zip(curves, curves[1:]):
         start, end, span = at_first(curve), at_first(after), after.first - curve.first
+        if span < 2:
+            continue
+        uniform = (span - 1) / span  # every step the same
+        top = max(min(crossover(curve, after, start, end), uniform),
+                  min(uniform, 1 - np.log1p(last_step) / np.log(end / start)))
+        order = np.argsort(curve.bytes)
         for k in range(1, span):
-            target = start * (end / start) ** (k / span)
+            target = start * (end / start) ** (top * k / (span - 1))
             # bytes rise as lambda falls: log lambda interpolated against log bytes
-            out[curve.first + k] = float(np.exp(np.interp(np.log(target), np.log(curve.bytes), np.log(curve.lambdas))))
+            out[curve.first + k] = float(np.exp(np.interp(np.log(target), np.log(curve.bytes[order]),
+                                                          np.log(curve.lambdas[order]))))
     return out
 
 
-if __name__ == "__main__":  # python -m vqcodec.training.lambdas DATA [PHOTOS]: curves and proposal, as JSON
+def with_lambdas(source: str | Path | None, lambdas: np.ndarray, folder: Path) -> Path:
+    """Write a pack of both parts of the model at ``source`` (the package's current by default) with
+    ``lambdas`` in place of its own: everything else byte for byte, so its decoder and tables are the
+    source's, but it is a new model with its own fingerprint. Returns the pack, named by it."""
+    stored = open_model(source)
+    old = stored.tensors[LAMBDAS_KEY]
+    lambdas = np.asarray(lambdas, dtype=old.dtype)
+    if lambdas.shape != old.shape or not np.all(lambdas > 0):
+        raise ValueError(f"need {old.shape[0]} positive lambdas")
+    tensors = dict(stored.tensors) | {LAMBDAS_KEY: lambdas}
+    graphs = {name: stored.graph(name) for name in stored.graph_names}
+    fp = fingerprint(stored.config["model"], tensors, graphs)
+    return write_pack(folder / f"{fp.hex()}{PACK_SUFFIX}", stored.config, tensors, graphs, fp)
+
+
+if __name__ == "__main__":  # python -m vqcodec.training.lambdas DATA [PHOTOS] [--curves JSON] [--write FOLDER]
+    import argparse
     import json
-    import sys
 
     from .. import load_model
     from .data import list_images, split_holdout
 
-    train, _ = split_holdout(list_images(sys.argv[1]), 8)
+    parser = argparse.ArgumentParser(description="Measure each table set's curve on training photos and "
+                                     "propose lambdas that smooth the quality scale (JSON on stdout).")
+    parser.add_argument("data", type=Path, help="training photos (the 8 held aside are not used)")
+    parser.add_argument("photos", type=int, nargs="?", default=8, help="how many photos to measure on")
+    parser.add_argument("--curves", type=Path, metavar="JSON",
+                        help="take the curves from an earlier run's output instead of measuring them")
+    parser.add_argument("--write", type=Path, metavar="FOLDER",
+                        help="also write the current model with the proposed lambdas as a pack in FOLDER")
+    args = parser.parse_args()
     model = load_model()
-    curves = measure(model, train[:int(sys.argv[2]) if len(sys.argv) > 2 else 8], points=13, up=1.5)
+    if args.curves:
+        earlier = json.loads(args.curves.read_text())
+        if earlier["model"] != model.fingerprint.hex():
+            parser.error(f"{args.curves} measured model {earlier['model']}, not {model.fingerprint.hex()}")
+        curves = [SetCurve(c["first"], *(np.array(c[k]) for k in ("lambdas", "bytes", "psnr"))) for c in earlier["curves"]]
+    else:
+        train, _ = split_holdout(list_images(args.data), 8)
+        curves = measure(model, train[:args.photos], points=13, up=1.5)
     proposal = propose(curves, model.lambdas)
-    print(json.dumps({"model": model.fingerprint.hex(), "proposal": proposal.tolist(),
-                      "curves": [{"first": c.first, "lambdas": c.lambdas.tolist(), "bytes": c.bytes.tolist(),
-                                  "psnr": c.psnr.tolist()} for c in curves]}))
+    out = {"model": model.fingerprint.hex(), "proposal": proposal.tolist(),
+           "curves": [{"first": c.first, "lambdas": c.lambdas.tolist(), "bytes": c.bytes.tolist(),
+                       "psnr": c.psnr.tolist()} for c in curves]}
+    if args.write:
+        out["written"] = str(with_lambdas(None, proposal, args.write))
+    print(json.dumps(out))
