@@ -114,3 +114,22 @@ def test_macs_of_a_convolution_by_hand():
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [weight])
     data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
     assert conv_macs(data, {"x": [1, 8, 20, 30]}) == [("c", 8 * 10 * 15 * 2 * 3 * 3)]
+
+
+def test_kinds_writes_each_kind_the_same_from_its_seed(tmp_path):
+    """The folders issue 40 is measured on: gray copies of the photos, and drawn kinds that are
+    what they say (a gray image, a chart of few colours against a photo's thousands) and come
+    out identical when written again."""
+    from benchmarks import kinds
+
+    photo = tmp_path / "p.png"
+    Image.fromarray(smooth_image(96, 64, seed=2)).save(photo)
+    written = kinds.write(tmp_path / "a", [photo], count=1)
+    assert written == {"gray": 1, "screens": 1, "text": 1, "charts": 1, "gradients": 1}
+    assert Image.open(tmp_path / "a" / "gray" / "p.png").mode == "L"
+    kinds.write(tmp_path / "b", [photo], count=1)
+    for kind in ("screens", "text", "charts", "gradients"):
+        a, b = (np.asarray(Image.open(tmp_path / d / kind / f"{kind}-00.png")) for d in "ab")
+        assert a.ndim == 3 and np.array_equal(a, b)
+    text = np.asarray(Image.open(tmp_path / "a" / "text" / "text-00.png"))
+    assert len(np.unique(text.reshape(-1, 3), axis=0)) < 4096  # anti-aliased text: hundreds of colours

@@ -33,6 +33,23 @@ def test_neighbouring_qualities_differ_by_at_most_fifteen_percent_in_rate(shippe
     assert (steps > 1.0).all() and (steps ** (1 / 5) < 1.15).all()  # five levels apart: per level
 
 
+def test_the_scale_has_no_jump_where_the_table_set_changes(shipped):
+    """Each table set serves about ten levels; the model's lambdas spread them so that the first
+    level of the next set adds no more than a level within a set does (it added 11-38% until
+    model 519b61907cbe38c1), and the image gets better, not worse, at the switch."""
+    from vqcodec.codec import _Encoding
+    from vqcodec.image import to_pixels
+
+    encoding = _Encoding(to_pixels(vqcodec.DEMO_IMAGE), shipped)
+    table = shipped.prior.table_of_quality
+    firsts = [q for q in range(1, shipped.num_qualities) if table[q] != table[q - 1]]
+    assert len(firsts) >= 9
+    for q in firsts:
+        below, at = encoding.report(q - 1), encoding.report(q)
+        assert 1.0 < len(at.data) / len(below.data) < 1.10, q
+        assert at.psnr > below.psnr, q
+
+
 def test_round_trip_of_the_demo_photo(shipped):
     r = vqcodec.compress_report(vqcodec.DEMO_IMAGE, vqcodec.DEFAULT_QUALITY, shipped)
     out = vqcodec.decompress(r.data, model=shipped)
