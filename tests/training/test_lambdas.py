@@ -51,3 +51,25 @@ def test_measurement_codes_at_each_lambda_and_restores_the_model(tiny_model, tmp
     for c in curves:
         assert before[c.first] in c.lambdas and np.all(np.diff(c.lambdas) < 0)
         assert np.all(c.bytes > 0) and np.all(np.isfinite(c.psnr))
+
+
+def test_a_model_with_new_lambdas_is_a_new_model_with_the_same_decoder(tiny_model_dir, tmp_path):
+    import vqcodec
+    from vqcodec.modelpack import ModelPack
+    from vqcodec.training.lambdas import with_lambdas
+
+    old = vqcodec.load_model(tiny_model_dir)
+    lambdas = np.array(old.lambdas) * 0.5
+    pack = with_lambdas(tiny_model_dir, lambdas, tmp_path, {"photos": 3})
+    ModelPack(pack).verify()  # the fingerprint it is named by is the one its contents give
+    new = vqcodec.load_model(pack)
+    assert new.fingerprint != old.fingerprint and pack.stem == new.fingerprint.hex()
+    assert new.lambdas == lambdas.tolist()
+    assert ModelPack(pack).config["lambdas_refit"] == [{"from": old.fingerprint.hex(), "photos": 3}]
+    source, made = vqcodec.weights.open_model(tiny_model_dir), ModelPack(pack)
+    for name in source.tensors:  # everything but the lambdas byte for byte: the same decoder and tables
+        if name != "rate.lambdas":
+            assert np.array_equal(source.tensors[name], made.tensor(name)), name
+    image = smooth_image(40, 32, seed=4)
+    q = new.num_qualities // 2
+    assert len(vqcodec.compress(image, quality=q, model=new)) != len(vqcodec.compress(image, quality=q, model=old))

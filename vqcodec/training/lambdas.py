@@ -115,11 +115,14 @@ def propose(curves: list[SetCurve], lambdas: list[float], last_step: float = 0.0
     return out
 
 
-def with_lambdas(source: str | Path | None, lambdas: np.ndarray, folder: Path) -> Path:
+def with_lambdas(source: str | Path | None, lambdas: np.ndarray, folder: Path, note: dict | None = None) -> Path:
     """Write a pack of both parts of the model at ``source`` (the package's current by default) with
     ``lambdas`` in place of its own: everything else byte for byte, so its decoder and tables are the
-    source's, but it is a new model with its own fingerprint. Returns the pack, named by it."""
+    source's, but it is a new model with its own fingerprint. ``note`` (how the lambdas were made)
+    is appended to the config's ``"lambdas_refit"`` list. Returns the pack, named by it."""
     stored = open_model(source)
+    config = dict(stored.config)
+    config["lambdas_refit"] = [*config.get("lambdas_refit", []), {"from": stored.fingerprint.hex(), **(note or {})}]
     old = stored.tensors[LAMBDAS_KEY]
     lambdas = np.asarray(lambdas, dtype=old.dtype)
     if lambdas.shape != old.shape or not np.all(lambdas > 0):
@@ -127,7 +130,7 @@ def with_lambdas(source: str | Path | None, lambdas: np.ndarray, folder: Path) -
     tensors = dict(stored.tensors) | {LAMBDAS_KEY: lambdas}
     graphs = {name: stored.graph(name) for name in stored.graph_names}
     fp = fingerprint(stored.config["model"], tensors, graphs)
-    return write_pack(folder / f"{fp.hex()}{PACK_SUFFIX}", stored.config, tensors, graphs, fp)
+    return write_pack(folder / f"{fp.hex()}{PACK_SUFFIX}", config, tensors, graphs, fp)
 
 
 if __name__ == "__main__":  # python -m vqcodec.training.lambdas DATA [PHOTOS] [--curves JSON] [--write FOLDER]
@@ -147,7 +150,7 @@ if __name__ == "__main__":  # python -m vqcodec.training.lambdas DATA [PHOTOS] [
                         help="also write the current model with the proposed lambdas as a pack in FOLDER")
     args = parser.parse_args()
     model = load_model()
-    if args.curves:
+    if args.curves:  # measured by an earlier run, on as many photos as it was told
         earlier = json.loads(args.curves.read_text())
         if earlier["model"] != model.fingerprint.hex():
             parser.error(f"{args.curves} measured model {earlier['model']}, not {model.fingerprint.hex()}")
@@ -160,5 +163,10 @@ if __name__ == "__main__":  # python -m vqcodec.training.lambdas DATA [PHOTOS] [
            "curves": [{"first": c.first, "lambdas": c.lambdas.tolist(), "bytes": c.bytes.tolist(),
                        "psnr": c.psnr.tolist()} for c in curves]}
     if args.write:
-        out["written"] = str(with_lambdas(None, proposal, args.write))
+        import sys
+        from datetime import date
+
+        note = {"photos": args.photos, "date": date.today().isoformat(),
+                "command": "python -m vqcodec.training.lambdas " + " ".join(sys.argv[1:])}
+        out["written"] = str(with_lambdas(None, proposal, args.write, note))
     print(json.dumps(out))
