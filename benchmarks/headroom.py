@@ -3,6 +3,7 @@
     python -m benchmarks.headroom export [DATA]   # codes the shipped encoder writes, at 3 qualities
     python -m benchmarks.headroom train           # a float conditional model of those codes
     python -m benchmarks.headroom report          # its cross-entropy against the shipped tables
+    python -m benchmarks.headroom regimes [S] [BLOCK] [GROUPS] [PHOTOS]  # side information, in integers
 
 ``export`` encodes every photo of DATA (default ../shared/data/train) with the shipped model at
 effort 0 and keeps, per photo and quality, the index maps (M, h, w) the file holds and the
@@ -18,6 +19,16 @@ the log-probabilities of the shipped count table's row for that position (class 
 network starts where the static tables are and can only be credited with what it adds. Nothing
 of it is integer or shippable: it estimates what a learned entropy model in the same order could
 gain (docs/training.md).
+
+``regimes`` measures the simplest integer side information a decoder could read before the codes:
+for each block of BLOCK x BLOCK latents and each of GROUPS runs of codebooks, which of S variants of
+the count tables its positions code under (quality 55's table set, static rows, no adaptation).
+The variants are fitted by hard EM on PHOTOS training photos (start: the blocks sorted by their
+cost under the shipped tables into S quantiles; then count each variant's tables on its blocks,
+give each block the variant that codes it in the fewest bits, six times). On the held-out photos
+it reports the bits of the shipped tables (with their adaptation), of the static rows, and of the
+variants, each block choosing its best, plus the choices' own bits (their entropy over training).
+BLOCK 0 means one block per image: an image-level summary.
 
 Everything goes to ~/.cache/vqcodec/headroom (CACHE); nothing here is part of the codec.
 """
@@ -271,8 +282,87 @@ def report() -> None:
               f"; best {worst[0]}: {100 * (learned[worst[0]] / max(shipped[worst[0]], 1) - 1):+.0f}%")
 
 
+def _positions(model, idx: np.ndarray, q: int, block: int, groups: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every position of index maps ``idx`` (M, h, w) as its table key ((m * C + class) * K + coded
+    symbol) and its unit (block * groups + group); and how many units the image has."""
+    m_count, h, w = idx.shape
+    c_count, k = model.prior.num_classes, model.prior.size
+    classes, shifts = _table_rows(model, idx, q)
+    symbols = (idx.astype(np.int64) - shifts) % k
+    m = np.arange(m_count)[:, None, None]
+    keys = ((m * c_count + classes) * k + symbols).ravel()
+    b = block or max(h, w)
+    r, c = np.mgrid[0:h, 0:w]
+    blocks_w = -(-w // b)
+    cell = (r // b) * blocks_w + c // b
+    units = (cell[None] * groups + m * groups // m_count).ravel()
+    return keys, units, -(-h // b) * blocks_w * groups
+
+
+def regimes(variants: int = 4, block: int = 8, groups: int = 1, photos: int = 120) -> None:
+    import vqcodec
+
+    model = vqcodec.load_model()
+    q, qi = 55, QUALITIES.index(55)
+    split = json.loads((CACHE / "split.json").read_text())
+    t = int(model.prior.table_of_quality[q])
+    static = model.prior.table_set(t).astype(np.float64)
+    static /= static.sum(-1, keepdims=True)
+    log_static = np.log2(static).ravel()
+    start = time.time()
+
+    def gather(names: list[str]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        keys, units, sizes, offset = [], [], [], 0
+        for photo in _load(names):
+            kk, uu, n = _positions(model, photo["indices"][qi], q, block, groups)
+            keys.append(kk)
+            units.append(uu + offset)
+            sizes.append(n)
+            offset += n
+        return np.concatenate(keys), np.concatenate(units), sizes
+
+    train_names = [n for n in split["train"] if (CACHE / f"{Path(n).stem}.npz").exists()][:photos]
+    keys, units, sizes = gather(train_names)
+    n_units = sum(sizes)
+    print(f"{len(train_names)} photos, {keys.size} positions, {n_units} units ({time.time() - start:.0f} s)", flush=True)
+    base_cost = -np.bincount(units, weights=log_static[keys], minlength=n_units)
+    per_position = base_cost / np.maximum(np.bincount(units, minlength=n_units), 1)
+    assign = np.minimum((np.argsort(np.argsort(per_position)) * variants) // n_units, variants - 1)
+    cells, strength = static.size, 64.0  # each variant's rows start from the shipped row, worth 64 counts
+    for it in range(6):
+        logs = []
+        for v in range(variants):
+            counts = np.bincount(keys[assign[units] == v], minlength=cells).astype(np.float64).reshape(static.shape)
+            logs.append(np.log2((counts + strength * static) / (counts.sum(-1, keepdims=True) + strength)).ravel())
+        costs = np.stack([-np.bincount(units, weights=lg[keys], minlength=n_units) for lg in logs])
+        assign = costs.argmin(0)
+        use = np.bincount(assign, minlength=variants) / n_units
+        side = -(use[use > 0] * np.log2(use[use > 0])).sum()
+        print(f"iteration {it}: training bits {costs.min(0).sum() / base_cost.sum() - 1:+.2%} against the static rows, "
+              f"use {np.round(use, 3).tolist()}, {side:.2f} bits a choice ({time.time() - start:.0f} s)", flush=True)
+    held_keys, held_units, held_sizes = gather(split["held"])
+    n_held = sum(held_sizes)
+    held_static = -log_static[held_keys].sum()
+    held_costs = np.stack([-np.bincount(held_units, weights=lg[held_keys], minlength=n_held) for lg in logs])
+    chosen = held_costs.min(0).sum() + side * n_held
+    shipped = sum(float(photo["bits"][qi].sum()) for photo in _load(split["held"]))
+    # on the codebooks that do not adapt, the shipped file codes under the static rows: a gain
+    # there adds to what the adaptation already gives
+    fixed = (model.prior.adaptive[t] == 0)[held_keys // (static.shape[1] * static.shape[2])]
+    best = held_costs.argmin(0)
+    fixed_static = -log_static[held_keys[fixed]].sum()
+    fixed_variants = sum(-lg[held_keys[fixed & (best[held_units] == v)]].sum() for v, lg in enumerate(logs))
+    print(f"held-out, the {int((model.prior.adaptive[t] == 0).sum())} codebooks that do not adapt: variants "
+          f"{(fixed_variants + side * n_held) / fixed_static - 1:+.2%} against their static rows (the shipped bits there)")
+    print(f"held-out, quality {q}, {variants} variants, blocks of {block or 'a whole image'} latents, {groups} group(s): "
+          f"shipped tables {shipped / 8192:.1f} KiB, static rows {held_static / 8192:.1f} KiB "
+          f"({held_static / shipped - 1:+.2%}), variants {chosen / 8192:.1f} KiB ({chosen / shipped - 1:+.2%} against "
+          f"shipped, {chosen / held_static - 1:+.2%} against static; the choices {side * n_held / 8192:.2f} KiB)", flush=True)
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:] or ["report"]
     {"export": lambda: export(Path(args[0]) if args else DEFAULT_DATA),
      "train": lambda: train(*(int(a) for a in args)),
-     "report": report}[command]()
+     "report": report,
+     "regimes": lambda: regimes(*(int(a) for a in args))}[command]()
