@@ -4,6 +4,7 @@
     python -m benchmarks.headroom train           # a float conditional model of those codes
     python -m benchmarks.headroom report          # its cross-entropy against the shipped tables
     python -m benchmarks.headroom regimes [S] [BLOCK] [GROUPS] [PHOTOS]  # side information, in integers
+    python -m benchmarks.headroom gray [PHOTOS]   # count tables of grayscale images' own codes
 
 ``export`` encodes every photo of DATA (default ../shared/data/train) with the shipped model at
 effort 0 and keeps, per photo and quality, the index maps (M, h, w) the file holds and the
@@ -29,6 +30,12 @@ give each block the variant that codes it in the fewest bits, six times). On the
 it reports the bits of the shipped tables (with their adaptation), of the static rows, and of the
 variants, each block choosing its best, plus the choices' own bits (their entropy over training).
 BLOCK 0 means one block per image: an image-level summary.
+
+``gray`` codes PHOTOS training photos (a seeded random choice) converted to grayscale at quality
+55, counts quality 55's table rows on their codes (each row starting from the shipped row, worth
+64 counts), and reports on the held-out photos, also converted, the bits of the shipped tables,
+the static rows, and these gray tables: what a file's flag "gray: code under the gray tables"
+would be worth (issue 40).
 
 Everything goes to ~/.cache/vqcodec/headroom (CACHE); nothing here is part of the codec.
 """
@@ -360,9 +367,55 @@ def regimes(variants: int = 4, block: int = 8, groups: int = 1, photos: int = 12
           f"shipped, {chosen / held_static - 1:+.2%} against static; the choices {side * n_held / 8192:.2f} KiB)", flush=True)
 
 
+def gray(photos: int = 150) -> None:
+    import vqcodec
+    from PIL import Image
+
+    from vqcodec import bitstream
+    from vqcodec.training.data import list_images, split_holdout
+
+    model = vqcodec.load_model()
+    q = 55
+    t = int(model.prior.table_of_quality[q])
+    train_photos, held = split_holdout(list_images(DEFAULT_DATA), HELD_OUT)
+    chosen = [train_photos[i] for i in np.random.default_rng(0).choice(len(train_photos), photos, replace=False)]
+    static = model.prior.table_set(t).astype(np.float64)
+    static /= static.sum(-1, keepdims=True)
+
+    def codes(path: Path) -> tuple[np.ndarray, np.ndarray]:
+        """Table keys of the gray image's codes and the shipped tables' bits for them."""
+        g = np.asarray(Image.open(path).convert("L"))
+        payload = bitstream.unpack(vqcodec.compress(g, q, model)).payload
+        idx = model.coder.decode(payload, math.ceil(g.shape[0] / 8), math.ceil(g.shape[1] / 8), q)[0]
+        return _positions(model, idx, q, 8, 1)[0], model.prior.codebook_bits(idx, q)
+
+    start = time.time()
+    counts = np.zeros(static.size)
+    for path in chosen:
+        counts += np.bincount(codes(path)[0], minlength=static.size)
+    print(f"counted the codes of {photos} gray photos ({time.time() - start:.0f} s)", flush=True)
+    counts = counts.reshape(static.shape)
+    logs = {"static rows": np.log2(static).ravel(),
+            "gray tables": np.log2((counts + 64 * static) / (counts.sum(-1, keepdims=True) + 64)).ravel()}
+    fixed_codebooks = model.prior.adaptive[t] == 0
+    totals, fixed, shipped = dict.fromkeys(logs, 0.0), dict.fromkeys(logs, 0.0), 0.0
+    for path in held:
+        keys, bits = codes(path)
+        shipped += bits.sum()
+        where = fixed_codebooks[keys // (static.shape[1] * static.shape[2])]
+        for name, lg in logs.items():
+            totals[name] -= lg[keys].sum()
+            fixed[name] -= lg[keys[where]].sum()
+    print(f"held-out photos as gray, quality {q}: shipped tables {shipped / 8192:.1f} KiB; " + "; ".join(
+        f"{name} {v / 8192:.1f} KiB ({v / shipped - 1:+.2%})" for name, v in totals.items()) +
+        f"; on the {int(fixed_codebooks.sum())} codebooks that do not adapt, gray tables "
+        f"{fixed['gray tables'] / fixed['static rows'] - 1:+.2%} against the static rows", flush=True)
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:] or ["report"]
     {"export": lambda: export(Path(args[0]) if args else DEFAULT_DATA),
      "train": lambda: train(*(int(a) for a in args)),
      "report": report,
-     "regimes": lambda: regimes(*(int(a) for a in args))}[command]()
+     "regimes": lambda: regimes(*(int(a) for a in args)),
+     "gray": lambda: gray(*(int(a) for a in args))}[command]()
