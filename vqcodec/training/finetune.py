@@ -67,7 +67,7 @@ def grow(model: CodecModel, decoder: int = 0, encoder: int = 0, modulate: bool =
         raise ValueError("this decoder is modulated by the rate already")
     cfg = replace(old.cfg, decoder_blocks=old.cfg.decoder_blocks + decoder,
                   encoder_blocks=old.cfg.encoder_blocks + encoder,
-                  rate_sets=model.prior.counts.shape[0] if modulate else old.cfg.rate_sets)
+                  rate_sets=model.prior.num_sets if modulate else old.cfg.rate_sets)
     net = VQVAE(cfg).to(model.device)
     missing, unexpected = net.load_state_dict(old.state_dict(), strict=False)
     if unexpected or any(not k.startswith(("decoder.extra.", "encoder.extra.", "decoder.modulation.")) for k in missing):
