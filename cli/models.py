@@ -14,7 +14,7 @@ def _fail(message: str) -> None:
 
 
 def _size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} kB"
 
 
 @click.group("models", invoke_without_command=True)
@@ -51,6 +51,8 @@ def list_models() -> None:
         release = releases.get(entry.fingerprint)
         shipped = release.describe() if release else "not a release"
         mark = " (current)" if entry.fingerprint == current and entry.where == "package" else ""
+        if entry.base:
+            mark += f"; the rest of it in {entry.base}'s pack"
         click.echo(f"{entry.fingerprint:16}  {' + '.join(entry.parts):13}  {_size(entry.size):>7}  {entry.where:7}  "
                    f"{shipped}{mark}")
     click.echo(f"{len(found)} models, {_size(sum(e.size for e in found))}; user folder {models.user_dir()}")
@@ -113,13 +115,17 @@ def remove_model(fingerprint: str) -> None:
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("--decode-only", is_flag=True, help="Only the decode part (what a release carries of older models).")
-def pack_model(source: Path, target: Path, decode_only: bool) -> None:
+@click.option("--base", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Leave out the tensors this pack holds byte for byte (a model that differs from it in a "
+                   "few tensors then takes kilobytes); the pack is read from BASE, found beside it or "
+                   "installed, whenever it is used.")
+def pack_model(source: Path, target: Path, decode_only: bool, base: Path | None) -> None:
     """Write the model at SOURCE (a model directory or pack) as a pack at TARGET (a file or folder)."""
     from vqcodec import models
     from vqcodec.errors import VqcError
 
     try:
-        path = models.pack_model(source, target, ("decode",) if decode_only else ("decode", "encode"))
+        path = models.pack_model(source, target, ("decode",) if decode_only else ("decode", "encode"), base)
         entry = models.verify(path)
     except (VqcError, OSError) as exc:
         _fail(str(exc))

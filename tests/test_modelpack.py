@@ -113,3 +113,53 @@ def test_a_broken_pack_is_a_weights_error(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(WeightsError):
         load_model(path)
+
+
+def test_a_pack_on_a_base_holds_only_what_differs_and_decodes_the_same(tiny_model_dir, packs, tmp_path, monkeypatch):
+    """A decode part written on a base (a model that differs only in its lambdas) leaves out every
+    tensor the base holds byte for byte, reads them from the base, and decodes as the whole part
+    does; without its base, or with another pack in the base's place, it is a clear WeightsError."""
+    from vqcodec.training.lambdas import with_lambdas
+
+    monkeypatch.setenv("VQCODEC_HOME", str(tmp_path / "home"))  # no user folder to find a base in
+    _, decode = packs
+    tiny = load_model(tiny_model_dir)
+    folder = tmp_path / "carried"
+    folder.mkdir()
+    base = with_lambdas(tiny_model_dir, np.array(tiny.lambdas) * 0.5, folder)
+    based = models.pack_model(decode, folder / f"{tiny.fingerprint.hex()}.vqm", ("decode",), base)
+    with zipfile.ZipFile(based) as zf:
+        assert [n for n in zf.namelist() if n.startswith("tensors/")] == ["tensors/rate.lambdas.npy"]
+    assert based.stat().st_size < decode.stat().st_size / 4
+    pack = modelpack.ModelPack(based)
+    pack.verify()  # the decode digest over its own tensors and the base's
+    assert pack.decode_digest == modelpack.ModelPack(decode).decode_digest
+    data = vqcodec.compress(smooth_image(45, 33, seed=6), 40, tiny)
+    assert np.array_equal(np.asarray(vqcodec.decompress(data, model=load_model(based))),
+                          np.asarray(vqcodec.decompress(data, model=tiny)))
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / based.name).write_bytes(based.read_bytes())
+    with pytest.raises(WeightsError, match=f"needs the pack of model {base.stem}"):
+        load_model(alone / based.name)
+    other = with_lambdas(tiny_model_dir, np.array(tiny.lambdas) * 0.25, tmp_path)
+    (alone / base.name).write_bytes(other.read_bytes())  # another model under the base's name
+    with pytest.raises(WeightsError, match="not the base"):
+        load_model(alone / based.name)
+
+
+def test_a_base_is_not_removed_from_under_a_pack_that_needs_it(tiny_model_dir, packs, tmp_path, monkeypatch):
+    from vqcodec.training.lambdas import with_lambdas
+
+    monkeypatch.setenv("VQCODEC_HOME", str(tmp_path / "home"))
+    _, decode = packs
+    tiny = load_model(tiny_model_dir)
+    base = with_lambdas(tiny_model_dir, np.array(tiny.lambdas) * 0.5, tmp_path)
+    models.add(base)
+    models.add(models.pack_model(decode, tmp_path / "based.vqm", ("decode",), base))
+    assert [e.base for e in models.installed() if e.fingerprint == tiny.fingerprint.hex()] == [base.stem]
+    with pytest.raises(WeightsError, match="reads the rest of its pack"):
+        models.remove(base.stem)
+    models.remove(tiny.fingerprint.hex())
+    models.remove(base.stem)

@@ -19,6 +19,12 @@ A pack is a zip archive (docs/models.md is its spec):
   differ from it, as bits) and ``tensors/NAME.rest.npy`` (those entries)
 - ``graphs/NAME``: each graph's bytes without its spliced weights
 
+A pack of version 2 names a **base**, another model's pack, and leaves out every tensor the base
+holds byte for byte: a model that differs from the one before it in a few tensors (new lambdas,
+recounted tables) costs kilobytes, not a 5 MB decode part. Reading it reads those tensors from the
+base, found beside it or on the model search path, and checked against the base's decode digest
+the manifest records.
+
 Reading needs only the standard library and numpy (no onnx, no torch).
 """
 
@@ -39,6 +45,11 @@ if TYPE_CHECKING:  # numpy is imported where tensors are read or written: listin
 
 PACK_SUFFIX = ".vqm"
 PACK_VERSION = 1
+#: The version of a pack that names a base (and leaves out the tensors it shares with it).
+BASED_VERSION = 2
+#: How many bases deep a pack may lean (a base may have its own): a longer chain is refused, so a
+#: loop of packs naming each other cannot recurse without end.
+MAX_BASES = 4
 MANIFEST = "pack.json"
 #: Graphs of each part; every tensor whose name starts with "encoder." is in the encode part.
 DECODE_GRAPHS = ("decoder.onnx",)
@@ -154,9 +165,10 @@ def _npy(array: np.ndarray) -> bytes:
 
 
 def write_pack(path: str | os.PathLike, config: dict, tensors: dict[str, np.ndarray], graphs: dict[str, bytes],
-               fingerprint: bytes, parts: Iterable[str] = PARTS) -> Path:
+               fingerprint: bytes, parts: Iterable[str] = PARTS, base: "ModelPack | None" = None) -> Path:
     """Write a pack of ``parts`` of a model (its config, tensors and graphs as a model directory
-    holds them, and its fingerprint); written beside and renamed, so never half there."""
+    holds them, and its fingerprint); with a ``base`` pack, without the tensors the base holds byte
+    for byte. Written beside and renamed, so never half there."""
     import numpy as np
     parts = [p for p in PARTS if p in set(parts)]
     if "decode" not in parts:
@@ -164,6 +176,11 @@ def write_pack(path: str | os.PathLike, config: dict, tensors: dict[str, np.ndar
     kept = part_tensors(tensors, parts)
     manifest = {"pack": PACK_VERSION, "fingerprint": fingerprint.hex(), "parts": parts, "config": config,
                 "decode_digest": decode_digest(config["model"], tensors, graphs), "graphs": {}}
+    shared: set[str] = set()
+    if base is not None:
+        manifest["pack"] = BASED_VERSION
+        manifest["base"] = {"fingerprint": base.fingerprint.hex(), "decode_digest": base.decode_digest}
+        shared = {name for name in kept if name in base.tensor_names() and _same(kept[name], base.tensor(name))}
     members: list[tuple[str, bytes, int]] = []
     for name, graph in part_graphs(graphs, parts).items():
         skeleton, splices = _splices(graph, kept)
@@ -173,7 +190,7 @@ def write_pack(path: str | os.PathLike, config: dict, tensors: dict[str, np.ndar
                                     "splices": [[o, n] for o, n in splices]}
         members.append((f"graphs/{name}", skeleton, zipfile.ZIP_DEFLATED))
     manifest["filled"] = {}
-    for name in sorted(kept):
+    for name in sorted(set(kept) - shared):
         fill = _fill_value(kept[name])
         if fill is None:
             members.append(_member(f"tensors/{name}.npy", _npy(kept[name])))
@@ -199,6 +216,12 @@ def write_pack(path: str | os.PathLike, config: dict, tensors: dict[str, np.ndar
     return path
 
 
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """The same tensor byte for byte: dtype, shape and values (what the digests see)."""
+    import numpy as np
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+
+
 def _fill_value(t: np.ndarray) -> int | None:
     """The value most of an integer tensor holds, if it is worth storing apart."""
     import numpy as np
@@ -221,14 +244,18 @@ def _member(name: str, data: bytes) -> tuple[str, bytes, int]:
 class ModelPack:
     """A pack opened for reading: its manifest at once, tensors and graphs when asked for."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, depth: int = 0) -> None:
         self.path = Path(path)
+        self._depth = depth
         try:
             self._zip = zipfile.ZipFile(self.path)
             manifest = json.loads(self._zip.read(MANIFEST))
-            if manifest.get("pack") != PACK_VERSION:
+            if manifest.get("pack") not in (PACK_VERSION, BASED_VERSION):
                 raise WeightsError(f"{self.path} is a model pack of version {manifest.get('pack')!r}, "
-                                   f"this vqcodec reads version {PACK_VERSION}")
+                                   f"this vqcodec reads versions {PACK_VERSION} and {BASED_VERSION}")
+            based = manifest["pack"] == BASED_VERSION
+            self.base_fingerprint = bytes.fromhex(manifest["base"]["fingerprint"]) if based else None
+            self._base_digest = str(manifest["base"]["decode_digest"]) if based else None
             self.fingerprint = bytes.fromhex(manifest["fingerprint"])
             self.parts = tuple(manifest["parts"])
             self.config = manifest["config"]
@@ -244,15 +271,47 @@ class ModelPack:
         self._names = {n for n in self._names if n.removesuffix(".mask").removesuffix(".rest") not in self._filled}
         self._names |= set(self._filled)
         self._cache: dict[str, np.ndarray] = {}
+        self._base: ModelPack | None = None  # opened when first needed: listing packs reads manifests alone
+        self._borrowed: set[str] | None = None
+
+    def _opened_base(self) -> "ModelPack":
+        """The base pack, found beside this one or on the model search path, and checked to be the
+        one this pack was written against."""
+        if self._base is None:
+            from .models import find
+
+            fp = self.base_fingerprint.hex()
+            if self._depth >= MAX_BASES:
+                raise WeightsError(f"{self.path} leans on more than {MAX_BASES} base packs")
+            beside = self.path.with_name(fp + PACK_SUFFIX)
+            where = beside if beside.is_file() else find(self.base_fingerprint)
+            if where is None or not Path(where).is_file():
+                raise WeightsError(f"{self.path} needs the pack of model {fp}, its base, which is not installed")
+            base = ModelPack(where, self._depth + 1)
+            if base.decode_digest != self._base_digest:
+                base.close()
+                raise WeightsError(f"{where} is not the base {self.path} was written against")
+            self._base = base
+        return self._base
 
     @property
     def has_encoder(self) -> bool:
         return "encode" in self.parts
 
+    def _from_base(self) -> set[str]:
+        """The tensors this pack takes from its base: those of its parts it does not hold itself."""
+        if self._borrowed is None:
+            self._borrowed = set() if self.base_fingerprint is None else {
+                n for n in self._opened_base().tensor_names()
+                if n not in self._names and ("encode" in self.parts or not is_encode_tensor(n))}
+        return self._borrowed
+
     def tensor_names(self) -> list[str]:
-        return sorted(self._names)
+        return sorted(self._names | self._from_base())
 
     def tensor(self, name: str) -> np.ndarray:
+        if name not in self._names and name in self._from_base():
+            return self._base.tensor(name)
         if name not in self._cache:
             try:
                 self._cache[name] = self._filled_tensor(name) if name in self._filled else self._array(name)
@@ -316,3 +375,5 @@ class ModelPack:
 
     def close(self) -> None:
         self._zip.close()
+        if self._base is not None:
+            self._base.close()

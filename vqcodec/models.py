@@ -90,6 +90,7 @@ class Installed:
     path: Path
     parts: tuple[str, ...]  # ("decode",) or ("decode", "encode")
     size: int  # bytes on disk
+    base: str | None = None  # the model whose pack holds the tensors this one leaves out
 
     @property
     def where(self) -> str:
@@ -105,7 +106,8 @@ def _entry(path: Path) -> Installed | None:
     if path.is_file() and path.suffix == PACK_SUFFIX:
         pack = ModelPack(path)
         try:
-            return Installed(pack.fingerprint.hex(), path, pack.parts, path.stat().st_size)
+            base = None if pack.base_fingerprint is None else pack.base_fingerprint.hex()
+            return Installed(pack.fingerprint.hex(), path, pack.parts, path.stat().st_size, base)
         finally:
             pack.close()
     if path.is_dir() and (path / WEIGHTS_FILE).is_file():
@@ -204,9 +206,11 @@ def verify(path: str | os.PathLike) -> Installed:
         pack.close()
 
 
-def pack_model(source: str | os.PathLike, target: str | os.PathLike, parts: Sequence[str] = ("decode", "encode")) -> Path:
+def pack_model(source: str | os.PathLike, target: str | os.PathLike, parts: Sequence[str] = ("decode", "encode"),
+               base: str | os.PathLike | None = None) -> Path:
     """Write a pack of ``parts`` of the model at ``source`` (a model directory or a pack) to ``target``
-    (a file, or a folder where it is named by the fingerprint)."""
+    (a file, or a folder where it is named by the fingerprint); with ``base`` (a pack), without the
+    tensors that pack holds byte for byte: it must then travel with the base."""
     from .weights import open_model
 
     stored = open_model(source)
@@ -216,7 +220,16 @@ def pack_model(source: str | os.PathLike, target: str | os.PathLike, parts: Sequ
     if target.is_dir():
         target = target / f"{stored.fingerprint.hex()}{PACK_SUFFIX}"
     graphs = {name: stored.graph(name) for name in stored.graph_names}
-    return write_pack(target, stored.config, dict(stored.tensors), graphs, stored.fingerprint, parts)
+    tensors = dict(stored.tensors)
+    if base is None:
+        return write_pack(target, stored.config, tensors, graphs, stored.fingerprint, parts)
+    based_on = ModelPack(base)
+    try:
+        if based_on.fingerprint == stored.fingerprint:
+            raise WeightsError(f"{base} is the model itself, not a base for it")
+        return write_pack(target, stored.config, tensors, graphs, stored.fingerprint, parts, based_on)
+    finally:
+        based_on.close()
 
 
 def add(source: str | os.PathLike, decode_only: bool = False) -> Installed:
@@ -245,5 +258,9 @@ def remove(fingerprint: str) -> Path:
     target = user_dir() / f"{fingerprint.lower()}{PACK_SUFFIX}"
     if not target.is_file():
         raise WeightsError(f"model {fingerprint} is not in {user_dir()} (only models added there can be removed)")
+    leaning = [e.fingerprint for e in installed() if e.base == fingerprint.lower()]
+    if leaning and not any(e.fingerprint == fingerprint.lower() and e.path != target for e in installed()):
+        raise WeightsError(f"model {', '.join(leaning)} reads the rest of its pack from {fingerprint}: remove "
+                           "that first")
     target.unlink()
     return target
