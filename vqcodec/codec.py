@@ -162,9 +162,11 @@ class _Encoding:
                                   len(self.alpha), palette=True)
         return bitstream.pack(header, payload, self.alpha), rgb
 
-    def _pack(self, latents: np.ndarray, quality: int) -> tuple[bytes, np.ndarray, Correction]:
-        """The file of ``latents`` (D, h, w) at ``quality``, its code indices (M, h, w) and colour correction."""
+    def _pack(self, latents: np.ndarray, quality: int, lam: float | None = None) -> tuple[bytes, np.ndarray, Correction]:
+        """The file of ``latents`` (D, h, w) at ``quality``, its code indices (M, h, w) and colour
+        correction; ``lam`` in place of the level's own rate weight (what re-fitting lambdas tries)."""
         m = self.model
+        lam = m.lambdas[quality] if lam is None else lam
         sub = per_codebook(latents, m.cfg.sub_dim)
         indices = index_maps(*sub.shape[:3], m.prior.size)
         height, width = self.px.rgb.shape[:2]
@@ -174,10 +176,10 @@ class _Encoding:
             nonlocal chosen
             if m.block_means is not None:
                 chosen = correction.choose(indices, m.decoded_codes(quality), latents, m.block_means, width, height,
-                                           bit_weight(m.lambdas[quality]))
+                                           bit_weight(lam))
             return chosen
 
-        payload = m.coder.encode_steps(coded_steps(sub, m.codebooks, m.prior, quality, m.lambdas[quality], indices),
+        payload = m.coder.encode_steps(coded_steps(sub, m.codebooks, m.prior, quality, lam, indices),
                                        quality, fix)
         header = bitstream.Header(self.px.mode, quality, m.fingerprint, width, height, len(payload), len(self.alpha))
         return bitstream.pack(header, payload, self.alpha), indices, chosen

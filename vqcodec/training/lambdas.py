@@ -45,12 +45,7 @@ def set_bounds(table_of_quality: np.ndarray) -> list[tuple[int, int]]:
 def _coded(enc: _Encoding, quality: int, lam: float) -> tuple[int, float]:
     """Bytes and PSNR of the file at ``quality``'s tables with rate weight ``lam``."""
     model = enc.model
-    saved = model.lambdas[quality]
-    model.lambdas[quality] = lam
-    try:
-        data, indices, fix = enc._pack(enc.latents, quality)
-    finally:
-        model.lambdas[quality] = saved
+    data, indices, fix = enc._pack(enc.latents, quality, lam)
     height, width = enc.px.rgb.shape[:2]
     rgb = tiling.synthesise(model.transforms, model.cfg, model.decoded_codes(quality), indices, width, height,
                             table_set=model.table_set(quality), correction=fix)
