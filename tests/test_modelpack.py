@@ -163,3 +163,17 @@ def test_a_base_is_not_removed_from_under_a_pack_that_needs_it(tiny_model_dir, p
         models.remove(base.stem)
     models.remove(tiny.fingerprint.hex())
     models.remove(base.stem)
+
+
+def test_packs_that_name_each_other_as_base_are_refused_not_followed_forever(tiny_model_dir, packs, tmp_path, monkeypatch):
+    from vqcodec.training.lambdas import with_lambdas
+
+    monkeypatch.setenv("VQCODEC_HOME", str(tmp_path / "home"))
+    _, decode = packs
+    tiny = load_model(tiny_model_dir)
+    base = with_lambdas(tiny_model_dir, np.array(tiny.lambdas) * 0.5, tmp_path)
+    based = models.pack_model(decode, tmp_path / f"{tiny.fingerprint.hex()}.vqm", ("decode",), base)
+    loop = models.pack_model(base, tmp_path / "loop.vqm", base=based)  # the base, now leaning on its dependant
+    loop.replace(base)
+    with pytest.raises(WeightsError, match="base packs"):
+        load_model(based)
