@@ -1,5 +1,6 @@
 """The .vqc container: round trip, and a distinct error for each kind of damage."""
 
+from dataclasses import replace
 import struct
 
 import pytest
@@ -166,11 +167,41 @@ def test_palette_files_name_no_model_and_set_their_flag():
         unpack(_with_fields(data, model=b"ABCDEFGH"))
 
 
-@pytest.mark.parametrize("flags", [2, 3, 0x80])
-def test_flags_other_than_the_palette_are_corrupt(flags):
+@pytest.mark.parametrize("flags", [4, 0x80])
+def test_flags_other_than_the_palette_and_exact_tiles_are_corrupt(flags):
     _, data = _file()
     with pytest.raises(CorruptError, match="reserved flags"):
         unpack(_with_fields(data, flags=flags, model=bitstream.NO_MODEL))
+
+
+def test_a_palette_file_cannot_have_exact_tiles():
+    _, data = _file()
+    with pytest.raises(CorruptError, match="cannot have exact tiles"):
+        unpack(_with_fields(data, flags=bitstream.PALETTE_FLAG | bitstream.EXACT_TILES_FLAG,
+                            model=bitstream.NO_MODEL))
+
+
+def test_exact_tiles_follow_the_codes_after_their_length():
+    code, tiles = b"\x01\x02\x03\x04" * 3, b"\x05\x06\x07\x08" * 2
+    header = Header("RGB", 30, b"ABCDEFGH", 13, 7, bitstream.payload_size(code, tiles), 0, exact_tiles=True)
+    data = pack(header, code, b"", tiles)
+    assert data[7] == bitstream.EXACT_TILES_FLAG and data[40:44] == (12).to_bytes(4, "little")
+    c = unpack(data)
+    assert (c.header, c.payload, c.tiles) == (header, code, tiles)
+    with pytest.raises(ValueError):
+        pack(replace(header, exact_tiles=False), code, b"", tiles)
+    with pytest.raises(CorruptError, match="reserved flags"):  # version 13 had no such flag
+        unpack(_with_fields(data, version=13))
+
+
+@pytest.mark.parametrize("code_size", [2, 20, 22, 1 << 31])
+def test_a_code_length_that_leaves_no_whole_words_of_tiles_is_corrupt(code_size):
+    code, tiles = b"\x01\x02\x03\x04" * 3, b"\x05\x06\x07\x08" * 2
+    header = Header("RGB", 30, b"ABCDEFGH", 13, 7, bitstream.payload_size(code, tiles), 0, exact_tiles=True)
+    data = bytearray(pack(header, code, b"", tiles))
+    data[40:44] = code_size.to_bytes(4, "little")
+    with pytest.raises(CorruptError, match="exact tiles"):
+        unpack(_with_fields(bytes(data)))
 
 
 def test_version_12_is_read_without_the_palette_flag():

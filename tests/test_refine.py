@@ -78,8 +78,8 @@ def test_squared_error_in_bands_is_the_whole_sum():
     a, b = (rng.integers(0, 256, (70, 33, 3), dtype=np.uint8) for _ in range(2))
     mask = rng.random((70, 33)) > 0.4
     diff = a.astype(np.int64) - b
-    assert refine_module._squared_error(a, b, None, rows=8) == (diff ** 2).sum()
-    assert refine_module._squared_error(a, b, mask, rows=8) == (diff ** 2 * mask[:, :, None]).sum()
+    assert refine_module.squared_error(a, b, None, rows=8) == (diff ** 2).sum()
+    assert refine_module.squared_error(a, b, mask, rows=8) == (diff ** 2 * mask[:, :, None]).sum()
 
 
 def test_refine_hands_back_the_decoders_image_when_its_last_step_wins(tiny_model):

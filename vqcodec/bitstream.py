@@ -20,11 +20,17 @@ from typing import BinaryIO
 from .errors import CorruptError, FormatError, ImageTooLargeError, TruncatedError, UnsupportedVersionError
 
 MAGIC = b"\x89VQC"
-VERSION = 13  # 13: the palette flag (docs/format.md)
+VERSION = 14  # 13: the palette flag; 14: the exact-tiles flag (docs/format.md)
 #: The oldest version read: version 12 is version 13 without the palette flag.
 OLDEST_READ = 12
 #: ``flags`` bit 0: the payload is a lossless palette payload (vqcodec/palette.py), not codes.
 PALETTE_FLAG = 1
+#: ``flags`` bit 1 (since version 14): the payload holds codes and, after them, exact tiles
+#: (vqcodec/exact.py): its first 4 bytes give the code payload's length.
+EXACT_TILES_FLAG = 2
+#: The flags each version may set.
+FLAGS = {12: 0, 13: PALETTE_FLAG, 14: PALETTE_FLAG | EXACT_TILES_FLAG}
+SPLIT = struct.Struct("<I")
 #: The ``model`` field of a palette file: it needs no model.
 NO_MODEL = bytes(8)
 HEADER = struct.Struct("<4sBBBB8sIIIII")  # up to and including the header CRC
@@ -59,6 +65,7 @@ class Header:
     alpha_size: int
     version: int = VERSION
     palette: bool = False  # the payload is a lossless palette payload, decoded without a model
+    exact_tiles: bool = False  # the payload holds codes, then tiles coded exactly
 
     @property
     def has_alpha(self) -> bool:
@@ -72,19 +79,30 @@ class Header:
 @dataclass(frozen=True)
 class Container:
     header: Header
-    payload: bytes  # entropy-coded indices
+    payload: bytes  # entropy-coded indices (the code part alone in a file with exact tiles)
     alpha: bytes  # zlib-compressed alpha plane, empty without alpha
+    tiles: bytes = b""  # the exact tiles' payload, empty without the flag
 
 
-def pack(header: Header, payload: bytes, alpha: bytes = b"") -> bytes:
-    """Serialise a header and its payloads into a complete file."""
-    if len(payload) != header.payload_size or len(alpha) != header.alpha_size:
+def payload_size(code: bytes, tiles: bytes = b"") -> int:
+    """The header's ``payload_size`` of a code payload and (if any) an exact tiles' payload."""
+    return len(code) + (SPLIT.size + len(tiles) if tiles else 0)
+
+
+def pack(header: Header, payload: bytes, alpha: bytes = b"", tiles: bytes = b"") -> bytes:
+    """Serialise a header and its payloads (codes or palette, exact tiles, alpha) into a complete file."""
+    if payload_size(payload, tiles) != header.payload_size or len(alpha) != header.alpha_size:
         raise ValueError("payload sizes disagree with the header")
     if header.has_alpha != bool(alpha):
         raise ValueError("alpha payload present iff the mode has alpha")
     if header.palette and header.fingerprint != NO_MODEL:
         raise ValueError("a palette file names no model")
-    fields = (MAGIC, header.version, MODE_CODES[header.mode], header.quality, PALETTE_FLAG if header.palette else 0,
+    if header.exact_tiles != bool(tiles) or (header.palette and header.exact_tiles):
+        raise ValueError("exact tiles go with codes, iff the header says so")
+    if tiles:
+        payload = SPLIT.pack(len(payload)) + payload + tiles
+    flags = (PALETTE_FLAG if header.palette else 0) | (EXACT_TILES_FLAG if header.exact_tiles else 0)
+    fields = (MAGIC, header.version, MODE_CODES[header.mode], header.quality, flags,
               header.fingerprint,
               header.width, header.height, header.payload_size, header.alpha_size)
     head = HEADER.pack(*fields, 0)[:-4]
@@ -113,9 +131,11 @@ def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
         raise CorruptError("header checksum mismatch: the file is corrupted")
     if mode not in MODES:
         raise CorruptError(f"unknown colour mode code {mode}")
-    if flags & ~(PALETTE_FLAG if version > OLDEST_READ else 0):
+    if flags & ~FLAGS[version]:
         raise CorruptError(f"reserved flags are set ({flags:#04x})")
-    palette = bool(flags & PALETTE_FLAG)
+    palette, exact_tiles = bool(flags & PALETTE_FLAG), bool(flags & EXACT_TILES_FLAG)
+    if palette and exact_tiles:
+        raise CorruptError("a palette file cannot have exact tiles")
     if palette and fp != NO_MODEL:
         raise CorruptError("a palette file names a model")
     if quality > 100:
@@ -135,7 +155,9 @@ def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
     if pixels > max_pixels:
         raise ImageTooLargeError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels "
                                  "(raise it with max_pixels= or --max-pixels)")
-    return Header(MODES[mode], quality, fp, width, height, payload_size, alpha_size, version, palette)
+    if exact_tiles and payload_size < 2 * SPLIT.size:
+        raise CorruptError("payload too short to hold codes and exact tiles")
+    return Header(MODES[mode], quality, fp, width, height, payload_size, alpha_size, version, palette, exact_tiles)
 
 
 def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Container:
@@ -151,7 +173,14 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Container:
     (body_crc,) = PAYLOAD_CRC.unpack_from(data, HEADER.size)
     if zlib.crc32(body) != body_crc:
         raise CorruptError("payload checksum mismatch: the file is corrupted")
-    return Container(header, body[: header.payload_size], body[header.payload_size :])
+    payload, alpha = body[: header.payload_size], body[header.payload_size :]
+    if not header.exact_tiles:
+        return Container(header, payload, alpha)
+    (code_size,) = SPLIT.unpack_from(payload)
+    if code_size % 4 or SPLIT.size + code_size >= len(payload):
+        raise CorruptError(f"code payload of {code_size} bytes does not leave whole words of exact tiles "
+                           f"in a payload of {len(payload)}")
+    return Container(header, payload[SPLIT.size:SPLIT.size + code_size], alpha, payload[SPLIT.size + code_size:])
 
 
 def read_file(source: str | os.PathLike | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:

@@ -17,19 +17,20 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image
 
-from . import bitstream, correction, models, palette, tiling
+from . import bitstream, correction, exact, models, palette, tiling
 from .correction import Correction
 from .metrics import psnr
 from .prior import check_shape, index_maps
 from .errors import CorruptError, ModelMismatchError, ModelNotFoundError, TargetError, UnsupportedVersionError, VqcError
 from .rate import bit_weight, coded_steps, per_codebook
-from .refine import refine
+from .refine import refine, squared_error
 from .image import (
     ImageInput,
     Pixels,
     check_pixels,
     compress_alpha,
     decompress_alpha,
+    fill_transparent,
     from_rgb,
     quantize_alpha,
     to_pixels,
@@ -116,12 +117,41 @@ class _Encoding:
         # a target search reports a level it coded; effort may have decoded the file already
         self._coded: dict[int, tuple[bytes, np.ndarray | None, Correction, np.ndarray | None]] = {}
         self._palette: tuple[bytes, np.ndarray] | None = None  # payload (b"" if none) and pixels, once made
+        self._tile_payloads: dict[int, tuple[bytes, np.ndarray]] = {}  # by tolerance
 
     @cached_property
     def latents(self) -> np.ndarray:
         """The encoder's latents (D, h, w), computed when a code file is first needed: an image its
         palette file codes in fewer bytes than any code file can take never runs the encoder."""
         return tiling.analyse(self.model.transforms, self.model.cfg, self.px.rgb)
+
+    @cached_property
+    def _hidden(self) -> np.ndarray | None:
+        """Pixels never seen (alpha 0), or None."""
+        return None if self.px.alpha is None else self.px.alpha == 0
+
+    @cached_property
+    def _tiles(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The image's exact tiles (:mod:`exact`): their map, pixel mask and the latents of the
+        image with them filled smoothly (what the codes code); None if it has none."""
+        tiles = exact.candidates(self.px.rgb, self._hidden)
+        if tiles is None:
+            return None
+        height, width = self.px.rgb.shape[:2]
+        mask = exact.pixels_of(tiles, width, height)
+        seen = ~mask if self.px.alpha is None else (self.px.alpha > 0) & ~mask
+        filled = fill_transparent(self.px.rgb, seen.astype(np.uint8))
+        return tiles, mask, tiling.analyse(self.model.transforms, self.model.cfg, filled)
+
+    def _tile_payload(self, tolerance: int) -> tuple[bytes, np.ndarray]:
+        """The exact tiles' payload with colours merged within ``tolerance`` and the pixels it holds
+        (black under alpha 0, as coded); each made once, whatever the quality."""
+        if tolerance not in self._tile_payloads:
+            tiles, mask, _ = self._tiles
+            shown = self.px.rgb if self._hidden is None else np.where(self._hidden[..., None], 0, self.px.rgb)
+            rgb = exact.reduced(shown.astype(np.uint8), mask, tolerance)
+            self._tile_payloads[tolerance] = exact.encode(rgb, tiles), rgb
+        return self._tile_payloads[tolerance]
 
     def code(self, quality: int) -> tuple[bytes, np.ndarray | None]:
         """The .vqc bytes at ``quality`` and the code indices (M, h, w) they hold (None in a palette
@@ -131,20 +161,58 @@ class _Encoding:
         return self._coded[quality][:2]
 
     def _code(self, quality: int) -> tuple[bytes, np.ndarray | None, Correction, np.ndarray | None]:
-        exact = self._palette_file(quality)
+        lossless = self._palette_file(quality)
         height, width = self.px.rgb.shape[:2]
-        if exact is not None and len(self._palette[0]) <= self.model.coder.min_payload_bytes(  # payloads compared
+        if lossless is not None and len(self._palette[0]) <= self.model.coder.min_payload_bytes(  # payloads compared
                 *_latent_shape(width, height, self.model.cfg.downsample), quality):
-            return exact[0], None, correction.NONE, exact[1]  # no code file can be as small
-        if self.effort == 0:
-            coded = *self._pack(self.latents, quality), None
-        else:
-            visible = None if self.px.alpha is None else self.px.alpha > 0  # the fill under alpha 0 is not seen
-            coded = refine(self.latents, self.px.rgb, self.model, quality, self.effort,
-                           lambda latents: self._pack(latents, quality), visible)
-        if exact is not None and len(exact[0]) <= len(coded[0]):  # the image itself in no more bytes
-            return exact[0], None, correction.NONE, exact[1]
+            return lossless[0], None, correction.NONE, lossless[1]  # no code file can be as small
+        visible = None if self._hidden is None else ~self._hidden  # the fill under alpha 0 is not seen
+        coded = self._best_with_tiles(quality, self._codes(self.latents, quality, visible), visible)
+        if lossless is not None and len(lossless[0]) <= len(coded[0]):  # the image itself in no more bytes
+            return lossless[0], None, correction.NONE, lossless[1]
         return coded
+
+    def _codes(self, latents: np.ndarray, quality: int,
+               visible: np.ndarray | None) -> tuple[bytes, np.ndarray, Correction, np.ndarray | None]:
+        """The code file of ``latents`` at ``quality`` with the encoding's effort (the error counted
+        where ``visible``): file, indices, correction and, if refining made it, the decoded image."""
+        if self.effort == 0:
+            return *self._pack(latents, quality), None
+        return refine(latents, self.px.rgb, self.model, quality, self.effort,
+                      lambda moved: self._pack(moved, quality), visible)
+
+    def _decoded(self, quality: int, indices: np.ndarray, fix: Correction) -> np.ndarray:
+        """The (H, W, 3) image the decoder makes of codes at ``quality``."""
+        height, width = self.px.rgb.shape[:2]
+        m = self.model
+        return tiling.synthesise(m.transforms, m.cfg, m.decoded_codes(quality), indices, width, height,
+                                 table_set=m.table_set(quality), correction=fix)
+
+    def _best_with_tiles(self, quality: int, plain: tuple, visible: np.ndarray | None) -> tuple:
+        """``plain``, the code file, or a file of codes and exact tiles (their colours merged within
+        each of exact.TOLERANCES) if one scores better: squared error where ``visible`` plus bits
+        at the quality's rate weight (as :func:`refine`)."""
+        if self._tiles is None:
+            return plain
+        _, mask, latents = self._tiles
+        if plain[3] is None:
+            plain = (*plain[:3], self._decoded(quality, *plain[1:3]))
+        data, indices, fix, rgb = self._codes(latents, quality, ~mask if visible is None else visible & ~mask)
+        if rgb is None:
+            rgb = self._decoded(quality, indices, fix)
+        container = bitstream.unpack(data)
+        weight = 8 * bit_weight(self.model.lambdas[quality])  # per byte, in squared 8-bit levels
+        best, best_cost = plain, squared_error(plain[3], self.px.rgb, visible) + weight * len(plain[0])
+        for tolerance in exact.TOLERANCES:
+            payload, tiled = self._tile_payload(tolerance)
+            header = replace(container.header, exact_tiles=True,
+                             payload_size=bitstream.payload_size(container.payload, payload))
+            mixed = (bitstream.pack(header, container.payload, container.alpha, payload), indices, fix,
+                     np.where(mask[..., None], tiled, rgb))
+            cost = squared_error(mixed[3], self.px.rgb, visible) + weight * len(mixed[0])
+            if cost < best_cost:
+                best, best_cost = mixed, cost
+        return best
 
     def _palette_file(self, quality: int) -> tuple[bytes, np.ndarray] | None:
         """The lossless palette file of the image (:mod:`palette`) and the pixels it holds, if the
@@ -152,8 +220,7 @@ class _Encoding:
         the fill the codes get there would add colours."""
         height, width = self.px.rgb.shape[:2]
         if self._palette is None:
-            hidden = None if self.px.alpha is None else self.px.alpha == 0
-            found = palette.palette_of(self.px.rgb, hidden) if palette.codable(width, height) else None
+            found = palette.palette_of(self.px.rgb, self._hidden) if palette.codable(width, height) else None
             self._palette = (b"", self.px.rgb) if found is None else (palette.encode(*found), found[0][found[1]])
         payload, rgb = self._palette
         if not payload:
@@ -191,12 +258,11 @@ class _Encoding:
         data, indices = self.code(quality)
         if last:
             vars(self).pop("latents", None)
+            vars(self).pop("_tiles", None)
         height, width = px.rgb.shape[:2]
-        m = self.model
         fix, rgb = self._coded[quality][2:]
         if rgb is None:
-            rgb = tiling.synthesise(m.transforms, m.cfg, m.decoded_codes(quality), indices, width, height,
-                                    table_set=m.table_set(quality), correction=fix)
+            rgb = self._decoded(quality, indices, fix)
         recon = from_rgb(rgb, px.mode, px.alpha)
         if indices is None:  # a palette file: exact wherever alpha is above 0
             quality_db = float("inf")
@@ -323,6 +389,9 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
     alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
     if hdr.palette:  # the pixels themselves: no model
         rgb = palette.decode(container.payload, hdr.width, hdr.height)
+    elif hdr.exact_tiles:  # the tiles first, as the alpha plane: quick to check
+        mask, pixels = exact.decode(container.tiles, hdr.width, hdr.height)
+        rgb = np.where(mask[..., None], pixels, _synthesise(container, model))
     else:
         rgb = _synthesise(container, model)
     return from_rgb(rgb, hdr.mode, alpha)

@@ -157,19 +157,32 @@ def _padded(height: int, width: int, outside: int) -> np.ndarray:
 def encode(colours: np.ndarray, indices: np.ndarray) -> bytes:
     """The payload of an image given as :func:`palette_of`'s colours and indices, as 32-bit words."""
     height, width = indices.shape
-    count = colours.shape[0]
-    if not 1 <= count <= MAX_COLOURS or not codable(width, height):
+    if not codable(width, height):
         raise ValueError("not an image the palette payload codes")
-    grid = _padded(height, width, count)
-    grid[2:, 2:-2] = indices
-    flat = grid.ravel()
-    tables = _Tables(count)
     encoder = queue.RangeEncoder()
+    encode_into(encoder, colours, indices)
+    encoder.encode(TERMINATOR, uniform_byte)
+    return encoder.get_compressed().astype("<u4").tobytes()
+
+
+def encode_into(encoder, colours: np.ndarray, indices: np.ndarray, coded: np.ndarray | None = None) -> None:
+    """Code the palette and the indices (H, W) of the pixels where ``coded`` (H, W, bool; all when
+    None) is true into ``encoder``: the part of a palette payload before its terminator, which the
+    exact tiles of a file of codes (:mod:`exact`) share. Pixels not coded are neighbours of index P."""
+    height, width = indices.shape
+    count = colours.shape[0]
+    if not 1 <= count <= MAX_COLOURS:
+        raise ValueError("not a palette the payload codes")
+    grid = _padded(height, width, count)
+    grid[2:, 2:-2] = indices if coded is None else np.where(coded, indices, count)
+    flat, chosen = grid.ravel(), _chosen(coded)
+    tables = _Tables(count)
     encoder.encode(np.array([(count - 1) >> 8, (count - 1) & 255], np.int32), uniform_byte)
     encoder.encode(colours.astype(np.int32).ravel(), uniform_byte)
     for at, stride in _wavefronts(width, height):
-        ctx, near = _context(flat, at, stride)
-        values = flat[at]
+        ctx, near, values = _step(flat, chosen, at, stride)
+        if values is None:
+            continue
         matches = values == near  # (4, n)
         symbols = np.where(matches.any(axis=0), matches.argmax(axis=0), ESCAPE)
         encoder.encode(symbols.astype(np.int32), categorical_family, tables.match_probabilities(ctx))
@@ -177,8 +190,28 @@ def encode(colours: np.ndarray, indices: np.ndarray) -> bytes:
         if escaped.any():
             tables.code_escapes(encoder, near[0][escaped].astype(np.int64), values[escaped].astype(np.int64))
         tables.update(ctx, symbols)
-    encoder.encode(TERMINATOR, uniform_byte)
-    return encoder.get_compressed().astype("<u4").tobytes()
+
+
+def _chosen(coded: np.ndarray | None) -> np.ndarray | None:
+    """``coded`` laid out as the padded grid, flat (None: every pixel)."""
+    if coded is None:
+        return None
+    grid = np.zeros((coded.shape[0] + 2, coded.shape[1] + 4), bool)
+    grid[2:, 2:-2] = coded
+    return grid.ravel()
+
+
+def _step(flat: np.ndarray, chosen: np.ndarray | None, at: slice, stride: int):
+    """A step's coded pixels: their contexts, four neighbours (4, n) and indices (None if no
+    pixel of the step is coded)."""
+    ctx, near = _context(flat, at, stride)
+    values = flat[at]
+    if chosen is not None:
+        keep = chosen[at]
+        if not keep.any():
+            return None, None, None
+        ctx, near, values = ctx[keep], near[:, keep], values[keep]
+    return ctx, near, values
 
 
 def decode(payload: bytes, width: int, height: int) -> np.ndarray:
@@ -190,24 +223,38 @@ def decode(payload: bytes, width: int, height: int) -> np.ndarray:
         raise CorruptError(f"a {width}x{height} image cannot hold a palette payload")
     with coder_errors():
         decoder = Reader(payload)
-        high, low = decoder.decode(uniform_byte, 2).tolist()
-        count = (high << 8 | low) + 1
-        if count > MAX_COLOURS:
-            raise CorruptError(f"palette of {count} colours (at most {MAX_COLOURS})")
-        colours = decoder.decode(uniform_byte, 3 * count).astype(np.uint8).reshape(count, 3)
-        grid = _padded(height, width, count)
-        flat = grid.ravel()
-        tables = _Tables(count)
-        for at, stride in _wavefronts(width, height):
-            ctx, near = _context(flat, at, stride)
-            symbols = decoder.decode(categorical_family, tables.match_probabilities(ctx)).astype(np.int64)
-            escaped = symbols == ESCAPE
-            values = near[np.minimum(symbols, ESCAPE - 1), np.arange(symbols.size)]
-            if escaped.any():
-                values[escaped] = tables.code_escapes(decoder, near[0][escaped].astype(np.int64), None)
-            if (values >= count).any():  # a match with a neighbour outside the image, or an index past the palette
-                raise CorruptError("palette payload names a colour it does not have")
-            flat[at] = values
-            tables.update(ctx, symbols)
+        colours, indices = decode_from(decoder, width, height)
         finish(decoder, "palette payload")
-    return colours[grid[2:, 2:-2]]
+    return colours[indices]
+
+
+def decode_from(decoder: Reader, width: int, height: int, coded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`encode_into`: the colours (P, 3) and each pixel's index (H, W), P where
+    not coded. Call inside :func:`coder_errors`."""
+    high, low = decoder.decode(uniform_byte, 2).tolist()
+    count = (high << 8 | low) + 1
+    if count > MAX_COLOURS:
+        raise CorruptError(f"palette of {count} colours (at most {MAX_COLOURS})")
+    colours = decoder.decode(uniform_byte, 3 * count).astype(np.uint8).reshape(count, 3)
+    grid = _padded(height, width, count)
+    flat, chosen = grid.ravel(), _chosen(coded)
+    tables = _Tables(count)
+    for at, stride in _wavefronts(width, height):
+        ctx, near, _ = _step(flat, chosen, at, stride)
+        if ctx is None:
+            continue
+        symbols = decoder.decode(categorical_family, tables.match_probabilities(ctx)).astype(np.int64)
+        escaped = symbols == ESCAPE
+        values = near[np.minimum(symbols, ESCAPE - 1), np.arange(symbols.size)]
+        if escaped.any():
+            values[escaped] = tables.code_escapes(decoder, near[0][escaped].astype(np.int64), None)
+        if (values >= count).any():  # a match with a neighbour outside the image, or an index past the palette
+            raise CorruptError("palette payload names a colour it does not have")
+        if chosen is None:
+            flat[at] = values
+        else:
+            step = flat[at]
+            step[chosen[at]] = values
+            flat[at] = step
+        tables.update(ctx, symbols)
+    return colours, grid[2:, 2:-2]

@@ -56,7 +56,7 @@ def refine(latents: np.ndarray, rgb: np.ndarray, model: CodecModel, quality: int
         else:
             pixels = tiling.synthesise(model.transforms, model.cfg, values, indices, rgb.shape[1], rgb.shape[0],
                                        table_set=table_set, correction=fix)
-        cost = _squared_error(pixels, rgb, mask) + weight * len(data)
+        cost = squared_error(pixels, rgb, mask) + weight * len(data)
         if best is None or cost < best[0]:
             best = (cost, data, indices, fix, None if step < steps else pixels)
         if step < steps:
@@ -64,7 +64,7 @@ def refine(latents: np.ndarray, rgb: np.ndarray, model: CodecModel, quality: int
     return best[1:]
 
 
-def _squared_error(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None, rows: int = 256) -> float:
+def squared_error(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None, rows: int = 256) -> float:
     """Sum of squared differences of uint8 images (H, W, 3) where ``mask`` (H, W) is true, in
     8-bit levels, a band of rows at a time: float copies of a 50-megapixel image would take GBs."""
     total = 0

@@ -1,0 +1,173 @@
+"""Exact tiles: the parts of an image drawn in few colours, coded losslessly beside the codes.
+
+A drawn application window is mostly flat panels, rules and anti-aliased text, with a photo or a
+chart inset. The learned transform blurs the text and leaves a haze along panel edges (29.3 dB
+at 0.674 bpp on the benchmark's first drawn window, where WebP gives 34.7 dB at 0.599), while the
+palette coder (:mod:`palette`) codes such parts exactly in fewer bits; but the inset has too many
+colours for a palette file. So a file of codes may also carry **exact tiles**: tiles of TILE x TILE
+pixels of at most MAX_TILE_COLOURS colours each, coded by the palette coder with every other
+pixel skipped, which replace what the codes decode there. The encoder codes the rest from an
+image whose exact tiles are filled smoothly (as under alpha 0), so the codes spend little there.
+
+The payload (docs/format.md, "Exact tiles") is one range-coder stream: the tile map, one bit per
+tile row by row under adaptive counts, then a palette section as the palette payload's over the
+pixels of the exact tiles alone, then the terminator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import palette
+from .entropy import TERMINATOR, Reader, categorical_family, coder_errors, finish, queue, uniform_byte
+from .errors import CorruptError
+
+#: Side of a tile in pixels: the colour correction's cell, 8 x 8 latents.
+TILE = 64
+#: The most colours a tile may have to be a candidate (a tile of anti-aliased text on one
+#: background has a few dozen; a photo's, thousands).
+MAX_TILE_COLOURS = 256
+#: The least share of a tile's pixels that must equal a neighbour coded before them (left,
+#: upper, upper-left or upper-right) for it to be a candidate: on the drawn kinds of
+#: benchmarks/kinds.py 95% of tiles of few colours reach 0.77, on Kodak 5% reach 0.74 (a
+#: photo's flat-looking tile is noise, costly to code exactly).
+MIN_MATCHING = 0.75
+#: The merging tolerances (levels) an encoder tries for the tiles' colours (:func:`reduced`):
+#: exact, then coarser, which the rate weight of a low quality prefers.
+TOLERANCES = (0, 4, 8, 16, 32)
+
+
+def grid_shape(width: int, height: int) -> tuple[int, int]:
+    """Rows and columns of tiles over an image (partial tiles at the right and bottom count)."""
+    return -(-height // TILE), -(-width // TILE)
+
+
+def pixels_of(tiles: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The (H, W) mask of the pixels in the tiles marked in ``tiles`` (rows, columns)."""
+    return tiles.repeat(TILE, axis=0).repeat(TILE, axis=1)[:height, :width]
+
+
+def _packed(rgb: np.ndarray, hidden: np.ndarray | None) -> np.ndarray:
+    v = rgb.astype(np.int32)
+    v = v[..., 0] << 16 | v[..., 1] << 8 | v[..., 2]
+    return v if hidden is None else np.where(hidden, 0, v)
+
+
+def _matching(band: np.ndarray, above: np.ndarray | None) -> np.ndarray:
+    """Which pixels of ``band`` (rows of packed colours) equal their left, upper, upper-left or
+    upper-right neighbour (``above``: the row over the band, or None at the top)."""
+    top = np.full(band.shape[1], -1, np.int32) if above is None else above
+    p = np.pad(np.vstack([top, band]), ((0, 0), (1, 1)), constant_values=-1)
+    c = p[1:, 1:-1]
+    return (c == p[1:, :-2]) | (c == p[:-1, 1:-1]) | (c == p[:-1, :-2]) | (c == p[:-1, 2:])
+
+
+def candidates(rgb: np.ndarray, hidden: np.ndarray | None = None) -> np.ndarray | None:
+    """The tiles (rows, columns, bool) an encoder may code exactly: those of at most
+    MAX_TILE_COLOURS colours whose pixels mostly (MIN_MATCHING) repeat a neighbour, as drawn
+    things do and photos do not (pixels where ``hidden`` is true count as black), fewest colours
+    first while all of them together have at most palette.MAX_COLOURS, and some pixel of each is
+    seen; None if there is none or the image's shape cannot hold a palette section."""
+    height, width = rgb.shape[:2]
+    if not palette.codable(width, height):
+        return None
+    rows, cols = grid_shape(width, height)
+    found = []  # (colours, row, column, the colours) of each tile that qualifies, a row of tiles at a time
+    above = None
+    for r in range(rows):
+        unseen = None if hidden is None else hidden[r * TILE:(r + 1) * TILE]
+        band = _packed(rgb[r * TILE:(r + 1) * TILE], unseen)
+        matching = _matching(band, above)
+        above = band[-1]
+        starts = np.arange(0, width, TILE)
+        shares = np.add.reduceat(matching.sum(axis=0), starts) / (np.add.reduceat(np.ones(width), starts) * band.shape[0])
+        if unseen is not None:  # a tile never seen is not worth a bit
+            shares[np.logical_and.reduce(np.add.reduceat(unseen, starts, axis=1), axis=0)] = 0
+        band = np.pad(band, ((0, TILE - band.shape[0]), (0, cols * TILE - width)), mode="edge")
+        per_tile = np.sort(band.reshape(TILE, cols, TILE).transpose(1, 0, 2).reshape(cols, -1), axis=1)
+        new = np.diff(per_tile, axis=1) != 0
+        for c in np.flatnonzero((new.sum(axis=1) < MAX_TILE_COLOURS) & (shares >= MIN_MATCHING)):
+            found.append((int(new[c].sum()) + 1, r, int(c), per_tile[c][np.r_[True, new[c]]]))
+    tiles = np.zeros((rows, cols), bool)
+    seen = np.empty(0, np.int32)
+    for _, r, c, colours in sorted(found, key=lambda t: t[:3]):
+        union = np.union1d(seen, colours)
+        if union.size <= palette.MAX_COLOURS:
+            seen, tiles[r, c] = union, True
+    return tiles if tiles.any() else None
+
+
+def reduced(rgb: np.ndarray, mask: np.ndarray, tolerance: int) -> np.ndarray:
+    """``rgb`` with the colours of the pixels in ``mask`` merged: most frequent first, each colour
+    is kept unless one already kept lies within ``tolerance`` levels in every channel, and then
+    becomes the nearest kept one. Fewer colours and more repeats make exact tiles cheaper: at a
+    low quality the encoder codes the tiles of a reduced image (no error above ``tolerance``)."""
+    if tolerance == 0:
+        return rgb
+    seen, inverse, counts = np.unique(_packed(rgb[mask], None), return_inverse=True, return_counts=True)
+    colours = np.stack([(seen >> 16) & 255, (seen >> 8) & 255, seen & 255], axis=1)
+    order = np.argsort(-counts, kind="stable")
+    kept = np.empty((0, 3), np.int32)
+    to = np.empty(seen.size, np.int64)
+    for i in order:
+        c = colours[i]
+        if kept.size and np.abs(kept - c).max(axis=1).min() <= tolerance:
+            to[i] = ((kept - c) ** 2).sum(axis=1).argmin()
+        else:
+            to[i] = kept.shape[0]
+            kept = np.vstack([kept, c])
+    out = rgb.copy()
+    out[mask] = kept[to[inverse.ravel()]].astype(np.uint8)
+    return out
+
+
+def _map_probabilities(counts: np.ndarray, above: np.ndarray) -> np.ndarray:
+    rows = counts[above].astype(np.float64)
+    return rows / rows.sum(axis=1, keepdims=True)
+
+
+def encode(rgb: np.ndarray, tiles: np.ndarray) -> bytes:
+    """The exact tiles' payload of ``rgb`` (H, W, 3) for ``tiles`` (as :func:`candidates` gives)."""
+    height, width = rgb.shape[:2]
+    if tiles.shape != grid_shape(width, height) or not tiles.any() or not palette.codable(width, height):
+        raise ValueError("not tiles the exact tiles' payload codes")
+    encoder = queue.RangeEncoder()
+    counts = np.ones((2, 2), np.int64)
+    above = np.zeros(tiles.shape[1], np.int64)
+    for row in tiles.astype(np.int64):
+        encoder.encode(row.astype(np.int32), categorical_family, _map_probabilities(counts, above))
+        np.add.at(counts, (above, row), 1)
+        above = row
+    mask = pixels_of(tiles, width, height)
+    v = _packed(rgb, None)
+    seen = np.unique(v[mask])
+    if seen.size > palette.MAX_COLOURS:
+        raise ValueError("the tiles have more colours than a palette holds")
+    indices = np.where(mask, np.searchsorted(seen, v), 0).astype(np.int16)
+    colours = np.stack([(seen >> 16) & 255, (seen >> 8) & 255, seen & 255], axis=1).astype(np.uint8)
+    palette.encode_into(encoder, colours, indices, mask)
+    encoder.encode(TERMINATOR, uniform_byte)
+    return encoder.get_compressed().astype("<u4").tobytes()
+
+
+def decode(payload: bytes, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mask (H, W) of the exact pixels and the (H, W, 3) uint8 image holding them (black
+    elsewhere); a payload that disagrees with the image raises CorruptError."""
+    if not palette.codable(width, height):
+        raise CorruptError(f"a {width}x{height} image cannot hold exact tiles")
+    rows, cols = grid_shape(width, height)
+    with coder_errors():
+        decoder = Reader(payload)
+        counts = np.ones((2, 2), np.int64)
+        tiles = np.zeros((rows, cols), bool)
+        above = np.zeros(cols, np.int64)
+        for r in range(rows):
+            row = decoder.decode(categorical_family, _map_probabilities(counts, above)).astype(np.int64)
+            np.add.at(counts, (above, row), 1)
+            tiles[r], above = row.astype(bool), row
+        if not tiles.any():
+            raise CorruptError("exact tiles' payload marks no tile")
+        mask = pixels_of(tiles, width, height)
+        colours, indices = palette.decode_from(decoder, width, height, mask)
+        finish(decoder, "exact tiles' payload")
+    return mask, np.where(mask[..., None], colours[np.minimum(indices, colours.shape[0] - 1)], 0).astype(np.uint8)
