@@ -38,6 +38,7 @@ def test_golden_file_decodes_to_its_indices_and_pixels(folder, name):
     container = bitstream.unpack(data)
     header = container.header
     assert (header.version, header.mode, header.palette) == (expected["version"], expected["mode"], expected["palette"])
+    assert header.exact_tiles == expected.get("exact_tiles", False)
     if not header.palette:
         assert header.fingerprint.hex() == manifest["fingerprint"] == folder
         model = vqcodec.model_for(header.fingerprint)  # found by fingerprint among the package's models

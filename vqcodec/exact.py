@@ -100,7 +100,7 @@ def candidates(rgb: np.ndarray, hidden: np.ndarray | None = None) -> np.ndarray 
 def reduced(rgb: np.ndarray, mask: np.ndarray, tolerance: int) -> np.ndarray:
     """``rgb`` with the colours of the pixels in ``mask`` merged: most frequent first, each colour
     is kept unless one already kept lies within ``tolerance`` levels in every channel, and then
-    becomes the nearest kept one. Fewer colours and more repeats make exact tiles cheaper: at a
+    becomes the nearest such one. Fewer colours and more repeats make exact tiles cheaper: at a
     low quality the encoder codes the tiles of a reduced image (no error above ``tolerance``)."""
     if tolerance == 0:
         return rgb
@@ -111,8 +111,9 @@ def reduced(rgb: np.ndarray, mask: np.ndarray, tolerance: int) -> np.ndarray:
     to = np.empty(seen.size, np.int64)
     for i in order:
         c = colours[i]
-        if kept.size and np.abs(kept - c).max(axis=1).min() <= tolerance:
-            to[i] = ((kept - c) ** 2).sum(axis=1).argmin()
+        near = np.abs(kept - c).max(axis=1) <= tolerance
+        if near.any():  # the nearest of those within the tolerance
+            to[i] = np.where(near, ((kept - c) ** 2).sum(axis=1), np.iinfo(np.int64).max).argmin()
         else:
             to[i] = kept.shape[0]
             kept = np.vstack([kept, c])

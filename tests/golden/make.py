@@ -6,7 +6,9 @@ MODEL is the model as its release shipped it (a model directory or pack). Run it
 code of the release that ships the model (for an old release, PYTHONPATH set to a checkout of
 that commit), so the files are what that release wrote; ``tests/test_golden.py`` then decodes
 them with the current code. It uses only what every release since format 12 has: the public
-``compress``/``decompress``, ``load_model`` and the model's ``coder.decode``.
+``compress``/``decompress``, ``load_model`` and the model's ``coder.decode``. Cases already in
+OUT_DIR/golden.json are kept as written: a later release adds only its new cases, each recording
+the commit that wrote it.
 """
 
 from __future__ import annotations
@@ -20,15 +22,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 ASSET = Path(__file__).resolve().parents[2] / "vqcodec" / "assets" / "coffee.png"
 
 
 def cases() -> dict[str, tuple[Image.Image, int]]:
     """Name -> (image, quality): a photo at low, default and high quality, grayscale, alpha, a
-    strip wider than one 1024-pixel tile, and an image of few colours (a palette file where the
-    release has them)."""
+    strip wider than one 1024-pixel tile, an image of few colours (a palette file where the
+    release has them) and a drawn window with a photo inset (exact tiles where the release has them)."""
     photo = Image.open(ASSET).convert("RGB")
     crop = photo.crop((250, 120, 343, 190))  # 93 x 70: neither side a multiple of 8
     strip = photo.crop((0, 200, 600, 224))
@@ -45,10 +47,16 @@ def cases() -> dict[str, tuple[Image.Image, int]]:
     drawn[8:32, 6:50] = (30, 60, 200)
     drawn[14:26, 12:44] = (240, 200, 20)
     drawn[(y[:40, :56] + x[:40, :56]) % 9 == 0] = (0, 0, 0)
+    window = Image.new("RGB", (200, 136), (250, 250, 248))  # a drawn window: exact tiles where a release has them
+    draw = ImageDraw.Draw(window)
+    draw.rectangle((0, 0, 200, 20), fill=(225, 228, 235))
+    for i in range(6):
+        draw.text((6, 26 + 14 * i), "tiles of text, exact", fill=(30, 30, 40), font=ImageFont.load_default(size=12))
+    window.paste(photo.crop((250, 100, 346, 172)), (100, 60))
     return {
         "photo-q5": (crop, 5), "photo-q55": (crop, 55), "photo-q95": (crop, 95),
         "gray-q55": (crop.convert("L"), 55), "alpha-q55": (rgba, 55), "wide-q30": (wide, 30),
-        "drawn-q55": (Image.fromarray(drawn), 55),
+        "drawn-q55": (Image.fromarray(drawn), 55), "window-q30": (window, 30),
     }
 
 
@@ -67,13 +75,19 @@ def main(model_path: str, out: str) -> None:
     root = Path(vqcodec.__file__).resolve().parents[1]
     commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    manifest = {"fingerprint": model.fingerprint.hex(), "written_by": commit, "cases": {}}
+    known = out_dir / "golden.json"
+    manifest = json.loads(known.read_text()) if known.is_file() else {"fingerprint": model.fingerprint.hex(),
+                                                                      "written_by": commit, "cases": {}}
     for name, (image, quality) in cases().items():
+        if name in manifest["cases"]:  # a release's files stay as it wrote them; a later one adds cases
+            continue
         data = vqcodec.compress(image, quality=quality, model=model)
         container = bitstream.unpack(data)
         header = container.header
         entry = {"quality": quality, "version": header.version, "mode": header.mode,
-                 "palette": bool(getattr(header, "palette", False))}
+                 "palette": bool(getattr(header, "palette", False)), "written_by": commit}
+        if getattr(header, "exact_tiles", False):
+            entry["exact_tiles"] = True
         if not entry["palette"]:
             h, w = math.ceil(header.height / 8), math.ceil(header.width / 8)
             indices = model.coder.decode(container.payload, h, w, header.quality)[0]
