@@ -61,10 +61,14 @@ def measure(codec: codecs.Codec, images: dict[str, np.ndarray], bar: tqdm) -> li
 
 
 def curve(rows: list[dict], codec: str) -> list[dict]:
-    """Mean over images of each setting's figures, in rate order."""
+    """Mean over images of each setting's figures, in rate order; a setting at which any image
+    was coded exactly (infinite PSNR, which no mean survives) is left out: :func:`lossless`
+    reports those apart."""
     points = []
     for setting in sorted({r["setting"] for r in rows if r["codec"] == codec}):
         sel = [r for r in rows if r["codec"] == codec and r["setting"] == setting]
+        if not all(np.isfinite(r["psnr"]) for r in sel):
+            continue
         mean = {k: float(np.mean([r[k] for r in sel]))
                 for k in ("bpp", "payload_bpp", "psnr", "ms_ssim", "encode_s", "decode_s")}
         mean["ms_ssim_db"] = float(np.mean([ms_ssim_db(r["ms_ssim"]) for r in sel]))
@@ -72,9 +76,39 @@ def curve(rows: list[dict], codec: str) -> list[dict]:
     return sorted(points, key=lambda p: p["bpp"])
 
 
-def summarise(curves: dict[str, list[dict]]) -> dict:
+def lossless(rows: list[dict], codec: str) -> dict[str, list]:
+    """Each setting at which ``codec`` coded some image exactly: those images and their mean bpp."""
+    out: dict[str, list] = {}
+    for r in rows:
+        if r["codec"] == codec and not np.isfinite(r["psnr"]):
+            out.setdefault(str(r["setting"]), []).append(r)
+    return {k: [len(v), float(np.mean([r["bpp"] for r in v]))] for k, v in out.items()}
+
+
+def per_image_bd(rows: list[dict], anchor: str) -> dict:
+    """The median over images of vqcodec's BD-rate (PSNR) against ``anchor`` on each image's own
+    lossy points: a folder whose mean curve is short (images coded exactly at some settings)
+    still compares. Images with fewer than two lossy points, or no overlap, are counted apart."""
+    found = []
+    for image in sorted({r["image"] for r in rows}):
+        pts = {c: sorted((r["bpp"], r["psnr"]) for r in rows
+                         if r["codec"] == c and r["image"] == image and np.isfinite(r["psnr"])) for c in ("vqcodec", anchor)}
+        if min(len(p) for p in pts.values()) < 2:
+            continue
+        try:
+            found.append(bd_rate(*zip(*pts[anchor], strict=True), *zip(*pts["vqcodec"], strict=True)))
+        except ValueError:
+            continue
+    images = len({r["image"] for r in rows})
+    return {"median": float(np.median(found)) if found else None, "images": len(found), "of": images}
+
+
+def summarise(curves: dict[str, list[dict]], rows: list[dict] | None = None) -> dict:
     vq = curves["vqcodec"]
     out: dict = {"bd_rate": {}, "psnr_at": {}, "levels": []}
+    if rows:
+        out["lossless"] = lossless(rows, "vqcodec")
+        out["per_image_bd"] = {name: per_image_bd(rows, name) for name in curves if name != "vqcodec"}
     if "JPEG" in curves:  # each vqcodec level against JPEG at the same rate
         jpeg = curves["JPEG"]
         out["levels"] = [{"setting": p["setting"], "bpp": p["bpp"], "psnr": p["psnr"],
@@ -107,6 +141,14 @@ def markdown(curves: dict[str, list[dict]], summary: dict, meta: dict) -> str:
     for name, e in summary["bd_rate"].items():
         lines.append(f"| {name} | {_fmt(e['psnr'], '+.1f')}% | {_fmt(e['ms_ssim_db'], '+.1f')}% |")
     lines += ["", "Negative BD-rate: vqcodec needs that much less rate than the codec for the same quality.", ""]
+    if summary.get("lossless"):
+        listed = ", ".join(f"{n} at level {k} ({bpp:.3f} bpp)" for k, (n, bpp) in summary["lossless"].items())
+        lines += [f"Files vqcodec coded exactly (left out of the mean curves): {listed}.", ""]
+    if summary.get("per_image_bd"):
+        lines += ["| codec | BD-rate vs it (PSNR), median per image over lossy points | images |", "| --- | ---: | ---: |"]
+        for name, e in summary["per_image_bd"].items():
+            lines.append(f"| {name} | {_fmt(e['median'], '+.1f')}% | {e['images']} of {e['of']} |")
+        lines.append("")
     if "ceiling_psnr" in summary:
         lines += [f"Without quantization (decoder(encoder(x))): {summary['ceiling_psnr']:.2f} dB.", ""]
     head = " | ".join(f"{t} bpp" for t in TARGET_BPP)
@@ -213,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             bar.set_postfix(codec=codec.name)
             rows += measure(codec, images, bar)
     curves = {c.name: curve(rows, c.name) for c in chosen}
-    summary = summarise(curves)
+    summary = summarise(curves, rows)
     if args.ceiling:
         summary["ceiling_psnr"] = float(np.mean([ceiling_psnr(model, rgb) for rgb in images.values()]))
     meta = {

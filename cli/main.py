@@ -167,11 +167,14 @@ def _info_job(job: Job) -> str:
     from vqcodec import bitstream
 
     data = bitstream.read_file(sys.stdin.buffer if job.src == STDIO else job.src, _limit(job.max_pixels))
-    h = bitstream.unpack(data, _limit(job.max_pixels)).header  # a truncated or corrupt file is an error
+    container = bitstream.unpack(data, _limit(job.max_pixels))  # a truncated or corrupt file is an error
+    h = container.header
     if h.palette:
         model, kind = "none (lossless palette file: any model decodes it)", "palette"
     else:
         model, kind = f"{h.fingerprint.hex()} ({_model_status(h.fingerprint, job.model_dir)})", "codes"
+        if h.exact_tiles:
+            kind = f"codes ({len(container.payload)}) and exact tiles ({len(container.tiles)})"
     return "\n".join([
         f"{job.src}:",
         f"  format version  {h.version}",

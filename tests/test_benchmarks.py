@@ -35,6 +35,29 @@ def test_curve_averages_per_image_figures():
     assert point["bpp"] == pytest.approx(0.2) and point["psnr"] == pytest.approx(25.0)
 
 
+def test_settings_with_an_exact_file_are_reported_apart_and_images_still_compare():
+    """An image coded exactly at a setting has infinite PSNR: the mean curve leaves that setting
+    out, the summary lists it, and the per-image BD-rate uses each image's lossy points."""
+    def row(codec, setting, image, bpp, psnr):
+        return {"codec": codec, "setting": setting, "image": image, "bpp": bpp, "payload_bpp": bpp, "psnr": psnr,
+                "ms_ssim": 0.9, "encode_s": 1.0, "decode_s": 1.0}
+
+    rows = []
+    for image, scale in (("a", 1.0), ("b", 2.0)):
+        rows += [row("X", q, image, scale * b, p) for q, b, p in ((1, 0.2, 30.0), (2, 0.4, 34.0), (3, 0.8, 38.0))]
+        rows += [row("vqcodec", q, image, scale * b, p) for q, b, p in ((1, 0.1, 30.0), (2, 0.2, 34.0), (3, 0.4, 38.0))]
+    rows.append(row("vqcodec", 4, "a", 0.5, float("inf")))
+    rows.append(row("vqcodec", 4, "b", 1.0, 45.0))
+    assert [p["setting"] for p in rd.curve(rows, "vqcodec")] == [1, 2, 3]
+    assert rd.lossless(rows, "vqcodec") == {"4": [1, 0.5]}
+    bd = rd.per_image_bd(rows, "X")
+    assert bd["images"] == bd["of"] == 2 and bd["median"] == pytest.approx(-50.0, abs=0.5)
+    text = rd.markdown({"vqcodec": rd.curve(rows, "vqcodec"), "X": rd.curve(rows, "X")},
+                       rd.summarise({"vqcodec": rd.curve(rows, "vqcodec"), "X": rd.curve(rows, "X")}, rows),
+                       {"images": 2, "dir": "d", "date": "today", "machine": "m"})
+    assert "1 at level 4" in text and "-50.0%" in text
+
+
 def test_run_writes_json_table_and_plot(tmp_path, tiny_model_dir):
     images = tmp_path / "imgs"
     images.mkdir()

@@ -447,3 +447,10 @@ def test_print_psnr_is_the_decoded_files_and_the_plain_line_its_size(run, photo_
     assert run("decompress", str(tmp_path / "b.vqc"), "-o", str(tmp_path / "b.png")).exit_code == 0
     assert float(asked.output.split("PSNR ")[1].split()[0]) == pytest.approx(
         psnr(np.asarray(Image.open(tmp_path / "b.png")), np.asarray(Image.open(photo_path))), abs=0.01)
+
+
+def test_info_shows_the_exact_tiles_of_a_file(run):
+    golden = Path(__file__).parent / "golden" / "519b61907cbe38c1" / "window-q30.vqc"
+    r = run("info", str(golden))
+    assert r.exit_code == 0 and "format version  14" in r.output
+    assert re.search(r"codes \(\d+\) and exact tiles \(\d+\)", r.output)

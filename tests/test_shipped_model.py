@@ -121,7 +121,7 @@ def test_a_drawn_window_gets_exact_tiles_smaller_and_sharper(shipped, monkeypatc
     mixed = vqcodec.compress_report(im, 30, shipped)
     assert bitstream.unpack(mixed.data).header.exact_tiles
     assert np.array_equal(np.asarray(vqcodec.decompress(mixed.data, model=shipped)), np.asarray(mixed.reconstruction))
-    monkeypatch.setattr(exact, "MIN_MATCHING", 2.0)  # no tile qualifies
+    monkeypatch.setattr(exact, "MAX_TILE_COLOURS", 0)  # no tile qualifies
     plain = vqcodec.compress_report(im, 30, shipped)
     assert not bitstream.unpack(plain.data).header.exact_tiles
     assert len(mixed.data) < len(plain.data) and mixed.psnr > plain.psnr + 3

@@ -190,8 +190,8 @@ class _Encoding:
 
     def _best_with_tiles(self, quality: int, plain: tuple, visible: np.ndarray | None) -> tuple:
         """``plain``, the code file, or a file of codes and exact tiles (their colours merged within
-        each of exact.TOLERANCES) if one scores better: squared error where ``visible`` plus bits
-        at the quality's rate weight (as :func:`refine`)."""
+        exact.TOLERANCES, finer to coarser until the score rises) if one scores better: squared
+        error where ``visible`` plus bits at the quality's rate weight (as :func:`refine`)."""
         if self._tiles is None:
             return plain
         _, mask, latents = self._tiles
@@ -203,7 +203,8 @@ class _Encoding:
         container = bitstream.unpack(data)
         weight = 8 * bit_weight(self.model.lambdas[quality])  # per byte, in squared 8-bit levels
         best, best_cost = plain, squared_error(plain[3], self.px.rgb, visible) + weight * len(plain[0])
-        for tolerance in exact.TOLERANCES:
+        last = math.inf
+        for tolerance in exact.TOLERANCES:  # finer to coarser, while the score falls
             payload, tiled = self._tile_payload(tolerance)
             header = replace(container.header, exact_tiles=True,
                              payload_size=bitstream.payload_size(container.payload, payload))
@@ -212,6 +213,9 @@ class _Encoding:
             cost = squared_error(mixed[3], self.px.rgb, visible) + weight * len(mixed[0])
             if cost < best_cost:
                 best, best_cost = mixed, cost
+            if cost >= last:
+                break
+            last = cost
         return best
 
     def _palette_file(self, quality: int) -> tuple[bytes, np.ndarray] | None:

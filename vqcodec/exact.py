@@ -32,6 +32,10 @@ MAX_TILE_COLOURS = 256
 #: benchmarks/kinds.py 95% of tiles of few colours reach 0.77, on Kodak 5% reach 0.74 (a
 #: photo's flat-looking tile is noise, costly to code exactly).
 MIN_MATCHING = 0.75
+#: ... or the least share of its pixels its two commonest colours must cover (dense anti-aliased
+#: text on a background: 0.56-0.72 on the drawn kinds' tiles that miss MIN_MATCHING, where
+#: photos' tiles of few colours reach 0.43 at their 95th percentile on Kodak).
+MIN_TWO_COLOURS = 0.5
 #: The merging tolerances (levels) an encoder tries for the tiles' colours (:func:`reduced`):
 #: exact, then coarser, which the rate weight of a low quality prefers.
 TOLERANCES = (0, 4, 8, 16, 32)
@@ -63,37 +67,45 @@ def _matching(band: np.ndarray, above: np.ndarray | None) -> np.ndarray:
 
 
 def candidates(rgb: np.ndarray, hidden: np.ndarray | None = None) -> np.ndarray | None:
-    """The tiles (rows, columns, bool) an encoder may code exactly: those of at most
-    MAX_TILE_COLOURS colours whose pixels mostly (MIN_MATCHING) repeat a neighbour, as drawn
-    things do and photos do not (pixels where ``hidden`` is true count as black), fewest colours
-    first while all of them together have at most palette.MAX_COLOURS, and some pixel of each is
-    seen; None if there is none or the image's shape cannot hold a palette section."""
+    """The tiles (rows, columns, bool) an encoder may code exactly: those with a pixel seen (not
+    ``hidden``) and at most MAX_TILE_COLOURS colours, whose seen pixels mostly (MIN_MATCHING)
+    repeat a neighbour or are mostly (MIN_TWO_COLOURS) of two colours, as drawn things are and
+    photos are not; fewest colours first while all of them together (black for hidden pixels,
+    as coded) have at most palette.MAX_COLOURS. None if there is none or the image's shape
+    cannot hold a palette section."""
     height, width = rgb.shape[:2]
     if not palette.codable(width, height):
         return None
     rows, cols = grid_shape(width, height)
+    starts = np.arange(0, width, TILE)
     found = []  # (colours, row, column, the colours) of each tile that qualifies, a row of tiles at a time
     above = None
     for r in range(rows):
-        unseen = None if hidden is None else hidden[r * TILE:(r + 1) * TILE]
-        band = _packed(rgb[r * TILE:(r + 1) * TILE], unseen)
-        matching = _matching(band, above)
+        unseen = np.zeros((min(TILE, height - r * TILE), width), bool) if hidden is None else hidden[r * TILE:(r + 1) * TILE]
+        band = _packed(rgb[r * TILE:(r + 1) * TILE], None)
+        matching = _matching(band, above) & ~unseen
         above = band[-1]
-        starts = np.arange(0, width, TILE)
-        shares = np.add.reduceat(matching.sum(axis=0), starts) / (np.add.reduceat(np.ones(width), starts) * band.shape[0])
-        if unseen is not None:  # a tile never seen is not worth a bit
-            shares[np.logical_and.reduce(np.add.reduceat(unseen, starts, axis=1), axis=0)] = 0
-        band = np.pad(band, ((0, TILE - band.shape[0]), (0, cols * TILE - width)), mode="edge")
+        seen = np.add.reduceat((~unseen).sum(axis=0), starts)
+        shares = np.add.reduceat(matching.sum(axis=0), starts) / np.maximum(seen, 1)
+        band = np.pad(np.where(unseen, -1, band), ((0, TILE - band.shape[0]), (0, cols * TILE - width)),
+                      constant_values=-1)  # -1: hidden or outside, not a colour of the tile
         per_tile = np.sort(band.reshape(TILE, cols, TILE).transpose(1, 0, 2).reshape(cols, -1), axis=1)
-        new = np.diff(per_tile, axis=1) != 0
-        for c in np.flatnonzero((new.sum(axis=1) < MAX_TILE_COLOURS) & (shares >= MIN_MATCHING)):
-            found.append((int(new[c].sum()) + 1, r, int(c), per_tile[c][np.r_[True, new[c]]]))
+        for c in np.flatnonzero(seen > 0):
+            colours, runs = np.unique(per_tile[c], return_counts=True)  # sorted: -1 first
+            if colours[0] == -1:
+                colours, runs = colours[1:], runs[1:]
+                if unseen[:, c * TILE:(c + 1) * TILE].any():
+                    colours = np.union1d(colours, [0])  # hidden pixels are coded black
+            if colours.size > MAX_TILE_COLOURS:
+                continue
+            if shares[c] >= MIN_MATCHING or np.sort(runs)[-2:].sum() >= MIN_TWO_COLOURS * seen[c]:
+                found.append((colours.size, r, int(c), colours.astype(np.int32)))
     tiles = np.zeros((rows, cols), bool)
-    seen = np.empty(0, np.int32)
+    kept = np.empty(0, np.int32)
     for _, r, c, colours in sorted(found, key=lambda t: t[:3]):
-        union = np.union1d(seen, colours)
+        union = np.union1d(kept, colours)
         if union.size <= palette.MAX_COLOURS:
-            seen, tiles[r, c] = union, True
+            kept, tiles[r, c] = union, True
     return tiles if tiles.any() else None
 
 
