@@ -1,5 +1,6 @@
 """The vqcodec command: real files, clear one-line errors, nothing half-written."""
 
+import re
 from pathlib import Path
 
 import numpy as np
