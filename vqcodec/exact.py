@@ -38,7 +38,7 @@ MIN_MATCHING = 0.75
 MIN_TWO_COLOURS = 0.5
 #: The merging tolerances (levels) an encoder tries for the tiles' colours (:func:`reduced`):
 #: exact, then coarser, which the rate weight of a low quality prefers.
-TOLERANCES = (0, 4, 8, 16, 32)
+TOLERANCES = (0, 4, 8, 16, 32, 48, 64, 96)
 
 
 def grid_shape(width: int, height: int) -> tuple[int, int]:
