@@ -25,8 +25,9 @@ from .errors import CorruptError
 #: Side of a tile in pixels: the colour correction's cell, 8 x 8 latents.
 TILE = 64
 #: The most colours a tile may have to be a candidate (a tile of anti-aliased text on one
-#: background has a few dozen; a photo's, thousands).
-MAX_TILE_COLOURS = 256
+#: background has a few dozen, where the slices of an anti-aliased pie chart meet 384; a photo's,
+#: thousands, and the rules below keep out those with fewer).
+MAX_TILE_COLOURS = 1024
 #: The least share of a tile's pixels that must equal a neighbour coded before them (left,
 #: upper, upper-left or upper-right) for it to be a candidate: on the drawn kinds of
 #: benchmarks/kinds.py 95% of tiles of few colours reach 0.77, on Kodak 5% reach 0.74 (a
