@@ -283,3 +283,28 @@ def test_progress_reaches_a_hook_only_when_one_is_installed(tiny_model):
     seen.clear()
     vqcodec.compress(smooth_image(64, 48, 6), 40, tiny_model)
     assert seen == []  # no hook, no calls
+
+
+def test_few_exact_tiles_go_beside_the_image_own_codes_and_many_beside_a_filled_one(tiny_model):
+    """Under exact.FILL_SHARE of the tiles, the encoder is not run again on a filled image: a file
+    with tiles then holds the very codes of the file without them."""
+    from vqcodec import bitstream, exact
+    from vqcodec.codec import _Encoding
+    from vqcodec.image import to_pixels
+
+    rng = np.random.default_rng(4)
+    noisy = rng.integers(0, 256, (256, 320, 3), dtype=np.uint8)  # 20 tiles, none a candidate
+    few = noisy.copy()
+    few[:64, :64] = 200  # one flat tile: 5%
+    many = noisy.copy()
+    many[:128] = 200  # 10 of 20
+    encodings = {name: _Encoding(to_pixels(Image.fromarray(rgb)), tiny_model) for name, rgb in
+                 (("few", few), ("many", many))}
+    assert encodings["few"]._tiles[0].sum() == 1 and encodings["few"]._tiles[2] is None
+    assert encodings["many"]._tiles[0].sum() == 10 and encodings["many"]._tiles[2] is not None
+    enc = encodings["few"]
+    plain = enc._codes(enc.latents, 90, None)
+    chosen = enc._best_with_tiles(90, plain, None)
+    container = bitstream.unpack(chosen[0])
+    assert container.header.exact_tiles  # an exact flat tile costs less than the codes' error there
+    assert container.payload == bitstream.unpack(plain[0]).payload

@@ -131,14 +131,17 @@ class _Encoding:
         return None if self.px.alpha is None else self.px.alpha == 0
 
     @cached_property
-    def _tiles(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    def _tiles(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
         """The image's exact tiles (:mod:`exact`): their map, pixel mask and the latents of the
-        image with them filled smoothly (what the codes code); None if it has none."""
+        image with them filled smoothly (what the codes code), or None where the tiles are under
+        exact.FILL_SHARE of the image (the codes of the image itself serve); None if it has none."""
         tiles = exact.candidates(self.px.rgb, self._hidden)
         if tiles is None:
             return None
         height, width = self.px.rgb.shape[:2]
         mask = exact.pixels_of(tiles, width, height)
+        if tiles.mean() < exact.FILL_SHARE:
+            return tiles, mask, None
         seen = ~mask if self.px.alpha is None else (self.px.alpha > 0) & ~mask
         filled = fill_transparent(self.px.rgb, seen.astype(np.uint8))
         return tiles, mask, tiling.analyse(self.model.transforms, self.model.cfg, filled)
@@ -197,9 +200,12 @@ class _Encoding:
         _, mask, latents = self._tiles
         if plain[3] is None:
             plain = (*plain[:3], self._decoded(quality, *plain[1:3]))
-        data, indices, fix, rgb = self._codes(latents, quality, ~mask if visible is None else visible & ~mask)
-        if rgb is None:
-            rgb = self._decoded(quality, indices, fix)
+        if latents is None:  # few tiles: beside the image's own codes
+            data, indices, fix, rgb = plain
+        else:
+            data, indices, fix, rgb = self._codes(latents, quality, ~mask if visible is None else visible & ~mask)
+            if rgb is None:
+                rgb = self._decoded(quality, indices, fix)
         container = bitstream.unpack(data)
         weight = 8 * bit_weight(self.model.lambdas[quality])  # per byte, in squared 8-bit levels
         best, best_cost = plain, squared_error(plain[3], self.px.rgb, visible) + weight * len(plain[0])
