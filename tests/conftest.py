@@ -59,3 +59,14 @@ def photo_path(tmp_path) -> Path:
     path = tmp_path / "photo.png"
     Image.fromarray(smooth_image(61, 45)).save(path)
     return path
+
+
+def half_drawn(seed: int = 0) -> np.ndarray:
+    """128 x 128: noise on the left (too many colours for a palette file), flat rectangles on
+    the right (two exact tiles): what a file with exact tiles is made of."""
+    rng = np.random.default_rng(seed)
+    rgb = np.full((128, 128, 3), 250, np.uint8)
+    rgb[:, :64] = rng.integers(0, 256, (128, 64, 3))
+    rgb[10:50, 70:120] = (200, 30, 30)
+    rgb[80:100, 66:110] = (30, 30, 200)
+    return rgb

@@ -24,7 +24,7 @@ import vqcodec
 from vqcodec.bitstream import HEADER, HEADER_SIZE
 from vqcodec.palette import MAX_STEPS
 
-from .conftest import smooth_image
+from .conftest import half_drawn, smooth_image
 from .test_fuzz import CORPUS
 
 #: Pixel limit of the campaign: anything the codec accepts decodes in well under a second.
@@ -57,9 +57,11 @@ def honest(tiny_model):
     drawing[5:30, 8:50] = [200, 30, 30]
     palette = vqcodec.compress(drawing, 50, tiny_model)
     assert palette[7] == 1  # a palette file: its shapes and step counts are crafted too
+    tiles = vqcodec.compress(half_drawn(1), 50, tiny_model)
+    assert tiles[7] == 2  # codes and exact tiles: the split and the tiles' stream are crafted too
     return [vqcodec.compress(smooth_image(64, 64, 2), 40, tiny_model),
             vqcodec.compress(smooth_image(120, 96, 3), 90, tiny_model),
-            vqcodec.compress(rgba, 10, tiny_model), palette]
+            vqcodec.compress(rgba, 10, tiny_model), palette, tiles]
 
 
 @pytest.fixture(scope="module")

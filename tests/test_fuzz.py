@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 import vqcodec
 from vqcodec import bitstream
 
-from .conftest import smooth_image
+from .conftest import half_drawn, smooth_image
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +37,11 @@ def seeds(tiny_model):
     drawing[12:25, 20:36] = [30, 30, 200]
     palette = vqcodec.compress(drawing, 50, tiny_model)  # a lossless palette file
     assert palette[7] == 1
+    tiles = vqcodec.compress(half_drawn(), 50, tiny_model)
+    assert tiles[7] == bitstream.EXACT_TILES_FLAG  # codes and exact tiles
     return [vqcodec.compress(smooth_image(45, 33, q), q, tiny_model) for q in range(1, 5)] + [
-        vqcodec.compress(rgba, 2, tiny_model), vqcodec.compress(smooth_image(20, 9)[..., 0], 1, tiny_model), palette]
+        vqcodec.compress(rgba, 2, tiny_model), vqcodec.compress(smooth_image(20, 9)[..., 0], 1, tiny_model), palette,
+        tiles]
 
 
 CORPUS = Path(__file__).parent / "fuzz-corpus"

@@ -399,9 +399,10 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
     alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
     if hdr.palette:  # the pixels themselves: no model
         rgb = palette.decode(container.payload, hdr.width, hdr.height)
-    elif hdr.exact_tiles:  # the tiles first, as the alpha plane: quick to check
+    elif hdr.exact_tiles:  # the codes' image, then the tiles over it
+        rgb = _synthesise(container, model)
         mask, pixels = exact.decode(container.tiles, hdr.width, hdr.height)
-        rgb = np.where(mask[..., None], pixels, _synthesise(container, model))
+        rgb = np.where(mask[..., None], pixels, rgb)
     else:
         rgb = _synthesise(container, model)
     return from_rgb(rgb, hdr.mode, alpha)
