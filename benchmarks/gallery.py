@@ -1,9 +1,11 @@
 """A gallery to look at: vqcodec beside JPEG, WebP and AVIF at the same file size.
 
-    python -m benchmarks.gallery [DIR] [--quality Q] [--model DIR] [--out docs]
+    python -m benchmarks.gallery [DIR] [--quality Q] [--model DIR] [--out docs] [--kinds KINDS]
 
-For a few Kodak photos (chosen for faces, fine texture and colour) and the two
-hard cases of benchmarks/cases.py (a smooth gradient, a text page), vqcodec
+For a few Kodak photos (chosen for faces, fine texture and colour), the two
+hard cases of benchmarks/cases.py (a smooth gradient, a text page) and, with
+``--kinds`` (the folder ``python -m benchmarks.kinds`` wrote), one image of each
+kind (a drawn window, a text page, a chart, a gradient, a gray photo), vqcodec
 codes the whole image at one quality (the default unless given); JPEG, WebP and
 AVIF each get their largest setting whose file is not above vqcodec's. A
 256x256 crop of the original and of each decoded image goes side by side,
@@ -28,6 +30,10 @@ from .rd import DEFAULT_DIR
 
 #: Kodak photos and where to crop them (row, column of the crop's top-left corner).
 PHOTOS = {"kodim04": (150, 250), "kodim08": (200, 300), "kodim23": (120, 260)}
+#: One image of each kind of benchmarks/kinds.py and where to crop it: text beside the photo
+#: inset, lines of text, where a pie chart's slices meet, a ramp, a face in gray.
+KINDS = {"screens/screens-00": (240, 560), "text/text-00": (100, 100), "charts/charts-06": (150, 200),
+         "gradients/gradients-03": (100, 100), "gray/kodim04": (150, 250)}
 CROP = 256
 
 
@@ -70,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs")
     parser.add_argument("--model", default=None, help="model directory (default: the shipped weights)")
     parser.add_argument("--quality", type=int, default=None, help="vqcodec quality (default: the default)")
+    parser.add_argument("--kinds", type=Path, default=None,
+                        help="folder written by benchmarks.kinds: add one image of each kind")
     args = parser.parse_args(argv)
     model = vqcodec.load_model(args.model)
     quality = vqcodec.default_quality(model) if args.quality is None else args.quality
@@ -79,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, make in CASES.items():
         rgb = make()
         images[name] = (rgb, ((rgb.shape[0] - CROP) // 2, (rgb.shape[1] - CROP) // 2))
+    for name, corner in KINDS.items() if args.kinds else ():
+        path = args.kinds / f"{name}.png"
+        if path.exists():
+            images[name.replace("/", "-")] = (np.asarray(Image.open(path).convert("RGB")), corner)
     lines = [f"# Gallery\n\nvqcodec at quality {quality} (model {model.fingerprint.hex()}); JPEG, WebP and AVIF "
              "(Pillow) at their largest setting whose file is not above vqcodec's. Crops of 256x256 "
              "magnified 2x; bytes and PSNR are the whole image's. Made by `python -m benchmarks.gallery`.\n"]

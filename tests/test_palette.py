@@ -120,3 +120,19 @@ def test_the_shapes_a_palette_file_may_have_are_those_of_the_spec():
     thin = bitstream.pack(replace(container.header, width=5000, height=20), container.payload, container.alpha)
     with pytest.raises(CorruptError, match="cannot hold a palette payload"):
         vqcodec.decompress(thin)
+
+
+def test_the_bits_an_encoder_measures_add_up_to_the_payload():
+    """Each coded pixel's information content, summed, is the payload less the palette itself,
+    the terminator and the coder's flush: what exact tiles are weighed by, tile by tile."""
+    from vqcodec.entropy import queue
+
+    rng = np.random.default_rng(5)
+    rgb = np.repeat(rng.integers(0, 4, (30, 40, 1)) * 60, 3, axis=2).astype(np.uint8)
+    rgb[10:20] = 200
+    colours, indices = palette.palette_of(rgb)
+    bits = np.zeros(indices.shape)
+    palette.encode_into(queue.RangeEncoder(), colours, indices, bits=bits)
+    payload = palette.encode(colours, indices)
+    assert (bits > 0).all() and bits[12:18, 5:35].mean() < 0.5 < bits[:10].mean()
+    assert 0 <= len(payload) - (bits.sum() / 8 + 2 + 3 * len(colours) + 4) <= 12

@@ -117,7 +117,8 @@ class _Encoding:
         # a target search reports a level it coded; effort may have decoded the file already
         self._coded: dict[int, tuple[bytes, np.ndarray | None, Correction, np.ndarray | None]] = {}
         self._palette: tuple[bytes, np.ndarray] | None = None  # payload (b"" if none) and pixels, once made
-        self._tile_payloads: dict[int, tuple[bytes, np.ndarray]] = {}  # by tolerance
+        self._merges: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # by tolerance
+        self._tile_files: dict[bytes, tuple[bytes, np.ndarray]] = {}  # by each tile's tolerance
 
     @cached_property
     def latents(self) -> np.ndarray:
@@ -146,15 +147,47 @@ class _Encoding:
         filled = fill_transparent(self.px.rgb, seen.astype(np.uint8))
         return tiles, mask, tiling.analyse(self.model.transforms, self.model.cfg, filled)
 
-    def _tile_payload(self, tolerance: int) -> tuple[bytes, np.ndarray]:
-        """The exact tiles' payload with colours merged within ``tolerance`` and the pixels it holds
-        (black under alpha 0, as coded); each made once, whatever the quality."""
-        if tolerance not in self._tile_payloads:
+    def _merged(self, tolerance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The image with its tiles' colours merged within ``tolerance`` (black under alpha 0, as
+        coded) and, per tile, the bits of coding every tile so and their squared error where
+        seen; each made once, whatever the quality."""
+        if tolerance not in self._merges:
             tiles, mask, _ = self._tiles
             shown = self.px.rgb if self._hidden is None else np.where(self._hidden[..., None], 0, self.px.rgb)
             rgb = exact.reduced(shown.astype(np.uint8), mask, tolerance)
-            self._tile_payloads[tolerance] = exact.encode(rgb, tiles), rgb
-        return self._tile_payloads[tolerance]
+            bits = np.zeros(mask.shape)
+            exact.encode(rgb, tiles, bits)
+            error = ((rgb.astype(np.int32) - self.px.rgb) ** 2).sum(axis=2) * mask
+            if self._hidden is not None:
+                error[self._hidden] = 0
+            self._merges[tolerance] = rgb, exact.tile_sums(bits), exact.tile_sums(error)
+        return self._merges[tolerance]
+
+    def _tiles_file(self, quality: int) -> tuple[bytes, np.ndarray]:
+        """The exact tiles' payload at ``quality`` and the pixels it holds: each tile's colours merged
+        within the tolerance that scores best for it (squared error plus bits at the quality's rate
+        weight), tolerances tried finer to coarser until the tiles' total has risen twice."""
+        tiles, mask, _ = self._tiles
+        per_bit = bit_weight(self.model.lambdas[quality])
+        scores, images, best, rising = [], [], math.inf, 0
+        for tolerance in exact.TOLERANCES:
+            rgb, bits, error = self._merged(tolerance)
+            scores.append(error + per_bit * bits)
+            images.append(rgb)
+            total = scores[-1][tiles].sum()
+            best, rising = (total, 0) if total < best else (best, rising + 1)
+            if rising == 2:
+                break
+        choice = np.where(tiles, np.argmin(np.stack(scores), axis=0), 0)
+        key = choice.tobytes()
+        if key not in self._tile_files:
+            height, width = mask.shape
+            rgb = images[0].copy()
+            for k in range(1, len(images)):
+                where = exact.pixels_of(choice == k, width, height)
+                rgb[where] = images[k][where]
+            self._tile_files[key] = exact.encode(rgb, tiles), rgb
+        return self._tile_files[key]
 
     def code(self, quality: int) -> tuple[bytes, np.ndarray | None]:
         """The .vqc bytes at ``quality`` and the code indices (M, h, w) they hold (None in a palette
@@ -192,9 +225,9 @@ class _Encoding:
                                  table_set=m.table_set(quality), correction=fix)
 
     def _best_with_tiles(self, quality: int, plain: tuple, visible: np.ndarray | None) -> tuple:
-        """``plain``, the code file, or a file of codes and exact tiles (their colours merged within
-        exact.TOLERANCES, finer to coarser until the score rises) if one scores better: squared
-        error where ``visible`` plus bits at the quality's rate weight (as :func:`refine`)."""
+        """``plain``, the code file, or the file of codes and exact tiles (:meth:`_tiles_file`) if that
+        scores better: squared error where ``visible`` plus bits at the quality's rate weight (as
+        :func:`refine`)."""
         if self._tiles is None:
             return plain
         _, mask, latents = self._tiles
@@ -206,23 +239,15 @@ class _Encoding:
             data, indices, fix, rgb = self._codes(latents, quality, ~mask if visible is None else visible & ~mask)
             if rgb is None:
                 rgb = self._decoded(quality, indices, fix)
+        payload, tiled = self._tiles_file(quality)
         container = bitstream.unpack(data)
+        header = replace(container.header, exact_tiles=True,
+                         payload_size=bitstream.payload_size(container.payload, payload))
+        mixed = (bitstream.pack(header, container.payload, container.alpha, payload), indices, fix,
+                 np.where(mask[..., None], tiled, rgb))
         weight = 8 * bit_weight(self.model.lambdas[quality])  # per byte, in squared 8-bit levels
-        best, best_cost = plain, squared_error(plain[3], self.px.rgb, visible) + weight * len(plain[0])
-        last = math.inf
-        for tolerance in exact.TOLERANCES:  # finer to coarser, while the score falls
-            payload, tiled = self._tile_payload(tolerance)
-            header = replace(container.header, exact_tiles=True,
-                             payload_size=bitstream.payload_size(container.payload, payload))
-            mixed = (bitstream.pack(header, container.payload, container.alpha, payload), indices, fix,
-                     np.where(mask[..., None], tiled, rgb))
-            cost = squared_error(mixed[3], self.px.rgb, visible) + weight * len(mixed[0])
-            if cost < best_cost:
-                best, best_cost = mixed, cost
-            if cost >= last:
-                break
-            last = cost
-        return best
+        costs = [squared_error(f[3], self.px.rgb, visible) + weight * len(f[0]) for f in (plain, mixed)]
+        return plain if costs[0] <= costs[1] else mixed
 
     def _palette_file(self, quality: int) -> tuple[bytes, np.ndarray] | None:
         """The lossless palette file of the image (:mod:`palette`) and the pixels it holds, if the

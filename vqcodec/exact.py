@@ -44,7 +44,7 @@ MIN_TWO_COLOURS = 0.5
 #: turned the file from plain codes to codes and tiles, at 1.8x the time. A photo's one or two
 #: flat tiles (30 of 100 training photos have some, 2.9% of their tiles) are not worth that.
 FILL_SHARE = 0.1
-#: The merging tolerances (levels) an encoder tries for the tiles' colours (:func:`reduced`):
+#: The merging tolerances (levels) an encoder tries for each tile's colours (:func:`reduced`):
 #: exact, then coarser, which the rate weight of a low quality prefers.
 TOLERANCES = (0, 4, 8, 16, 32, 48, 64, 96)
 
@@ -57,6 +57,15 @@ def grid_shape(width: int, height: int) -> tuple[int, int]:
 def pixels_of(tiles: np.ndarray, width: int, height: int) -> np.ndarray:
     """The (H, W) mask of the pixels in the tiles marked in ``tiles`` (rows, columns)."""
     return tiles.repeat(TILE, axis=0).repeat(TILE, axis=1)[:height, :width]
+
+
+def tile_sums(values: np.ndarray) -> np.ndarray:
+    """The sum of ``values`` (H, W) over each tile (rows, columns)."""
+    height, width = values.shape
+    rows, cols = grid_shape(width, height)
+    padded = np.zeros((rows * TILE, cols * TILE), values.dtype)
+    padded[:height, :width] = values
+    return padded.reshape(rows, TILE, cols, TILE).sum(axis=(1, 3))
 
 
 def _packed(rgb: np.ndarray, hidden: np.ndarray | None) -> np.ndarray:
@@ -147,8 +156,9 @@ def _map_probabilities(counts: np.ndarray, above: np.ndarray) -> np.ndarray:
     return rows / rows.sum(axis=1, keepdims=True)
 
 
-def encode(rgb: np.ndarray, tiles: np.ndarray) -> bytes:
-    """The exact tiles' payload of ``rgb`` (H, W, 3) for ``tiles`` (as :func:`candidates` gives)."""
+def encode(rgb: np.ndarray, tiles: np.ndarray, bits: np.ndarray | None = None) -> bytes:
+    """The exact tiles' payload of ``rgb`` (H, W, 3) for ``tiles`` (as :func:`candidates` gives);
+    ``bits`` (H, W, zeros) gets each pixel's information content (palette.encode_into)."""
     height, width = rgb.shape[:2]
     if tiles.shape != grid_shape(width, height) or not tiles.any() or not palette.codable(width, height):
         raise ValueError("not tiles the exact tiles' payload codes")
@@ -166,7 +176,7 @@ def encode(rgb: np.ndarray, tiles: np.ndarray) -> bytes:
         raise ValueError("the tiles have more colours than a palette holds")
     indices = np.where(mask, np.searchsorted(seen, v), 0).astype(np.int16)
     colours = np.stack([(seen >> 16) & 255, (seen >> 8) & 255, seen & 255], axis=1).astype(np.uint8)
-    palette.encode_into(encoder, colours, indices, mask)
+    palette.encode_into(encoder, colours, indices, mask, bits)
     encoder.encode(TERMINATOR, uniform_byte)
     return encoder.get_compressed().astype("<u4").tobytes()
 

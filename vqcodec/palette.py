@@ -88,6 +88,14 @@ def _probabilities(rows: np.ndarray) -> np.ndarray:
     return rows / rows.sum(axis=1, keepdims=True)
 
 
+def _code(coder, symbols: np.ndarray, probabilities: np.ndarray, bits: np.ndarray | None) -> None:
+    """Encode ``symbols`` under their rows of ``probabilities``, adding their information content
+    to ``bits`` (if given)."""
+    coder.encode(symbols.astype(np.int32), categorical_family, probabilities)
+    if bits is not None:
+        bits -= np.log2(probabilities[np.arange(symbols.size), symbols])
+
+
 class _Tables:
     """The adaptive counts both sides keep: match symbols per context; an escaped index's high
     part per left neighbour (its index, or P outside the image), its low part per high part and
@@ -103,16 +111,18 @@ class _Tables:
     def match_probabilities(self, ctx: np.ndarray) -> np.ndarray:
         return _probabilities(self.match[ctx])
 
-    def code_escapes(self, coder, left: np.ndarray, which: np.ndarray | None) -> np.ndarray:
+    def code_escapes(self, coder, left: np.ndarray, which: np.ndarray | None,
+                     bits: np.ndarray | None = None) -> np.ndarray:
         """Encode the escaped indices ``which`` (given) or decode them (None) under their left
-        neighbours ``left``; a part with one possible value takes no bits."""
+        neighbours ``left``; a part with one possible value takes no bits. ``bits``: an array
+        (one per escape) the encoder adds each escape's information content to."""
         if self.highs == 1:
             high = np.zeros(left.size, np.int64)
         elif which is None:
             high = coder.decode(categorical_family, _probabilities(self.high[left])).astype(np.int64)
         else:
             high = which >> LOW_BITS
-            coder.encode(high.astype(np.int32), categorical_family, _probabilities(self.high[left]))
+            _code(coder, high, _probabilities(self.high[left]), bits)
         same = (left >> LOW_BITS == high) & (left < self.colours)
         ctx = high * _LOW_CONTEXTS + np.where(same, left & _LOW_MASK, _LOW_CONTEXTS - 1)
         if self.colours == 1:
@@ -121,7 +131,7 @@ class _Tables:
             low = coder.decode(categorical_family, _probabilities(self.low[ctx])).astype(np.int64)
         else:
             low = which & _LOW_MASK
-            coder.encode(low.astype(np.int32), categorical_family, _probabilities(self.low[ctx]))
+            _code(coder, low, _probabilities(self.low[ctx]), bits)
         np.add.at(self.high, (left, high), 1)
         np.add.at(self.low, (ctx, low), 1)
         return high << LOW_BITS | low
@@ -165,10 +175,13 @@ def encode(colours: np.ndarray, indices: np.ndarray) -> bytes:
     return encoder.get_compressed().astype("<u4").tobytes()
 
 
-def encode_into(encoder, colours: np.ndarray, indices: np.ndarray, coded: np.ndarray | None = None) -> None:
+def encode_into(encoder, colours: np.ndarray, indices: np.ndarray, coded: np.ndarray | None = None,
+                bits: np.ndarray | None = None) -> None:
     """Code the palette and the indices (H, W) of the pixels where ``coded`` (H, W, bool; all when
     None) is true into ``encoder``: the part of a palette payload before its terminator, which the
-    exact tiles of a file of codes (:mod:`exact`) share. Pixels not coded are neighbours of index P."""
+    exact tiles of a file of codes (:mod:`exact`) share. Pixels not coded are neighbours of index P.
+    ``bits`` (H, W float64, zeros): each coded pixel's information content is added to it, what
+    an encoder weighs one part of the image by (the palette's own bytes are not counted)."""
     height, width = indices.shape
     count = colours.shape[0]
     if not 1 <= count <= MAX_COLOURS:
@@ -179,17 +192,28 @@ def encode_into(encoder, colours: np.ndarray, indices: np.ndarray, coded: np.nda
     tables = _Tables(count)
     encoder.encode(np.array([(count - 1) >> 8, (count - 1) & 255], np.int32), uniform_byte)
     encoder.encode(colours.astype(np.int32).ravel(), uniform_byte)
+    cost = None if bits is None else np.zeros(grid.size)
     for at, stride in _wavefronts(width, height):
         ctx, near, values = _step(flat, chosen, at, stride)
         if values is None:
             continue
         matches = values == near  # (4, n)
         symbols = np.where(matches.any(axis=0), matches.argmax(axis=0), ESCAPE)
-        encoder.encode(symbols.astype(np.int32), categorical_family, tables.match_probabilities(ctx))
+        step_bits = None if bits is None else np.zeros(symbols.size)
+        _code(encoder, symbols, tables.match_probabilities(ctx), step_bits)
         escaped = symbols == ESCAPE
         if escaped.any():
-            tables.code_escapes(encoder, near[0][escaped].astype(np.int64), values[escaped].astype(np.int64))
+            escape_bits = None if bits is None else np.zeros(int(escaped.sum()))
+            tables.code_escapes(encoder, near[0][escaped].astype(np.int64), values[escaped].astype(np.int64),
+                                escape_bits)
+            if bits is not None:
+                step_bits[escaped] += escape_bits
         tables.update(ctx, symbols)
+        if bits is not None:
+            where = np.arange(at.start, at.stop, at.step)
+            cost[where if chosen is None else where[chosen[at]]] = step_bits
+    if bits is not None:
+        bits += cost.reshape(grid.shape)[2:, 2:-2]
 
 
 def _chosen(coded: np.ndarray | None) -> np.ndarray | None:
