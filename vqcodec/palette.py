@@ -160,6 +160,16 @@ def _context(flat: np.ndarray, at: slice, stride: int) -> tuple[np.ndarray, np.n
     return ctx, np.stack([left, up, up_left, up_right])
 
 
+def _contexts(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_context` of every pixel of a padded grid at once: contexts (H, W) and the four
+    candidate neighbours (4, H, W)."""
+    left, up, up_left, up_right = grid[2:, 1:-3], grid[1:-1, 2:-2], grid[1:-1, 1:-3], grid[1:-1, 3:-1]
+    ctx = ((left == up).astype(np.int64) | (left == up_left) << 1 | (left == up_right) << 2 | (up == up_left) << 3
+           | (up == up_right) << 4 | (up_left == up_right) << 5 | (grid[2:, :-4] == left) << 6
+           | (grid[:-2, 2:-2] == up) << 7)
+    return ctx, np.stack([left, up, up_left, up_right])
+
+
 def _padded(height: int, width: int, outside: int) -> np.ndarray:
     return np.full((height + 2, width + 4), outside, np.int16)
 
@@ -192,26 +202,34 @@ def encode_into(encoder, colours: np.ndarray, indices: np.ndarray, coded: np.nda
     tables = _Tables(count)
     encoder.encode(np.array([(count - 1) >> 8, (count - 1) & 255], np.int32), uniform_byte)
     encoder.encode(colours.astype(np.int32).ravel(), uniform_byte)
+    # the encoder knows every index: each pixel's context, symbol and left neighbour at once
+    ctx_all, near_all = _contexts(grid)
+    matches = grid[2:, 2:-2] == near_all  # (4, H, W)
+    symbols_all = _padded(height, width, 0)
+    symbols_all[2:, 2:-2] = np.where(matches.any(axis=0), matches.argmax(axis=0), ESCAPE)
+    contexts = np.zeros(grid.shape, np.int64)
+    contexts[2:, 2:-2] = ctx_all
+    symbols_flat, contexts, left = symbols_all.ravel().astype(np.int64), contexts.ravel(), np.roll(flat, 1)
     cost = None if bits is None else np.zeros(grid.size)
-    for at, stride in _wavefronts(width, height):
-        ctx, near, values = _step(flat, chosen, at, stride)
-        if values is None:
-            continue
-        matches = values == near  # (4, n)
-        symbols = np.where(matches.any(axis=0), matches.argmax(axis=0), ESCAPE)
+    for at, _ in _wavefronts(width, height):
+        where = np.arange(at.start, at.stop, at.step)
+        if chosen is not None:
+            where = where[chosen[at]]
+            if where.size == 0:
+                continue
+        ctx, symbols = contexts[where], symbols_flat[where]
         step_bits = None if bits is None else np.zeros(symbols.size)
         _code(encoder, symbols, tables.match_probabilities(ctx), step_bits)
         escaped = symbols == ESCAPE
         if escaped.any():
             escape_bits = None if bits is None else np.zeros(int(escaped.sum()))
-            tables.code_escapes(encoder, near[0][escaped].astype(np.int64), values[escaped].astype(np.int64),
+            tables.code_escapes(encoder, left[where[escaped]].astype(np.int64), flat[where[escaped]].astype(np.int64),
                                 escape_bits)
             if bits is not None:
                 step_bits[escaped] += escape_bits
         tables.update(ctx, symbols)
         if bits is not None:
-            where = np.arange(at.start, at.stop, at.step)
-            cost[where if chosen is None else where[chosen[at]]] = step_bits
+            cost[where] = step_bits
     if bits is not None:
         bits += cost.reshape(grid.shape)[2:, 2:-2]
 
