@@ -103,12 +103,30 @@ def per_image_bd(rows: list[dict], anchor: str) -> dict:
     return {"median": float(np.median(found)) if found else None, "images": len(found), "of": images}
 
 
+def per_level_gap(rows: list[dict], anchor: str, margin: float = 0.5) -> dict:
+    """Each lossy vqcodec file against ``anchor`` at the same size on the same image (its PSNR
+    interpolated in log-rate between the anchor's settings): how many were compared, how many
+    are more than ``margin`` dB worse, and the worst (dB, image, setting)."""
+    gaps = []
+    for r in rows:
+        if r["codec"] != "vqcodec" or not np.isfinite(r["psnr"]):
+            continue
+        pts = [(a["bpp"], a["psnr"]) for a in rows if a["codec"] == anchor and a["image"] == r["image"]]
+        at = quality_at_rate([b for b, _ in pts], [p for _, p in pts], r["bpp"]) if pts else None
+        if at is not None:
+            gaps.append((r["psnr"] - at, r["image"], r["setting"]))
+    worst = min(gaps) if gaps else None
+    return {"compared": len(gaps), "worse": sum(g < -margin for g, _, _ in gaps), "margin": margin,
+            "worst": None if worst is None else list(worst)}
+
+
 def summarise(curves: dict[str, list[dict]], rows: list[dict] | None = None) -> dict:
     vq = curves["vqcodec"]
     out: dict = {"bd_rate": {}, "psnr_at": {}, "levels": []}
     if rows:
         out["lossless"] = lossless(rows, "vqcodec")
         out["per_image_bd"] = {name: per_image_bd(rows, name) for name in curves if name != "vqcodec"}
+        out["per_level_gap"] = {name: per_level_gap(rows, name) for name in curves if name != "vqcodec"}
     if "JPEG" in curves:  # each vqcodec level against JPEG at the same rate
         jpeg = curves["JPEG"]
         out["levels"] = [{"setting": p["setting"], "bpp": p["bpp"], "psnr": p["psnr"],
@@ -148,6 +166,13 @@ def markdown(curves: dict[str, list[dict]], summary: dict, meta: dict) -> str:
         lines += ["| codec | BD-rate vs it (PSNR), median per image over lossy points | images |", "| --- | ---: | ---: |"]
         for name, e in summary["per_image_bd"].items():
             lines.append(f"| {name} | {_fmt(e['median'], '+.1f')}% | {e['images']} of {e['of']} |")
+        lines.append("")
+    if summary.get("per_level_gap"):
+        lines += ["| codec | vqcodec files compared at the same size | more than 0.5 dB worse | worst |",
+                  "| --- | ---: | ---: | --- |"]
+        for name, e in summary["per_level_gap"].items():
+            worst = "n/a" if e["worst"] is None else f"{e['worst'][0]:+.2f} dB ({e['worst'][1]}, level {e['worst'][2]})"
+            lines.append(f"| {name} | {e['compared']} | {e['worse']} | {worst} |")
         lines.append("")
     if "ceiling_psnr" in summary:
         lines += [f"Without quantization (decoder(encoder(x))): {summary['ceiling_psnr']:.2f} dB.", ""]

@@ -56,6 +56,8 @@ def test_settings_with_an_exact_file_are_reported_apart_and_images_still_compare
                        rd.summarise({"vqcodec": rd.curve(rows, "vqcodec"), "X": rd.curve(rows, "X")}, rows),
                        {"images": 2, "dir": "d", "date": "today", "machine": "m"})
     assert "1 at level 4" in text and "-50.0%" in text
+    gap = rd.per_level_gap(rows, "X")  # at 0.2 bpp on "a", X gives 30 dB where vqcodec gives 34
+    assert gap["compared"] == 5 and gap["worse"] == 0 and gap["worst"][0] == pytest.approx(4.0)
 
 
 def test_run_writes_json_table_and_plot(tmp_path, tiny_model_dir):
