@@ -97,3 +97,15 @@ def test_a_word_more_or_an_image_too_long_is_corrupt():
         exact.decode(payload + bytes(4), 130, 100)
     with pytest.raises(CorruptError, match="cannot hold exact tiles"):
         exact.decode(payload, 40_000, 1)
+
+
+def test_a_colour_that_fills_an_area_is_never_merged():
+    """A panel a few levels off the background keeps its colour at any tolerance (merged in some
+    tiles and not in others, it would show the tiles), while a scattered shade near it merges."""
+    rgb = np.full((64, 128, 3), 40, np.uint8)
+    rgb[:, 64:] = 46  # a panel, 6 levels lighter
+    rgb[::7, ::5] = 43  # scattered anti-aliasing shades
+    mask = np.ones(rgb.shape[:2], bool)
+    out = exact.reduced(rgb, mask, 16)
+    assert (out[1:, 65:][rgb[1:, 65:] == 46] == 46).all()
+    assert not (out == 43).any()

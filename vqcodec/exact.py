@@ -37,6 +37,8 @@ MIN_MATCHING = 0.75
 #: text on a background: 0.56-0.72 on the drawn kinds' tiles that miss MIN_MATCHING, where
 #: photos' tiles of few colours reach 0.43 at their 95th percentile on Kodak).
 MIN_TWO_COLOURS = 0.5
+#: Pixels inside areas of one colour (:func:`reduced`) that make it a colour never merged.
+FLAT_PIXELS = 64
 #: The least share of an image's tiles that are candidates for the encoder to code the rest from
 #: the image with them filled (a second run of the encoder and the decoder, about doubling the
 #: time); below it the tiles go beside the image's own codes. The fill's gain grows with the
@@ -129,11 +131,20 @@ def candidates(rgb: np.ndarray, hidden: np.ndarray | None = None) -> np.ndarray 
 def reduced(rgb: np.ndarray, mask: np.ndarray, tolerance: int) -> np.ndarray:
     """``rgb`` with the colours of the pixels in ``mask`` merged: most frequent first, each colour
     is kept unless one already kept lies within ``tolerance`` levels in every channel, and then
-    becomes the nearest such one. Fewer colours and more repeats make exact tiles cheaper: at a
-    low quality the encoder codes the tiles of a reduced image (no error above ``tolerance``)."""
+    becomes the nearest such one. A colour that fills areas (FLAT_PIXELS pixels whose left, upper
+    and upper-left neighbours share it) is always kept: moved, a panel would show the tiles that
+    merged it apart from those that did not. Fewer colours and more repeats make exact tiles
+    cheaper: at a low quality the encoder codes the tiles of a reduced image (no error above
+    ``tolerance``)."""
     if tolerance == 0:
         return rgb
-    seen, inverse, counts = np.unique(_packed(rgb[mask], None), return_inverse=True, return_counts=True)
+    v = _packed(rgb, None)
+    inside = mask.copy()
+    inside[1:, 1:] &= (v[1:, 1:] == v[1:, :-1]) & (v[1:, 1:] == v[:-1, 1:]) & (v[1:, 1:] == v[:-1, :-1])
+    inside[0, :] = inside[:, 0] = False
+    seen, inverse, counts = np.unique(v[mask], return_inverse=True, return_counts=True)
+    flat = np.zeros(seen.size, np.int64)
+    np.add.at(flat, np.searchsorted(seen, v[inside]), 1)
     colours = np.stack([(seen >> 16) & 255, (seen >> 8) & 255, seen & 255], axis=1)
     order = np.argsort(-counts, kind="stable")
     kept = np.empty((0, 3), np.int32)
@@ -141,7 +152,7 @@ def reduced(rgb: np.ndarray, mask: np.ndarray, tolerance: int) -> np.ndarray:
     for i in order:
         c = colours[i]
         near = np.abs(kept - c).max(axis=1) <= tolerance
-        if near.any():  # the nearest of those within the tolerance
+        if near.any() and flat[i] < FLAT_PIXELS:  # the nearest of those within the tolerance
             to[i] = np.where(near, ((kept - c) ** 2).sum(axis=1), np.iinfo(np.int64).max).argmin()
         else:
             to[i] = kept.shape[0]
