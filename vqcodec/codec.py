@@ -117,7 +117,7 @@ class _Encoding:
         # a target search reports a level it coded; effort may have decoded the file already
         self._coded: dict[int, tuple[bytes, np.ndarray | None, Correction, np.ndarray | None]] = {}
         self._palette: tuple[bytes, np.ndarray] | None = None  # payload (b"" if none) and pixels, once made
-        self._merges: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # by tolerance
+        self._merges: dict[int, tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]] = {}  # by tolerance
         self._tile_files: dict[bytes, tuple[bytes, np.ndarray]] = {}  # by each tile's tolerance
 
     @cached_property
@@ -147,20 +147,25 @@ class _Encoding:
         filled = fill_transparent(self.px.rgb, seen.astype(np.uint8))
         return tiles, mask, tiling.analyse(self.model.transforms, self.model.cfg, filled)
 
-    def _merged(self, tolerance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The image with its tiles' colours merged within ``tolerance`` (black under alpha 0, as
-        coded) and, per tile, the bits of coding every tile so and their squared error where
-        seen; each made once, whatever the quality."""
+    @cached_property
+    def _shown(self) -> np.ndarray:
+        """The image as exact tiles code it: black under alpha 0."""
+        return self.px.rgb if self._hidden is None else np.where(self._hidden[..., None], 0, self.px.rgb).astype(np.uint8)
+
+    def _merged(self, tolerance: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
+        """The tiles' colours merged within ``tolerance`` (exact.merge_table) and, per tile, the bits
+        of coding every tile so and their squared error where seen; each found once, whatever the
+        quality (tables, not images: a 100-megapixel screenshot has eight tolerances)."""
         if tolerance not in self._merges:
             tiles, mask, _ = self._tiles
-            shown = self.px.rgb if self._hidden is None else np.where(self._hidden[..., None], 0, self.px.rgb)
-            rgb = exact.reduced(shown.astype(np.uint8), mask, tolerance)
+            table = exact.merge_table(self._shown, mask, tolerance)
+            rgb = exact.merged(self._shown, mask, table)
             bits = np.zeros(mask.shape)
             exact.encode(rgb, tiles, bits)
             error = ((rgb.astype(np.int32) - self.px.rgb) ** 2).sum(axis=2) * mask
             if self._hidden is not None:
                 error[self._hidden] = 0
-            self._merges[tolerance] = rgb, exact.tile_sums(bits), exact.tile_sums(error)
+            self._merges[tolerance] = table, exact.tile_sums(bits), exact.tile_sums(error)
         return self._merges[tolerance]
 
     def _tiles_file(self, quality: int) -> tuple[bytes, np.ndarray]:
@@ -169,24 +174,24 @@ class _Encoding:
         weight), tolerances tried finer to coarser until the tiles' total has risen twice."""
         tiles, mask, _ = self._tiles
         per_bit = bit_weight(self.model.lambdas[quality])
-        scores, images, best, rising = [], [], math.inf, 0
+        scores, tables, best, rising = [], [], math.inf, 0
         for tolerance in exact.TOLERANCES:
-            rgb, bits, error = self._merged(tolerance)
+            table, bits, error = self._merged(tolerance)
             scores.append(error + per_bit * bits)
-            images.append(rgb)
+            tables.append(table)
             total = scores[-1][tiles].sum()
             best, rising = (total, 0) if total < best else (best, rising + 1)
             if rising == 2:
                 break
-        choice = np.where(tiles, np.argmin(np.stack(scores), axis=0), 0)
+        choice = np.where(tiles, np.argmin(np.stack(scores), axis=0), -1)
         key = choice.tobytes()
         if key not in self._tile_files:
             height, width = mask.shape
-            rgb = images[0].copy()
-            for k in range(1, len(images)):
-                where = exact.pixels_of(choice == k, width, height)
-                rgb[where] = images[k][where]
-            self._tile_files[key] = exact.encode(rgb, tiles), rgb
+            rgb = self._shown
+            for k, table in enumerate(tables):
+                if (choice == k).any():
+                    rgb = exact.merged(rgb, exact.pixels_of(choice == k, width, height), table)
+            self._tile_files = {key: (exact.encode(rgb, tiles), rgb)}  # the last only: levels rarely repeat one
         return self._tile_files[key]
 
     def code(self, quality: int) -> tuple[bytes, np.ndarray | None]:

@@ -37,7 +37,7 @@ MIN_MATCHING = 0.75
 #: text on a background: 0.56-0.72 on the drawn kinds' tiles that miss MIN_MATCHING, where
 #: photos' tiles of few colours reach 0.43 at their 95th percentile on Kodak).
 MIN_TWO_COLOURS = 0.5
-#: Pixels inside areas of one colour (:func:`reduced`) that make it a colour never merged.
+#: Pixels inside areas of one colour (:func:`merge_table`) that make it a colour never merged.
 FLAT_PIXELS = 64
 #: The least share of an image's tiles that are candidates for the encoder to code the rest from
 #: the image with them filled (a second run of the encoder and the decoder, about doubling the
@@ -46,7 +46,7 @@ FLAT_PIXELS = 64
 #: turned the file from plain codes to codes and tiles, at 1.8x the time. A photo's one or two
 #: flat tiles (30 of 100 training photos have some, 2.9% of their tiles) are not worth that.
 FILL_SHARE = 0.1
-#: The merging tolerances (levels) an encoder tries for each tile's colours (:func:`reduced`):
+#: The merging tolerances (levels) an encoder tries for each tile's colours (:func:`merge_table`):
 #: exact, then coarser, which the rate weight of a low quality prefers.
 TOLERANCES = (0, 4, 8, 16, 32, 48, 64, 96)
 
@@ -128,28 +128,27 @@ def candidates(rgb: np.ndarray, hidden: np.ndarray | None = None) -> np.ndarray 
     return tiles if tiles.any() else None
 
 
-def reduced(rgb: np.ndarray, mask: np.ndarray, tolerance: int) -> np.ndarray:
-    """``rgb`` with the colours of the pixels in ``mask`` merged: most frequent first, each colour
-    is kept unless one already kept lies within ``tolerance`` levels in every channel, and then
-    becomes the nearest such one. A colour that fills areas (FLAT_PIXELS pixels whose left, upper
-    and upper-left neighbours share it) is always kept: moved, a panel would show the tiles that
-    merged it apart from those that did not. Fewer colours and more repeats make exact tiles
-    cheaper: at a low quality the encoder codes the tiles of a reduced image (no error above
-    ``tolerance``)."""
-    if tolerance == 0:
-        return rgb
+def merge_table(rgb: np.ndarray, mask: np.ndarray, tolerance: int) -> tuple[np.ndarray, np.ndarray]:
+    """The colours of the pixels in ``mask`` merged, as a table: the colours present (packed
+    24-bit, ascending) and what each becomes. Most frequent first, each colour is kept unless one
+    already kept lies within ``tolerance`` levels in every channel, and then becomes the nearest
+    such one. A colour that fills areas (FLAT_PIXELS pixels whose left, upper and upper-left
+    neighbours share it) is always kept: moved, a panel would show the tiles that merged it apart
+    from those that did not. Fewer colours and more repeats make exact tiles cheaper: at a low
+    quality the encoder codes its tiles merged (no error above ``tolerance``)."""
     v = _packed(rgb, None)
+    seen, counts = np.unique(v[mask], return_counts=True)
+    if tolerance == 0:
+        return seen, seen
     inside = mask.copy()
     inside[1:, 1:] &= (v[1:, 1:] == v[1:, :-1]) & (v[1:, 1:] == v[:-1, 1:]) & (v[1:, 1:] == v[:-1, :-1])
     inside[0, :] = inside[:, 0] = False
-    seen, inverse, counts = np.unique(v[mask], return_inverse=True, return_counts=True)
     flat = np.zeros(seen.size, np.int64)
     np.add.at(flat, np.searchsorted(seen, v[inside]), 1)
     colours = np.stack([(seen >> 16) & 255, (seen >> 8) & 255, seen & 255], axis=1)
-    order = np.argsort(-counts, kind="stable")
     kept = np.empty((0, 3), np.int32)
     to = np.empty(seen.size, np.int64)
-    for i in order:
+    for i in np.argsort(-counts, kind="stable"):
         c = colours[i]
         near = np.abs(kept - c).max(axis=1) <= tolerance
         if near.any() and flat[i] < FLAT_PIXELS:  # the nearest of those within the tolerance
@@ -157,8 +156,17 @@ def reduced(rgb: np.ndarray, mask: np.ndarray, tolerance: int) -> np.ndarray:
         else:
             to[i] = kept.shape[0]
             kept = np.vstack([kept, c])
+    merged = kept[to]
+    return seen, (merged[:, 0] << 16 | merged[:, 1] << 8 | merged[:, 2]).astype(np.int32)
+
+
+def merged(rgb: np.ndarray, where: np.ndarray, table: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """``rgb`` with the pixels in ``where`` (all of them in the table's colours) replaced as
+    :func:`merge_table`'s ``table`` says."""
+    seen, to = table
     out = rgb.copy()
-    out[mask] = kept[to[inverse.ravel()]].astype(np.uint8)
+    new = to[np.searchsorted(seen, _packed(rgb[where], None))]
+    out[where] = np.stack([(new >> 16) & 255, (new >> 8) & 255, new & 255], axis=-1).astype(np.uint8)
     return out
 
 
