@@ -32,8 +32,9 @@ from .rd import DEFAULT_DIR
 PHOTOS = {"kodim04": (150, 250), "kodim08": (200, 300), "kodim23": (120, 260)}
 #: One image of each kind of benchmarks/kinds.py and where to crop it: text beside the photo
 #: inset, lines of text, where a pie chart's slices meet, a ramp, a face in gray.
-KINDS = {"screens/screens-00": (240, 560), "text/text-00": (100, 100), "charts/charts-06": (150, 200),
-         "gradients/gradients-03": (100, 100), "gray/kodim04": (150, 250)}
+KINDS = {"screens-00": ("screens/screens-00", (240, 560)), "text-00": ("text/text-00", (100, 100)),
+         "charts-06": ("charts/charts-06", (150, 200)), "gradients-03": ("gradients/gradients-03", (100, 100)),
+         "gray-kodim04": ("gray/kodim04", (150, 250))}
 CROP = 256
 
 
@@ -87,10 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, make in CASES.items():
         rgb = make()
         images[name] = (rgb, ((rgb.shape[0] - CROP) // 2, (rgb.shape[1] - CROP) // 2))
-    for name, corner in KINDS.items() if args.kinds else ():
-        path = args.kinds / f"{name}.png"
-        if path.exists():
-            images[name.replace("/", "-")] = (np.asarray(Image.open(path).convert("RGB")), corner)
+    for name, (path, corner) in KINDS.items() if args.kinds else ():
+        if (args.kinds / f"{path}.png").exists():
+            images[name] = (np.asarray(Image.open(args.kinds / f"{path}.png").convert("RGB")), corner)
     lines = [f"# Gallery\n\nvqcodec at quality {quality} (model {model.fingerprint.hex()}); JPEG, WebP and AVIF "
              "(Pillow) at their largest setting whose file is not above vqcodec's. Crops of 256x256 "
              "magnified 2x; bytes and PSNR are the whole image's. Made by `python -m benchmarks.gallery`.\n"]
