@@ -118,7 +118,7 @@ class _Encoding:
         self._coded: dict[int, tuple[bytes, np.ndarray | None, Correction, np.ndarray | None]] = {}
         self._palette: tuple[bytes, np.ndarray] | None = None  # payload (b"" if none) and pixels, once made
         self._merges: dict[int, tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]] = {}  # by tolerance
-        self._tile_files: dict[bytes, tuple[bytes, np.ndarray]] = {}  # by each tile's tolerance
+        self._tile_file: tuple[bytes, bytes, np.ndarray] | None = None  # each tile's tolerance, payload, pixels
 
     @cached_property
     def latents(self) -> np.ndarray:
@@ -143,7 +143,7 @@ class _Encoding:
         mask = exact.pixels_of(tiles, width, height)
         if tiles.mean() < exact.FILL_SHARE:
             return tiles, mask, None
-        seen = ~mask if self.px.alpha is None else (self.px.alpha > 0) & ~mask
+        seen = ~mask if self._hidden is None else ~mask & ~self._hidden
         filled = fill_transparent(self.px.rgb, seen.astype(np.uint8))
         return tiles, mask, tiling.analyse(self.model.transforms, self.model.cfg, filled)
 
@@ -184,15 +184,14 @@ class _Encoding:
             if rising == 2:
                 break
         choice = np.where(tiles, np.argmin(np.stack(scores), axis=0), -1)
-        key = choice.tobytes()
-        if key not in self._tile_files:
+        if self._tile_file is None or self._tile_file[0] != choice.tobytes():  # neighbouring levels often agree
             height, width = mask.shape
             rgb = self._shown
             for k, table in enumerate(tables):
                 if (choice == k).any():
                     rgb = exact.merged(rgb, exact.pixels_of(choice == k, width, height), table)
-            self._tile_files = {key: (exact.encode(rgb, tiles), rgb)}  # the last only: levels rarely repeat one
-        return self._tile_files[key]
+            self._tile_file = choice.tobytes(), exact.encode(rgb, tiles), rgb
+        return self._tile_file[1:]
 
     def code(self, quality: int) -> tuple[bytes, np.ndarray | None]:
         """The .vqc bytes at ``quality`` and the code indices (M, h, w) they hold (None in a palette

@@ -70,12 +70,6 @@ def tile_sums(values: np.ndarray) -> np.ndarray:
     return padded.reshape(rows, TILE, cols, TILE).sum(axis=(1, 3))
 
 
-def _packed(rgb: np.ndarray, hidden: np.ndarray | None) -> np.ndarray:
-    v = rgb.astype(np.int32)
-    v = v[..., 0] << 16 | v[..., 1] << 8 | v[..., 2]
-    return v if hidden is None else np.where(hidden, 0, v)
-
-
 def _matching(band: np.ndarray, above: np.ndarray | None) -> np.ndarray:
     """Which pixels of ``band`` (rows of packed colours) equal their left, upper, upper-left or
     upper-right neighbour (``above``: the row over the band, or None at the top)."""
@@ -101,7 +95,7 @@ def candidates(rgb: np.ndarray, hidden: np.ndarray | None = None) -> np.ndarray 
     above = None
     for r in range(rows):
         unseen = np.zeros((min(TILE, height - r * TILE), width), bool) if hidden is None else hidden[r * TILE:(r + 1) * TILE]
-        band = _packed(rgb[r * TILE:(r + 1) * TILE], None)
+        band = palette.packed(rgb[r * TILE:(r + 1) * TILE])
         matching = _matching(band, above) & ~unseen
         above = band[-1]
         seen = np.add.reduceat((~unseen).sum(axis=0), starts)
@@ -136,7 +130,7 @@ def merge_table(rgb: np.ndarray, mask: np.ndarray, tolerance: int) -> tuple[np.n
     neighbours share it) is always kept: moved, a panel would show the tiles that merged it apart
     from those that did not. Fewer colours and more repeats make exact tiles cheaper: at a low
     quality the encoder codes its tiles merged (no error above ``tolerance``)."""
-    v = _packed(rgb, None)
+    v = palette.packed(rgb)
     seen, counts = np.unique(v[mask], return_counts=True)
     if tolerance == 0:
         return seen, seen
@@ -145,7 +139,7 @@ def merge_table(rgb: np.ndarray, mask: np.ndarray, tolerance: int) -> tuple[np.n
     inside[0, :] = inside[:, 0] = False
     flat = np.zeros(seen.size, np.int64)
     np.add.at(flat, np.searchsorted(seen, v[inside]), 1)
-    colours = np.stack([(seen >> 16) & 255, (seen >> 8) & 255, seen & 255], axis=1)
+    colours = palette.unpacked(seen).astype(np.int32)
     kept = np.empty((0, 3), np.int32)
     to = np.empty(seen.size, np.int64)
     for i in np.argsort(-counts, kind="stable"):
@@ -156,8 +150,7 @@ def merge_table(rgb: np.ndarray, mask: np.ndarray, tolerance: int) -> tuple[np.n
         else:
             to[i] = kept.shape[0]
             kept = np.vstack([kept, c])
-    merged = kept[to]
-    return seen, (merged[:, 0] << 16 | merged[:, 1] << 8 | merged[:, 2]).astype(np.int32)
+    return seen, palette.packed(kept[to])
 
 
 def merged(rgb: np.ndarray, where: np.ndarray, table: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -165,8 +158,7 @@ def merged(rgb: np.ndarray, where: np.ndarray, table: tuple[np.ndarray, np.ndarr
     :func:`merge_table`'s ``table`` says."""
     seen, to = table
     out = rgb.copy()
-    new = to[np.searchsorted(seen, _packed(rgb[where], None))]
-    out[where] = np.stack([(new >> 16) & 255, (new >> 8) & 255, new & 255], axis=-1).astype(np.uint8)
+    out[where] = palette.unpacked(to[np.searchsorted(seen, palette.packed(rgb[where]))])
     return out
 
 
@@ -189,13 +181,12 @@ def encode(rgb: np.ndarray, tiles: np.ndarray, bits: np.ndarray | None = None) -
         np.add.at(counts, (above, row), 1)
         above = row
     mask = pixels_of(tiles, width, height)
-    v = _packed(rgb, None)
+    v = palette.packed(rgb)
     seen = np.unique(v[mask])
     if seen.size > palette.MAX_COLOURS:
         raise ValueError("the tiles have more colours than a palette holds")
     indices = np.where(mask, np.searchsorted(seen, v), 0).astype(np.int16)
-    colours = np.stack([(seen >> 16) & 255, (seen >> 8) & 255, seen & 255], axis=1).astype(np.uint8)
-    palette.encode_into(encoder, colours, indices, mask, bits)
+    palette.encode_into(encoder, palette.unpacked(seen), indices, mask, bits)
     encoder.encode(TERMINATOR, uniform_byte)
     return encoder.get_compressed().astype("<u4").tobytes()
 

@@ -59,6 +59,17 @@ def codable(width: int, height: int) -> bool:
     return steps_of(width, height) <= min(MAX_STEPS, max(FREE_STEPS, width * height // 32))
 
 
+def packed(rgb: np.ndarray) -> np.ndarray:
+    """Colours (..., 3) uint8 as 24-bit numbers ``R << 16 | G << 8 | B`` (int32)."""
+    v = rgb.astype(np.int32)
+    return v[..., 0] << 16 | v[..., 1] << 8 | v[..., 2]
+
+
+def unpacked(values: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`packed`: 24-bit numbers as colours (..., 3) uint8."""
+    return np.stack([(values >> 16) & 255, (values >> 8) & 255, values & 255], axis=-1).astype(np.uint8)
+
+
 def palette_of(rgb: np.ndarray, hidden: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """The colours (P, 3) uint8 of an (H, W, 3) image, ascending as 24-bit numbers, and each
     pixel's index (H, W) into them, pixels where ``hidden`` (H, W) is true taken as black; None
@@ -67,19 +78,17 @@ def palette_of(rgb: np.ndarray, hidden: np.ndarray | None = None) -> tuple[np.nd
     h, w, _ = rgb.shape
     rows = max(1, 65536 // w)
 
-    def packed(y: int) -> np.ndarray:
-        part = rgb[y:y + rows].astype(np.int32)
-        part = part[..., 0] << 16 | part[..., 1] << 8 | part[..., 2]
+    def band(y: int) -> np.ndarray:
+        part = packed(rgb[y:y + rows])
         return part if hidden is None else np.where(hidden[y:y + rows], 0, part)
 
     seen = np.empty(0, np.int32)
     for y in range(0, h, rows):
-        seen = np.union1d(seen, packed(y))
+        seen = np.union1d(seen, band(y))
         if seen.size > MAX_COLOURS:
             return None
-    indices = np.concatenate([np.searchsorted(seen, packed(y)).astype(np.int16) for y in range(0, h, rows)])
-    colours = np.stack([(seen >> 16) & 255, (seen >> 8) & 255, seen & 255], axis=1).astype(np.uint8)
-    return colours, indices
+    indices = np.concatenate([np.searchsorted(seen, band(y)).astype(np.int16) for y in range(0, h, rows)])
+    return unpacked(seen), indices
 
 
 def _probabilities(rows: np.ndarray) -> np.ndarray:
