@@ -173,8 +173,11 @@ def _info_job(job: Job) -> str:
         model, kind = "none (lossless palette file: any model decodes it)", "palette"
     else:
         model, kind = f"{h.fingerprint.hex()} ({_model_status(h.fingerprint, job.model_dir)})", "codes"
-        if h.exact_tiles:
-            kind = f"codes ({len(container.payload)}) and exact tiles ({len(container.tiles)})"
+        if h.sections:
+            parts = [f"codes ({len(container.payload)})"] + [
+                f"{name} ({len(part)})" for name, part in (("exact tiles", container.tiles), ("smoothing", container.smoothing))
+                if part]
+            kind = ", ".join(parts[:-1]) + " and " + parts[-1]
     return "\n".join([
         f"{job.src}:",
         f"  format version  {h.version}",

@@ -61,6 +61,22 @@ def photo_path(tmp_path) -> Path:
     return path
 
 
+def ramp(width: int = 192, height: int = 128) -> np.ndarray:
+    """A smooth linear ramp in each channel: what a smoothing map (vqcodec/smooth.py) is for."""
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([40 + x * 150 // width, 60 + y * 150 // height, 200 - x * 75 // width], -1).astype(np.uint8)
+
+
+def ramp_and_drawing() -> np.ndarray:
+    """192 x 128: a ramp, and on the right flat rectangles over it (exact tiles) beside noise: a
+    file of codes with both exact tiles and a smoothing map."""
+    rgb = ramp()
+    rgb[:, 128:] = half_drawn()[:, :64]
+    rgb[:64, 128:] = 250
+    rgb[10:50, 140:180] = (200, 30, 30)
+    return rgb
+
+
 def half_drawn(seed: int = 0) -> np.ndarray:
     """128 x 128: noise on the left (too many colours for a palette file), flat rectangles on
     the right (two exact tiles): what a file with exact tiles is made of."""

@@ -167,18 +167,18 @@ def test_palette_files_name_no_model_and_set_their_flag():
         unpack(_with_fields(data, model=b"ABCDEFGH"))
 
 
-@pytest.mark.parametrize("flags", [4, 0x80])
-def test_flags_other_than_the_palette_and_exact_tiles_are_corrupt(flags):
+@pytest.mark.parametrize("flags", [8, 0x80])
+def test_flags_other_than_the_palette_exact_tiles_and_smoothing_are_corrupt(flags):
     _, data = _file()
     with pytest.raises(CorruptError, match="reserved flags"):
         unpack(_with_fields(data, flags=flags, model=bitstream.NO_MODEL))
 
 
-def test_a_palette_file_cannot_have_exact_tiles():
+@pytest.mark.parametrize("section", [bitstream.EXACT_TILES_FLAG, bitstream.SMOOTHED_FLAG])
+def test_a_palette_file_cannot_have_exact_tiles_or_smoothing(section):
     _, data = _file()
-    with pytest.raises(CorruptError, match="cannot have exact tiles"):
-        unpack(_with_fields(data, flags=bitstream.PALETTE_FLAG | bitstream.EXACT_TILES_FLAG,
-                            model=bitstream.NO_MODEL))
+    with pytest.raises(CorruptError, match="cannot have exact tiles or smoothing"):
+        unpack(_with_fields(data, flags=bitstream.PALETTE_FLAG | section, model=bitstream.NO_MODEL))
 
 
 def test_exact_tiles_follow_the_codes_after_their_length():
@@ -210,3 +210,34 @@ def test_version_12_is_read_without_the_palette_flag():
     assert unpack(_with_fields(data, version=12)).header.version == 12
     with pytest.raises(CorruptError, match="reserved flags"):
         unpack(_with_fields(data, version=12, flags=bitstream.PALETTE_FLAG, model=bitstream.NO_MODEL))
+
+
+@pytest.mark.parametrize("tiles", [b"", b"\x05\x06\x07\x08" * 2])
+def test_a_smoothing_map_comes_last_after_the_codes_and_any_exact_tiles(tiles):
+    code, smoothing = b"\x01\x02\x03\x04" * 3, b"\x09\x0a\x0b\x0c"
+    header = Header("RGB", 30, b"ABCDEFGH", 13, 7, bitstream.payload_size(code, tiles, smoothing), 0,
+                    exact_tiles=bool(tiles), smoothed=True)
+    data = pack(header, code, b"", tiles, smoothing)
+    assert data[7] == bitstream.SMOOTHED_FLAG | (bitstream.EXACT_TILES_FLAG if tiles else 0)
+    assert data[40:44] == (12).to_bytes(4, "little") and data.endswith(smoothing)
+    if tiles:  # the exact tiles, after their length
+        assert data[56:60] == (8).to_bytes(4, "little") and data[60:68] == tiles
+    c = unpack(data)
+    assert (c.header, c.payload, c.tiles, c.smoothing) == (header, code, tiles, smoothing)
+    with pytest.raises(ValueError):
+        pack(replace(header, smoothed=False), code, b"", tiles, smoothing)
+    with pytest.raises(ValueError):  # no version before 15 holds it
+        pack(replace(header, version=14), code, b"", tiles, smoothing)
+    with pytest.raises(CorruptError, match="reserved flags"):
+        unpack(_with_fields(data, version=14))
+
+
+@pytest.mark.parametrize("tiles_size", [2, 12, 1 << 31])
+def test_exact_tiles_that_leave_no_whole_words_of_smoothing_are_corrupt(tiles_size):
+    code, tiles, smoothing = b"\x01\x02\x03\x04" * 3, b"\x05\x06\x07\x08" * 2, b"\x09\x0a\x0b\x0c"
+    header = Header("RGB", 30, b"ABCDEFGH", 13, 7, bitstream.payload_size(code, tiles, smoothing), 0,
+                    exact_tiles=True, smoothed=True)
+    data = bytearray(pack(header, code, b"", tiles, smoothing))
+    data[56:60] = tiles_size.to_bytes(4, "little")
+    with pytest.raises(CorruptError, match="exact tiles of .* whole words of smoothing"):
+        unpack(_with_fields(bytes(data)))

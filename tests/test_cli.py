@@ -455,3 +455,10 @@ def test_info_shows_the_exact_tiles_of_a_file(run):
     r = run("info", str(golden))
     assert r.exit_code == 0 and "format version  14" in r.output
     assert re.search(r"codes \(\d+\) and exact tiles \(\d+\)", r.output)
+
+
+def test_info_shows_the_sections_of_a_file_with_a_smoothing_map(run):
+    golden = Path(__file__).parent / "golden" / "519b61907cbe38c1" / "ramp-q10.vqc"
+    r = run("info", str(golden))
+    assert r.exit_code == 0 and "format version  15" in r.output
+    assert re.search(r"codes \(\d+\), exact tiles \(\d+\) and smoothing \(\d+\)", r.output)

@@ -24,7 +24,7 @@ import vqcodec
 from vqcodec.bitstream import HEADER, HEADER_SIZE
 from vqcodec.palette import MAX_STEPS
 
-from .conftest import half_drawn, smooth_image
+from .conftest import half_drawn, ramp_and_drawing, smooth_image
 from .test_fuzz import CORPUS
 
 #: Pixel limit of the campaign: anything the codec accepts decodes in well under a second.
@@ -59,9 +59,11 @@ def honest(tiny_model):
     assert palette[7] == 1  # a palette file: its shapes and step counts are crafted too
     tiles = vqcodec.compress(half_drawn(1), 50, tiny_model)
     assert tiles[7] == 2  # codes and exact tiles: the split and the tiles' stream are crafted too
+    smoothed = vqcodec.compress(ramp_and_drawing(), 10, tiny_model)
+    assert smoothed[7] == 6  # and a smoothing map: two splits and the map's stream
     return [vqcodec.compress(smooth_image(64, 64, 2), 40, tiny_model),
             vqcodec.compress(smooth_image(120, 96, 3), 90, tiny_model),
-            vqcodec.compress(rgba, 10, tiny_model), palette, tiles]
+            vqcodec.compress(rgba, 10, tiny_model), palette, tiles, smoothed]
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +160,7 @@ def test_cli_reports_a_crafted_file_in_one_line_and_goes_on(tmp_path, tiny_model
         assert "1 of 2 files done, 1 failed" in r.output
 
 
-@pytest.mark.parametrize("which", [0, 3], ids=["codes", "palette"])
+@pytest.mark.parametrize("which", [0, 3, 5], ids=["codes", "palette", "smoothing"])
 def test_no_payload_but_the_encoders_decodes(tiny_model, honest, which):
     """One more word after the last symbol, or a different last word, decoded to the same image
     before (constriction reads past the end as zeros and its end test allows a word): every

@@ -72,15 +72,10 @@ def test_merged_colours_are_fewer_and_within_the_tolerance(tolerance):
 
 def _stream(rows: list[list[int]]) -> bytes:
     """A payload whose tile map is ``rows``, then a palette's colours (but no pixel's index)."""
-    from vqcodec.entropy import TERMINATOR, categorical_family, queue, uniform_byte
+    from vqcodec.entropy import TERMINATOR, encode_tile_map, queue, uniform_byte
 
     encoder = queue.RangeEncoder()
-    counts = np.ones((2, 2), np.int64)
-    above = np.zeros(len(rows[0]), np.int64)
-    for row in np.array(rows, np.int64):
-        encoder.encode(row.astype(np.int32), categorical_family, exact._map_probabilities(counts, above))
-        np.add.at(counts, (above, row), 1)
-        above = row
+    encode_tile_map(encoder, np.array(rows), 2)
     encoder.encode(np.array([0, 0, 9, 9, 9], np.int32), uniform_byte)  # P - 1 = 0, colour (9, 9, 9)
     encoder.encode(TERMINATOR, uniform_byte)
     return encoder.get_compressed().astype("<u4").tobytes()

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 import vqcodec
 from vqcodec import bitstream
 
-from .conftest import half_drawn, smooth_image
+from .conftest import half_drawn, ramp_and_drawing, smooth_image
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +39,11 @@ def seeds(tiny_model):
     assert palette[7] == 1
     tiles = vqcodec.compress(half_drawn(), 50, tiny_model)
     assert tiles[7] == bitstream.EXACT_TILES_FLAG  # codes and exact tiles
+    smoothed = vqcodec.compress(ramp_and_drawing(), 50, tiny_model)
+    assert smoothed[7] == bitstream.EXACT_TILES_FLAG | bitstream.SMOOTHED_FLAG  # codes, exact tiles, smoothing
     return [vqcodec.compress(smooth_image(45, 33, q), q, tiny_model) for q in range(1, 5)] + [
         vqcodec.compress(rgba, 2, tiny_model), vqcodec.compress(smooth_image(20, 9)[..., 0], 1, tiny_model), palette,
-        tiles]
+        tiles, smoothed]
 
 
 CORPUS = Path(__file__).parent / "fuzz-corpus"

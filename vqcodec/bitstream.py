@@ -20,7 +20,7 @@ from typing import BinaryIO
 from .errors import CorruptError, FormatError, ImageTooLargeError, TruncatedError, UnsupportedVersionError
 
 MAGIC = b"\x89VQC"
-VERSION = 14  # 13: the palette flag; 14: the exact-tiles flag (docs/format.md)
+VERSION = 15  # 13: the palette flag; 14: the exact-tiles flag; 15: the smoothing flag (docs/format.md)
 #: The oldest version read: version 12 is version 13 without the palette flag.
 OLDEST_READ = 12
 #: ``flags`` bit 0: the payload is a lossless palette payload (vqcodec/palette.py), not codes.
@@ -28,8 +28,12 @@ PALETTE_FLAG = 1
 #: ``flags`` bit 1 (since version 14): the payload holds codes and, after them, exact tiles
 #: (vqcodec/exact.py): its first 4 bytes give the code payload's length.
 EXACT_TILES_FLAG = 2
+#: ``flags`` bit 2 (since version 15): the payload holds codes and, after them (and after the
+#: exact tiles, if any, then preceded by their length), a smoothing map (vqcodec/smooth.py).
+SMOOTHED_FLAG = 4
 #: The flags each version may set.
-FLAGS = {12: 0, 13: PALETTE_FLAG, 14: PALETTE_FLAG | EXACT_TILES_FLAG}
+FLAGS = {12: 0, 13: PALETTE_FLAG, 14: PALETTE_FLAG | EXACT_TILES_FLAG,
+         15: PALETTE_FLAG | EXACT_TILES_FLAG | SMOOTHED_FLAG}
 SPLIT = struct.Struct("<I")
 #: The ``model`` field of a palette file: it needs no model.
 NO_MODEL = bytes(8)
@@ -66,6 +70,12 @@ class Header:
     version: int = VERSION
     palette: bool = False  # the payload is a lossless palette payload, decoded without a model
     exact_tiles: bool = False  # the payload holds codes, then tiles coded exactly
+    smoothed: bool = False  # the payload holds codes, then (after any exact tiles) a smoothing map
+
+    @property
+    def sections(self) -> bool:
+        """Whether the payload is split: codes, then exact tiles and/or a smoothing map."""
+        return self.exact_tiles or self.smoothed
 
     @property
     def has_alpha(self) -> bool:
@@ -82,26 +92,40 @@ class Container:
     payload: bytes  # entropy-coded indices (the code part alone in a file with exact tiles)
     alpha: bytes  # zlib-compressed alpha plane, empty without alpha
     tiles: bytes = b""  # the exact tiles' payload, empty without the flag
+    smoothing: bytes = b""  # the smoothing payload, empty without the flag
 
 
-def payload_size(code: bytes, tiles: bytes = b"") -> int:
-    """The header's ``payload_size`` of a code payload and (if any) an exact tiles' payload."""
-    return len(code) + (SPLIT.size + len(tiles) if tiles else 0)
+def _joined(code: bytes, tiles: bytes, smoothing: bytes) -> bytes:
+    """The payload of codes and sections: ``code_size``, the codes, then each section present
+    (exact tiles, smoothing), every one but the last after its own length."""
+    sections = [part for part in (tiles, smoothing) if part]
+    if not sections:
+        return code
+    return b"".join([SPLIT.pack(len(code)), code, *(SPLIT.pack(len(part)) + part for part in sections[:-1]),
+                     sections[-1]])
 
 
-def pack(header: Header, payload: bytes, alpha: bytes = b"", tiles: bytes = b"") -> bytes:
-    """Serialise a header and its payloads (codes or palette, exact tiles, alpha) into a complete file."""
-    if payload_size(payload, tiles) != header.payload_size or len(alpha) != header.alpha_size:
+def payload_size(code: bytes, tiles: bytes = b"", smoothing: bytes = b"") -> int:
+    """The header's ``payload_size`` of a code payload and (if any) exact tiles' and smoothing payloads."""
+    sections = [part for part in (tiles, smoothing) if part]
+    return len(code) + sum(len(part) for part in sections) + SPLIT.size * len(sections)
+
+
+def pack(header: Header, payload: bytes, alpha: bytes = b"", tiles: bytes = b"", smoothing: bytes = b"") -> bytes:
+    """Serialise a header and its payloads (codes or palette, exact tiles, smoothing, alpha) into a complete file."""
+    if payload_size(payload, tiles, smoothing) != header.payload_size or len(alpha) != header.alpha_size:
         raise ValueError("payload sizes disagree with the header")
     if header.has_alpha != bool(alpha):
         raise ValueError("alpha payload present iff the mode has alpha")
     if header.palette and header.fingerprint != NO_MODEL:
         raise ValueError("a palette file names no model")
-    if header.exact_tiles != bool(tiles) or (header.palette and header.exact_tiles):
-        raise ValueError("exact tiles go with codes, iff the header says so")
-    if tiles:
-        payload = SPLIT.pack(len(payload)) + payload + tiles
-    flags = (PALETTE_FLAG if header.palette else 0) | (EXACT_TILES_FLAG if header.exact_tiles else 0)
+    if header.exact_tiles != bool(tiles) or header.smoothed != bool(smoothing) or (header.palette and header.sections):
+        raise ValueError("exact tiles and smoothing go with codes, iff the header says so")
+    if header.smoothed and header.version < 15:
+        raise ValueError("smoothing needs format version 15")
+    payload = _joined(payload, tiles, smoothing)
+    flags = ((PALETTE_FLAG if header.palette else 0) | (EXACT_TILES_FLAG if header.exact_tiles else 0)
+             | (SMOOTHED_FLAG if header.smoothed else 0))
     fields = (MAGIC, header.version, MODE_CODES[header.mode], header.quality, flags,
               header.fingerprint,
               header.width, header.height, header.payload_size, header.alpha_size)
@@ -133,9 +157,9 @@ def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
         raise CorruptError(f"unknown colour mode code {mode}")
     if flags & ~FLAGS[version]:
         raise CorruptError(f"reserved flags are set ({flags:#04x})")
-    palette, exact_tiles = bool(flags & PALETTE_FLAG), bool(flags & EXACT_TILES_FLAG)
-    if palette and exact_tiles:
-        raise CorruptError("a palette file cannot have exact tiles")
+    palette, exact_tiles, smoothed = bool(flags & PALETTE_FLAG), bool(flags & EXACT_TILES_FLAG), bool(flags & SMOOTHED_FLAG)
+    if palette and (exact_tiles or smoothed):
+        raise CorruptError("a palette file cannot have exact tiles or smoothing")
     if palette and fp != NO_MODEL:
         raise CorruptError("a palette file names a model")
     if quality > 100:
@@ -155,9 +179,10 @@ def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
     if pixels > max_pixels:
         raise ImageTooLargeError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels "
                                  "(raise it with max_pixels= or --max-pixels)")
-    if exact_tiles and payload_size < 2 * SPLIT.size:
-        raise CorruptError("payload too short to hold codes and exact tiles")
-    return Header(MODES[mode], quality, fp, width, height, payload_size, alpha_size, version, palette, exact_tiles)
+    if payload_size < (exact_tiles + smoothed) * 2 * SPLIT.size:
+        raise CorruptError("payload too short to hold codes and its sections")
+    return Header(MODES[mode], quality, fp, width, height, payload_size, alpha_size, version, palette, exact_tiles,
+                  smoothed)
 
 
 def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Container:
@@ -174,13 +199,21 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Container:
     if zlib.crc32(body) != body_crc:
         raise CorruptError("payload checksum mismatch: the file is corrupted")
     payload, alpha = body[: header.payload_size], body[header.payload_size :]
-    if not header.exact_tiles:
+    if not header.sections:
         return Container(header, payload, alpha)
-    (code_size,) = SPLIT.unpack_from(payload)
-    if code_size % 4 or SPLIT.size + code_size >= len(payload):
-        raise CorruptError(f"code payload of {code_size} bytes does not leave whole words of exact tiles "
-                           f"in a payload of {len(payload)}")
-    return Container(header, payload[SPLIT.size:SPLIT.size + code_size], alpha, payload[SPLIT.size + code_size:])
+    names = ["code payload"] + ["exact tiles"] * header.exact_tiles + ["smoothing"] * header.smoothed
+    parts, at = [], 0
+    for name, following in zip(names, names[1:]):  # every part but the last after its length
+        (size,) = SPLIT.unpack_from(payload, at)
+        if size % 4 or at + SPLIT.size + size >= len(payload):
+            raise CorruptError(f"{name} of {size} bytes does not leave whole words of {following} "
+                               f"in a payload of {len(payload)}")
+        parts.append(payload[at + SPLIT.size:at + SPLIT.size + size])
+        at += SPLIT.size + size
+    parts.append(payload[at:])
+    sections = dict(zip(names, parts))
+    return Container(header, sections["code payload"], alpha, sections.get("exact tiles", b""),
+                     sections.get("smoothing", b""))
 
 
 def read_file(source: str | os.PathLike | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:

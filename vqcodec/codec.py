@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image
 
-from . import bitstream, correction, exact, models, palette, tiling
+from . import bitstream, correction, exact, models, palette, smooth, tiling
 from .correction import Correction
 from .metrics import psnr
 from .prior import check_shape, index_maps
@@ -208,6 +208,7 @@ class _Encoding:
             return lossless[0], None, correction.NONE, lossless[1]  # no code file can be as small
         visible = None if self._hidden is None else ~self._hidden  # the fill under alpha 0 is not seen
         coded = self._best_with_tiles(quality, self._codes(self.latents, quality, visible), visible)
+        coded = self._smoothed(quality, coded, visible)
         if lossless is not None and len(lossless[0]) <= len(coded[0]):  # the image itself in no more bytes
             return lossless[0], None, correction.NONE, lossless[1]
         return coded
@@ -252,6 +253,37 @@ class _Encoding:
         weight = 8 * bit_weight(self.model.lambdas[quality])  # per byte, in squared 8-bit levels
         costs = [squared_error(f[3], self.px.rgb, visible) + weight * len(f[0]) for f in (plain, mixed)]
         return plain if costs[0] <= costs[1] else mixed
+
+    @cached_property
+    def _smooth_candidates(self) -> np.ndarray:
+        """The tiles smooth enough to try filtering (smooth.candidates), found once."""
+        return smooth.candidates(self.px.rgb)
+
+    def _smoothed(self, quality: int, coded: tuple, visible: np.ndarray | None) -> tuple:
+        """``coded``, a file of codes (and exact tiles), or the same with a smoothing map
+        (:mod:`smooth`) if that scores better (squared error where ``visible`` plus bits at the
+        quality's rate weight). An image with few smooth tiles is not decoded for it."""
+        data, indices, fix, rgb = coded
+        container = bitstream.unpack(data)
+        exact_grid = self._tiles[0] if container.header.exact_tiles else None
+        tiles = self._smooth_candidates if exact_grid is None else self._smooth_candidates & ~exact_grid
+        if not tiles.any() or (rgb is None and tiles.mean() < smooth.SHARE):
+            return coded
+        if rgb is None:
+            rgb = self._decoded(quality, indices, fix)
+        per_bit = bit_weight(self.model.lambdas[quality])
+        error = smooth.errors(rgb, self.px.rgb, tiles, visible)
+        strengths = smooth.choose(error, per_bit, exact_grid)
+        if not strengths.any():
+            return data, indices, fix, rgb
+        payload = smooth.encode(strengths, exact_grid)
+        header = replace(container.header, smoothed=True,
+                         payload_size=bitstream.payload_size(container.payload, container.tiles, payload))
+        saved = (error[0] - np.take_along_axis(error, strengths[None], axis=0)[0]).sum()
+        if saved <= 8 * per_bit * (header.payload_size - container.header.payload_size):
+            return data, indices, fix, rgb
+        return (bitstream.pack(header, container.payload, container.alpha, container.tiles, payload), indices, fix,
+                smooth.apply(rgb, strengths))
 
     def _palette_file(self, quality: int) -> tuple[bytes, np.ndarray] | None:
         """The lossless palette file of the image (:mod:`palette`) and the pixels it holds, if the
@@ -428,10 +460,15 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
     alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
     if hdr.palette:  # the pixels themselves: no model
         rgb = palette.decode(container.payload, hdr.width, hdr.height)
-    elif hdr.exact_tiles:  # the codes' image, then the tiles over it
+    elif hdr.sections:  # the codes' image, then the exact tiles over it, then the smoothed tiles filtered
         rgb = _synthesise(container, model)
-        mask, pixels = exact.decode(container.tiles, hdr.width, hdr.height)
-        rgb = np.where(mask[..., None], pixels, rgb)
+        exact_grid = None
+        if hdr.exact_tiles:
+            mask, pixels = exact.decode(container.tiles, hdr.width, hdr.height)
+            rgb = np.where(mask[..., None], pixels, rgb)
+            exact_grid = mask[::exact.TILE, ::exact.TILE]
+        if hdr.smoothed:
+            rgb = smooth.apply(rgb, smooth.decode(container.smoothing, hdr.width, hdr.height, exact_grid))
     else:
         rgb = _synthesise(container, model)
     return from_rgb(rgb, hdr.mode, alpha)

@@ -224,6 +224,43 @@ class Reader:
         return np.array_equal(self._echo.get_compressed(), self._words)
 
 
+def _map_rows(counts: np.ndarray, above: np.ndarray) -> np.ndarray:
+    rows = counts[above].astype(np.float64)
+    return rows / rows.sum(axis=1, keepdims=True)
+
+
+def encode_tile_map(encoder, grid: np.ndarray, symbols: int, coded: np.ndarray | None = None) -> None:
+    """Code a map of tiles (rows, columns; each a symbol below ``symbols``) row by row, a row's
+    tiles in one call, each under adaptive counts of the symbols coded so far below a tile above
+    of the same symbol as its own tile above (0 in the first row and under a tile not coded).
+    Tiles outside ``coded`` (rows, columns, bool) are skipped: the decoder knows them already.
+    Exact tiles' map and the smoothing map (:mod:`exact`, :mod:`smooth`; docs/format.md)."""
+    counts = np.ones((symbols, symbols), np.int64)
+    above = np.zeros(grid.shape[1], np.int64)
+    for r, row in enumerate(grid.astype(np.int64)):
+        keep = np.ones(row.size, bool) if coded is None else coded[r]
+        if keep.any():
+            encoder.encode(row[keep].astype(np.int32), categorical_family, _map_rows(counts, above[keep]))
+            np.add.at(counts, (above[keep], row[keep]), 1)
+        above = np.where(keep, row, 0)
+
+
+def decode_tile_map(decoder: Reader, rows: int, cols: int, symbols: int,
+                    coded: np.ndarray | None = None) -> np.ndarray:
+    """Inverse of :func:`encode_tile_map`: the map (rows, columns, int64), 0 where not coded.
+    Call inside :func:`coder_errors`."""
+    counts = np.ones((symbols, symbols), np.int64)
+    grid = np.zeros((rows, cols), np.int64)
+    above = np.zeros(cols, np.int64)
+    for r in range(rows):
+        keep = np.ones(cols, bool) if coded is None else coded[r]
+        if keep.any():
+            grid[r, keep] = decoder.decode(categorical_family, _map_rows(counts, above[keep]))
+            np.add.at(counts, (above[keep], grid[r, keep]), 1)
+        above = grid[r]
+    return grid
+
+
 def finish(decoder: Reader, what: str) -> None:
     """Read a stream's terminator and check the stream ends with it: a decoder that ran off the
     end of its data, a payload spliced from elsewhere, or any word other than the encoder's

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import palette
-from .entropy import TERMINATOR, Reader, categorical_family, coder_errors, finish, queue, uniform_byte
+from .entropy import TERMINATOR, Reader, coder_errors, decode_tile_map, encode_tile_map, finish, queue, uniform_byte
 from .errors import CorruptError
 
 #: Side of a tile in pixels: the colour correction's cell, 8 x 8 latents.
@@ -162,11 +162,6 @@ def merged(rgb: np.ndarray, where: np.ndarray, table: tuple[np.ndarray, np.ndarr
     return out
 
 
-def _map_probabilities(counts: np.ndarray, above: np.ndarray) -> np.ndarray:
-    rows = counts[above].astype(np.float64)
-    return rows / rows.sum(axis=1, keepdims=True)
-
-
 def encode(rgb: np.ndarray, tiles: np.ndarray, bits: np.ndarray | None = None) -> bytes:
     """The exact tiles' payload of ``rgb`` (H, W, 3) for ``tiles`` (as :func:`candidates` gives);
     ``bits`` (H, W, zeros) gets each pixel's information content (palette.encode_into)."""
@@ -174,12 +169,7 @@ def encode(rgb: np.ndarray, tiles: np.ndarray, bits: np.ndarray | None = None) -
     if tiles.shape != grid_shape(width, height) or not tiles.any() or not palette.codable(width, height):
         raise ValueError("not tiles the exact tiles' payload codes")
     encoder = queue.RangeEncoder()
-    counts = np.ones((2, 2), np.int64)
-    above = np.zeros(tiles.shape[1], np.int64)
-    for row in tiles.astype(np.int64):
-        encoder.encode(row.astype(np.int32), categorical_family, _map_probabilities(counts, above))
-        np.add.at(counts, (above, row), 1)
-        above = row
+    encode_tile_map(encoder, tiles, 2)
     mask = pixels_of(tiles, width, height)
     v = palette.packed(rgb)
     seen = np.unique(v[mask])
@@ -199,13 +189,7 @@ def decode(payload: bytes, width: int, height: int) -> tuple[np.ndarray, np.ndar
     rows, cols = grid_shape(width, height)
     with coder_errors():
         decoder = Reader(payload)
-        counts = np.ones((2, 2), np.int64)
-        tiles = np.zeros((rows, cols), bool)
-        above = np.zeros(cols, np.int64)
-        for r in range(rows):
-            row = decoder.decode(categorical_family, _map_probabilities(counts, above)).astype(np.int64)
-            np.add.at(counts, (above, row), 1)
-            tiles[r], above = row.astype(bool), row
+        tiles = decode_tile_map(decoder, rows, cols, 2).astype(bool)
         if not tiles.any():
             raise CorruptError("exact tiles' payload marks no tile")
         mask = pixels_of(tiles, width, height)

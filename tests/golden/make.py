@@ -30,7 +30,9 @@ ASSET = Path(__file__).resolve().parents[2] / "vqcodec" / "assets" / "coffee.png
 def cases() -> dict[str, tuple[Image.Image, int]]:
     """Name -> (image, quality): a photo at low, default and high quality, grayscale, alpha, a
     strip wider than one 1024-pixel tile, an image of few colours (a palette file where the
-    release has them) and a drawn window with a photo inset (exact tiles where the release has them)."""
+    release has them), a drawn window with a photo inset (exact tiles where the release has them)
+    and a slightly noisy ramp under a drawn panel (a smoothing map where the release has them, at
+    quality 10 beside exact tiles)."""
     photo = Image.open(ASSET).convert("RGB")
     crop = photo.crop((250, 120, 343, 190))  # 93 x 70: neither side a multiple of 8
     strip = photo.crop((0, 200, 600, 224))
@@ -53,10 +55,19 @@ def cases() -> dict[str, tuple[Image.Image, int]]:
     for i in range(6):
         draw.text((6, 26 + 14 * i), "tiles of text, exact", fill=(30, 30, 40), font=ImageFont.load_default(size=12))
     window.paste(photo.crop((250, 100, 346, 172)), (100, 60))
+    y, x = np.mgrid[0:192, 0:256]
+    t = (x * 0.8 + y * 0.6) / (256 * 0.8 + 192 * 0.6)
+    shades = np.stack([30 + 180 * t, 90 + 100 * t, 200 - 120 * t], -1) + np.random.default_rng(0).normal(0, 1, (192, 256, 3))
+    banner = Image.fromarray(np.clip(np.rint(shades), 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(banner)
+    draw.rectangle((192, 0, 255, 63), fill=(250, 250, 248))
+    for i in range(3):
+        draw.text((196, 6 + 18 * i), "exact", fill=(30, 30, 40), font=ImageFont.load_default(size=14))
     return {
         "photo-q5": (crop, 5), "photo-q55": (crop, 55), "photo-q95": (crop, 95),
         "gray-q55": (crop.convert("L"), 55), "alpha-q55": (rgba, 55), "wide-q30": (wide, 30),
         "drawn-q55": (Image.fromarray(drawn), 55), "window-q30": (window, 30),
+        "ramp-q10": (banner, 10), "ramp-q55": (banner, 55),
     }
 
 
@@ -88,6 +99,8 @@ def main(model_path: str, out: str) -> None:
                  "palette": bool(getattr(header, "palette", False)), "written_by": commit}
         if getattr(header, "exact_tiles", False):
             entry["exact_tiles"] = True
+        if getattr(header, "smoothed", False):
+            entry["smoothed"] = True
         if not entry["palette"]:
             h, w = math.ceil(header.height / 8), math.ceil(header.width / 8)
             indices = model.coder.decode(container.payload, h, w, header.quality)[0]
