@@ -92,11 +92,15 @@ def filtered(rgb: np.ndarray, strength: int, y0: int, y1: int, x0: int, x1: int)
     height, width = rgb.shape[:2]
     r = RADII[strength - 1]
     reach = PASSES * r
-    edge, mirror = _extended(height, y0 - reach, y1 + reach)
-    rows = 2 * rgb[edge].astype(np.float64) - rgb[mirror]
     chunks = -(-(x1 - x0) // TILE)
-    edge, mirror = _extended(width, x0 - reach, x0 + chunks * TILE + reach)
-    window = 2 * rows[:, edge] - rows[:, mirror]  # (y1 - y0 + 2 reach, columns, 3)
+    ey, my = _extended(height, y0 - reach, y1 + reach)
+    ex, mx = _extended(width, x0 - reach, x0 + chunks * TILE + reach)
+
+    def at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return rgb[np.ix_(rows, cols)].astype(np.float64)
+
+    # E = 2 Row(y, edge x) - Row(y, mirror x), Row = 2 I(edge y, .) - I(mirror y, .): window-sized gathers only
+    window = 4 * at(ey, ex) - 2 * at(my, ex) - 2 * at(ey, mx) + at(my, mx)  # (y1 - y0 + 2 reach, columns, 3)
     across = (_kernel(r, y1 - y0) @ window.reshape(window.shape[0], -1)).reshape(y1 - y0, -1, 3)
     strips = sliding_window_view(across.transpose(0, 2, 1), TILE + 2 * reach, axis=2)[:, :, ::TILE]
     total = (strips @ _kernel(r, TILE).T).reshape(y1 - y0, 3, -1).transpose(0, 2, 1)[:, :x1 - x0]
