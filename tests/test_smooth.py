@@ -91,13 +91,46 @@ def test_a_linear_ramp_stays_a_ramp_up_to_the_border(strength):
     assert np.abs(out.astype(int) - rgb).max() <= 1
 
 
-def test_apply_filters_only_the_tiles_of_a_strength_and_reads_the_image_as_given():
-    rgb = smooth_image(3 * TILE, 2 * TILE, 1)
-    strengths = np.array([[0, 2, 0], [5, 0, 0]])
+def _blended_by_the_spec(rgb: np.ndarray, strengths: np.ndarray) -> np.ndarray:
+    """docs/format.md's blend, pixel by pixel: in a smoothed tile, the four tiles whose centres
+    (64 k + 32) surround the pixel, clamped to the image's tiles, weighted bilinearly out of 64 x 64."""
+    height, width = rgb.shape[:2]
+    rows, cols = strengths.shape
+    by = {0: rgb.astype(np.int64)}
+    by.update({s: smooth.filtered(rgb, s, 0, height, 0, width).astype(np.int64) for s in range(1, smooth.SYMBOLS)})
+    out = rgb.copy()
+
+    def near(p: int, n: int) -> list[tuple[int, int]]:
+        k, w = (p - TILE // 2) // TILE, (p - TILE // 2) % TILE
+        return [(min(max(k, 0), n - 1), TILE - w), (min(max(k + 1, 0), n - 1), w)]
+
+    for y in range(height):
+        for x in range(width):
+            if strengths[y // TILE, x // TILE]:
+                total = sum(wr * wc * by[int(strengths[r, c])][y, x] for r, wr in near(y, rows) for c, wc in near(x, cols))
+                out[y, x] = (total + TILE * TILE // 2) // (TILE * TILE)
+    return out
+
+
+def test_apply_blends_the_filters_of_the_surrounding_tiles_in_smoothed_tiles_alone():
+    rgb = smooth_image(3 * TILE, 2 * TILE - 9, 1)
+    strengths = np.array([[0, 2, 6], [5, 0, 1]])
     out = smooth.apply(rgb, strengths)
-    assert np.array_equal(out[:TILE, :TILE], rgb[:TILE, :TILE]) and np.array_equal(out[TILE:, TILE:], rgb[TILE:, TILE:])
-    assert np.array_equal(out[:TILE, TILE:2 * TILE], smooth.filtered(rgb, 2, 0, TILE, 0, 3 * TILE)[:, TILE:2 * TILE])
-    assert np.array_equal(out[TILE:, :TILE], smooth.filtered(rgb, 5, TILE, 2 * TILE, 0, TILE))
+    assert np.array_equal(out, _blended_by_the_spec(rgb, strengths))
+    assert np.array_equal(out[:TILE, :TILE], rgb[:TILE, :TILE]) and np.array_equal(out[TILE:, TILE:2 * TILE], rgb[TILE:, TILE:2 * TILE])
+    same = smooth.apply(rgb, np.full((2, 3), 4))  # one strength everywhere: the filter itself
+    assert np.array_equal(same, smooth.filtered(rgb, 4, 0, 2 * TILE - 9, 0, 3 * TILE))
+
+
+def test_tiles_of_different_strengths_meet_without_a_seam():
+    """The step across the boundary between a lightly and a heavily smoothed tile of a mottled
+    ramp is no larger than the steps inside them (unblended, it was a level or two more)."""
+    rng = np.random.default_rng(3)
+    mottled = np.clip(ramp(2 * TILE, TILE).astype(int) + np.kron(rng.integers(-3, 4, (8, 16, 1)), np.ones((8, 8, 1), int)),
+                      0, 255).astype(np.uint8)
+    out = smooth.apply(mottled, np.array([[2, 6]])).astype(int)
+    steps = np.abs(np.diff(out, axis=1)).max(axis=(0, 2))
+    assert steps[TILE - 1] <= max(steps[TILE - 8:TILE - 1].max(), steps[TILE:TILE + 7].max())
 
 
 @settings(max_examples=30, deadline=None)

@@ -279,11 +279,12 @@ class _Encoding:
         payload = smooth.encode(strengths, exact_grid)
         header = replace(container.header, smoothed=True,
                          payload_size=bitstream.payload_size(container.payload, container.tiles, payload))
-        saved = (error[0] - np.take_along_axis(error, strengths[None], axis=0)[0]).sum()
+        smoothed = smooth.apply(rgb, strengths)  # blended: its error is not quite the tiles' own
+        saved = squared_error(rgb, self.px.rgb, visible) - squared_error(smoothed, self.px.rgb, visible)
         if saved <= 8 * per_bit * (header.payload_size - container.header.payload_size):
             return data, indices, fix, rgb
         return (bitstream.pack(header, container.payload, container.alpha, container.tiles, payload), indices, fix,
-                smooth.apply(rgb, strengths))
+                smoothed)
 
     def _palette_file(self, quality: int) -> tuple[bytes, np.ndarray] | None:
         """The lossless palette file of the image (:mod:`palette`) and the pixels it holds, if the

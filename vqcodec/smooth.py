@@ -130,38 +130,85 @@ def filtered(rgb: np.ndarray, strength: int, y0: int, y1: int, x0: int, x1: int)
     return np.clip((total.astype(np.int64) + divisor // 2) // divisor, 0, 255).astype(np.uint8)
 
 
-def apply(rgb: np.ndarray, strengths: np.ndarray) -> np.ndarray:
-    """``rgb`` (H, W, 3 uint8) with each tile of strength s > 0 replaced by its pixels filtered
-    at s; every filter reads ``rgb`` as given."""
+def _bands(rgb: np.ndarray, needs: dict[int, np.ndarray]):
+    """For each row of tiles: its first and last pixel row and, for each strength s in ``needs``
+    (s -> tiles, bool), a band of the image filtered at s over the tiles of that row that need it
+    (anything elsewhere): a tile row at a time, so memory stays a few bands."""
     height, width = rgb.shape[:2]
-    out = rgb.copy()
-    for r in range(strengths.shape[0]):
+    for r in range(-(-height // TILE)):
         y0, y1 = r * TILE, min(height, (r + 1) * TILE)
-        for s in np.unique(strengths[r][strengths[r] > 0]).tolist():
-            cols = np.flatnonzero(strengths[r] == s)
-            for start in range(cols[0] * TILE, (cols[-1] + 1) * TILE, _COLUMNS):
-                x0, x1 = start, min(width, (cols[-1] + 1) * TILE, start + _COLUMNS)
-                band = filtered(rgb, s, y0, y1, x0, x1)
-                for c in cols[(cols * TILE >= x0) & (cols * TILE < x1)].tolist():
-                    a, b = c * TILE, min(width, (c + 1) * TILE)
-                    out[y0:y1, a:b] = band[:, a - x0:b - x0]
+        bands = {}
+        for s, tiles in needs.items():
+            cols = np.flatnonzero(tiles[r])
+            if cols.size:
+                band = bands[s] = np.zeros((y1 - y0, width, 3), np.uint8)
+                for x0 in range(cols[0] * TILE, min(width, (cols[-1] + 1) * TILE), _COLUMNS):
+                    x1 = min(width, (cols[-1] + 1) * TILE, x0 + _COLUMNS)
+                    band[:, x0:x1] = filtered(rgb, s, y0, y1, x0, x1)
+        yield r, y0, y1, bands
+
+
+def _weights(n: int, tiles: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For positions 0 .. n - 1 of an axis: the two tiles whose centres (64 k + 32) are nearest on
+    either side (clamped to the tiles there are) and the second's weight of 64, the first's 64 minus it."""
+    offset = np.arange(n) - TILE // 2
+    first = np.floor_divide(offset, TILE)
+    return np.clip(first, 0, tiles - 1), np.clip(first + 1, 0, tiles - 1), offset - TILE * first
+
+
+def apply(rgb: np.ndarray, strengths: np.ndarray) -> np.ndarray:
+    """``rgb`` (H, W, 3 uint8) with each pixel of a tile of strength s > 0 replaced by the blend of
+    the image filtered at the strengths of the four tiles whose centres surround it, bilinear
+    weights out of 64 x 64 (strength 0: the pixel as given). Blending, neighbouring tiles of
+    different strengths meet without a seam (one showed as a step of a level or two across a
+    smooth ramp). Every filter reads ``rgb`` as given."""
+    height, width = rgb.shape[:2]
+    rows, cols = strengths.shape
+    out = rgb.copy()
+    smoothed = strengths > 0
+    around = np.pad(strengths, 1, mode="edge")
+    needs: dict[int, np.ndarray] = {}
+    for dy in range(3):
+        for dx in range(3):
+            near = around[dy:dy + rows, dx:dx + cols]
+            for s in np.unique(near[smoothed]).tolist():
+                if s:
+                    needs[s] = needs.get(s, np.zeros((rows, cols), bool)) | (smoothed & (near == s))
+    left, right, wx = _weights(width, cols)
+    top, bottom, wy = _weights(height, rows)
+    for r, y0, y1, bands in _bands(rgb, needs):
+        if not smoothed[r].any():
+            continue
+        stack = np.zeros((SYMBOLS, y1 - y0, width, 3), np.uint8)
+        stack[0] = rgb[y0:y1]
+        for s, band in bands.items():
+            stack[s] = band
+        total = np.zeros((y1 - y0, width, 3), np.int64)
+        for tile_rows, row_weight in ((top[y0:y1], TILE - wy[y0:y1]), (bottom[y0:y1], wy[y0:y1])):
+            for tile_cols, col_weight in ((left, TILE - wx), (right, wx)):
+                which = strengths[tile_rows[:, None], tile_cols[None, :]]
+                value = np.take_along_axis(stack, which[None, :, :, None], axis=0)[0]
+                total += (row_weight[:, None] * col_weight[None, :])[..., None] * value
+        blended = ((total + TILE * TILE // 2) // (TILE * TILE)).astype(np.uint8)
+        mask = np.repeat(smoothed[r], TILE)[:width]
+        out[y0:y1, mask] = blended[:, mask]
     return out
 
 
 def errors(decoded: np.ndarray, original: np.ndarray, tiles: np.ndarray,
            visible: np.ndarray | None = None) -> np.ndarray:
-    """Squared error (where ``visible``) of each tile at each strength: (SYMBOLS, rows, columns),
-    strength 0 everywhere, the others only in ``tiles`` (inf elsewhere)."""
+    """Squared error (where ``visible``) of each tile at each strength, the tile filtered alone
+    (no blend): (SYMBOLS, rows, columns), strength 0 everywhere, the others only in ``tiles``
+    (inf elsewhere)."""
     height, width = decoded.shape[:2]
     weight = np.ones((height, width)) if visible is None else visible.astype(np.float64)
-
-    def per_tile(rgb: np.ndarray) -> np.ndarray:
-        return tile_sums(((rgb.astype(np.int32) - original) ** 2).sum(axis=2) * weight)
-
+    squared = lambda rgb, y0, y1: ((rgb.astype(np.int32) - original[y0:y1]) ** 2).sum(axis=2) * weight[y0:y1]
     out = np.full((SYMBOLS, *tiles.shape), np.inf)
-    out[0] = per_tile(decoded)
-    for s in range(1, SYMBOLS):
-        out[s][tiles] = per_tile(apply(decoded, np.where(tiles, s, 0)))[tiles]
+    out[0] = tile_sums(squared(decoded, 0, height))
+    for r, y0, y1, bands in _bands(decoded, {s: tiles for s in range(1, SYMBOLS)}):
+        for s, band in bands.items():
+            sums = tile_sums(np.vstack([squared(band, y0, y1), np.zeros((TILE - (y1 - y0), width))]))[0]
+            out[s, r, tiles[r]] = sums[tiles[r]]
     return out
 
 
