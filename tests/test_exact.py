@@ -46,6 +46,16 @@ def test_drawn_tiles_are_candidates_and_noisy_or_unseen_ones_are_not():
     assert exact.candidates(rng.integers(0, 256, (100, 100, 3), dtype=np.uint8)) is None
 
 
+def test_ramps_the_smoothing_map_serves_are_no_candidates_but_flat_tiles_stay():
+    """A ramp repeats its neighbours (a candidate) but costs less filtered (vqcodec/smooth.py):
+    among the tiles smoothing may serve, only those of at most SMOOTH_COLOURS colours stay."""
+    y, x = np.mgrid[0:TILE, 0:2 * TILE]
+    rgb = np.stack([40 + x // 3, 60 + y // 3, 100 + (x + y) // 4], -1).astype(np.uint8)  # repeats, many colours
+    rgb[:, TILE:] = (200, 200, 200)  # flat
+    assert exact.candidates(rgb).tolist() == [[True, True]]
+    assert exact.candidates(rgb, smooth=np.array([[True, True]])).tolist() == [[False, True]]
+
+
 def test_candidates_stop_at_the_colours_a_palette_holds():
     """Tiles of 256 colours each, all different: only 16 fit in one palette section."""
     values = np.arange(32 * 256, dtype=np.int32).reshape(32, 16, 16).repeat(4, axis=1).repeat(4, axis=2)

@@ -136,7 +136,7 @@ class _Encoding:
         """The image's exact tiles (:mod:`exact`): their map, pixel mask and the latents of the
         image with them filled smoothly (what the codes code), or None where the tiles are under
         exact.FILL_SHARE of the image (the codes of the image itself serve); None if it has none."""
-        tiles = exact.candidates(self.px.rgb, self._hidden)
+        tiles = exact.candidates(self.px.rgb, self._hidden, self._smooth_candidates)
         if tiles is None:
             return None
         height, width = self.px.rgb.shape[:2]

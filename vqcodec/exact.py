@@ -37,6 +37,11 @@ MIN_MATCHING = 0.75
 #: text on a background: 0.56-0.72 on the drawn kinds' tiles that miss MIN_MATCHING, where
 #: photos' tiles of few colours reach 0.43 at their 95th percentile on Kodak).
 MIN_TWO_COLOURS = 0.5
+#: A tile the smoothing map may serve (smooth.candidates) with more colours than this is no
+#: candidate: a ramp repeats its neighbours but is cheaper filtered than exact, and as a candidate
+#: it made the encoder code the image twice (a 2400 x 1600 ramp: 14 of its 23 s, for a file
+#: without exact tiles).
+SMOOTH_COLOURS = 16
 #: Pixels inside areas of one colour (:func:`merge_table`) that make it a colour never merged.
 FLAT_PIXELS = 64
 #: The least share of an image's tiles that are candidates for the encoder to code the rest from
@@ -79,13 +84,13 @@ def _matching(band: np.ndarray, above: np.ndarray | None) -> np.ndarray:
     return (c == p[1:, :-2]) | (c == p[:-1, 1:-1]) | (c == p[:-1, :-2]) | (c == p[:-1, 2:])
 
 
-def candidates(rgb: np.ndarray, hidden: np.ndarray | None = None) -> np.ndarray | None:
+def candidates(rgb: np.ndarray, hidden: np.ndarray | None = None, smooth: np.ndarray | None = None) -> np.ndarray | None:
     """The tiles (rows, columns, bool) an encoder may code exactly: those with a pixel seen (not
     ``hidden``) and at most MAX_TILE_COLOURS colours, whose seen pixels mostly (MIN_MATCHING)
     repeat a neighbour or are mostly (MIN_TWO_COLOURS) of two colours, as drawn things are and
     photos are not; fewest colours first while all of them together (black for hidden pixels,
-    as coded) have at most palette.MAX_COLOURS. None if there is none or the image's shape
-    cannot hold a palette section."""
+    as coded) have at most palette.MAX_COLOURS; of the tiles in ``smooth``, only those of at most
+    SMOOTH_COLOURS colours. None if there is none or the image's shape cannot hold a palette section."""
     height, width = rgb.shape[:2]
     if not palette.codable(width, height):
         return None
@@ -109,7 +114,7 @@ def candidates(rgb: np.ndarray, hidden: np.ndarray | None = None) -> np.ndarray 
                 colours, runs = colours[1:], runs[1:]
                 if unseen[:, c * TILE:(c + 1) * TILE].any():
                     colours = np.union1d(colours, [0])  # hidden pixels are coded black
-            if colours.size > MAX_TILE_COLOURS:
+            if colours.size > (SMOOTH_COLOURS if smooth is not None and smooth[r, c] else MAX_TILE_COLOURS):
                 continue
             if shares[c] >= MIN_MATCHING or np.sort(runs)[-2:].sum() >= MIN_TWO_COLOURS * seen[c]:
                 found.append((colours.size, r, int(c), colours.astype(np.int32)))
