@@ -45,22 +45,33 @@ SYMBOLS = len(RADII) + 1
 #: (noise of deviation 1.5 levels included) and 1.5% of Kodak's tiles, skies.
 CANDIDATE_ERROR = 4.0
 #: The least share of an image's tiles that are candidates for the encoder to decode the image
-#: to choose strengths (a decoder pass it would not make otherwise); when it decodes anyway
-#: (exact tiles, a PSNR to report) any candidate is tried. Kodak: one image of 24 has 10%.
+#: to choose strengths (a decoder pass it would not make otherwise); when it has decoded anyway
+#: (for exact tiles, or refining at an effort) any candidate is tried. Kodak: one image of 24 has 10%.
 SHARE = 0.1
 #: Output columns filtered at a time: bounds the memory of a wide image's band.
 _COLUMNS = 2048
 
 
+def _row_sums(values: np.ndarray) -> np.ndarray:
+    """The sums of ``values`` (h <= TILE rows, W) over each tile of one row of tiles."""
+    return tile_sums(np.vstack([values, np.zeros((TILE - values.shape[0], values.shape[1]), values.dtype)]))[0]
+
+
 def candidates(rgb: np.ndarray) -> np.ndarray:
     """The tiles (rows, columns, bool) smooth enough for the encoder to try filtering (as the
-    image is, not as decoded: the gate costs 13 ms on a Kodak image, not a decoder pass)."""
+    image is, not as decoded: the gate costs 13 ms on a Kodak image, not a decoder pass); a row
+    of tiles at a time, so a large image holds one more uint8 copy of itself and no more."""
     height, width = rgb.shape[:2]
     image = Image.fromarray(rgb)
     small = image.resize((max(1, width // 16), max(1, height // 16)), Image.Resampling.BOX)
-    near = np.asarray(small.resize((width, height), Image.Resampling.BILINEAR), np.int32)
-    error = ((near - rgb) ** 2).mean(axis=2)
-    return tile_sums(error) / tile_sums(np.ones((height, width))) < CANDIDATE_ERROR
+    near = np.asarray(small.resize((width, height), Image.Resampling.BILINEAR))
+    count = _row_sums(np.ones((TILE, width)))
+    found = np.zeros(grid_shape(width, height), bool)
+    for r in range(found.shape[0]):
+        rows = slice(r * TILE, (r + 1) * TILE)
+        error = ((near[rows].astype(np.int32) - rgb[rows]) ** 2).mean(axis=2)
+        found[r] = _row_sums(error) / (count * error.shape[0] / TILE) < CANDIDATE_ERROR
+    return found
 
 
 def _mirror(i: np.ndarray, n: int) -> np.ndarray:
@@ -199,16 +210,17 @@ def errors(decoded: np.ndarray, original: np.ndarray, tiles: np.ndarray,
            visible: np.ndarray | None = None) -> np.ndarray:
     """Squared error (where ``visible``) of each tile at each strength, the tile filtered alone
     (no blend): (SYMBOLS, rows, columns), strength 0 everywhere, the others only in ``tiles``
-    (inf elsewhere)."""
-    height, width = decoded.shape[:2]
-    weight = np.ones((height, width)) if visible is None else visible.astype(np.float64)
-    squared = lambda rgb, y0, y1: ((rgb.astype(np.int32) - original[y0:y1]) ** 2).sum(axis=2) * weight[y0:y1]
+    (inf elsewhere). A row of tiles at a time."""
+
+    def squared(rgb: np.ndarray, y0: int, y1: int) -> np.ndarray:
+        error = ((rgb.astype(np.int32) - original[y0:y1]) ** 2).sum(axis=2).astype(np.float64)
+        return _row_sums(error if visible is None else error * visible[y0:y1])
+
     out = np.full((SYMBOLS, *tiles.shape), np.inf)
-    out[0] = tile_sums(squared(decoded, 0, height))
     for r, y0, y1, bands in _bands(decoded, {s: tiles for s in range(1, SYMBOLS)}):
+        out[0, r] = squared(decoded[y0:y1], y0, y1)
         for s, band in bands.items():
-            sums = tile_sums(np.vstack([squared(band, y0, y1), np.zeros((TILE - (y1 - y0), width))]))[0]
-            out[s, r, tiles[r]] = sums[tiles[r]]
+            out[s, r, tiles[r]] = squared(band, y0, y1)[tiles[r]]
     return out
 
 
