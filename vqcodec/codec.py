@@ -160,12 +160,13 @@ class _Encoding:
             tiles, mask, _ = self._tiles
             table = exact.merge_table(self._shown, mask, tolerance)
             rgb = exact.merged(self._shown, mask, table)
-            bits = np.zeros(mask.shape)
+            bits = np.zeros(tiles.shape)
             exact.encode(rgb, tiles, bits)
-            error = ((rgb.astype(np.int32) - self.px.rgb) ** 2).sum(axis=2) * mask
-            if self._hidden is not None:
-                error[self._hidden] = 0
-            self._merges[tolerance] = table, exact.tile_sums(bits), exact.tile_sums(error)
+            seen = mask if self._hidden is None else mask & ~self._hidden
+            error = np.stack([exact.tile_sums(((rgb[top:top + exact.TILE].astype(np.int32) - self.px.rgb[top:top + exact.TILE])
+                                               ** 2).sum(axis=2) * seen[top:top + exact.TILE])[0]
+                              for top in range(0, mask.shape[0], exact.TILE)])  # a row of tiles at a time
+            self._merges[tolerance] = table, bits, error
         return self._merges[tolerance]
 
     def _tiles_file(self, quality: int) -> tuple[bytes, np.ndarray]:
@@ -193,21 +194,25 @@ class _Encoding:
             self._tile_file = choice.tobytes(), exact.encode(rgb, tiles), rgb
         return self._tile_file[1:]
 
-    def code(self, quality: int) -> tuple[bytes, np.ndarray | None]:
+    def code(self, quality: int, last: bool = False) -> tuple[bytes, np.ndarray | None]:
         """The .vqc bytes at ``quality`` and the code indices (M, h, w) they hold (None in a palette
-        file); each level coded once."""
+        file); each level coded once. ``last``: no other level will be coded, so the encoder's
+        latents go once the codes are chosen, before any decoding (311 MB at 51.9 MP)."""
         if quality not in self._coded:
-            self._coded[quality] = self._code(quality)
+            self._coded[quality] = self._code(quality, last)
         return self._coded[quality][:2]
 
-    def _code(self, quality: int) -> tuple[bytes, np.ndarray | None, Correction, np.ndarray | None]:
+    def _code(self, quality: int, last: bool = False) -> tuple[bytes, np.ndarray | None, Correction, np.ndarray | None]:
         lossless = self._palette_file(quality)
         height, width = self.px.rgb.shape[:2]
         if lossless is not None and len(self._palette[0]) <= self.model.coder.min_payload_bytes(  # payloads compared
                 *_latent_shape(width, height, self.model.cfg.downsample), quality):
             return lossless[0], None, correction.NONE, lossless[1]  # no code file can be as small
         visible = None if self._hidden is None else ~self._hidden  # the fill under alpha 0 is not seen
-        coded = self._best_with_tiles(quality, self._codes(self.latents, quality, visible), visible)
+        plain = self._codes(self.latents, quality, visible)
+        if last:
+            vars(self).pop("latents", None)
+        coded = self._best_with_tiles(quality, plain, visible)
         coded = self._smoothed(quality, coded, visible)
         if lossless is not None and len(lossless[0]) <= len(coded[0]):  # the image itself in no more bytes
             return lossless[0], None, correction.NONE, lossless[1]
@@ -327,7 +332,7 @@ class _Encoding:
         """The file at ``quality`` with the image decompress will make of it. ``last``: no other
         level will be coded, so the encoder's latents go before decoding (311 MB at 51.9 MP)."""
         px = self.px
-        data, indices = self.code(quality)
+        data, indices = self.code(quality, last)
         if last:
             vars(self).pop("latents", None)
             vars(self).pop("_tiles", None)

@@ -67,12 +67,16 @@ def pixels_of(tiles: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def tile_sums(values: np.ndarray) -> np.ndarray:
-    """The sum of ``values`` (H, W) over each tile (rows, columns)."""
+    """The sum of ``values`` (H, W) over each tile (rows, columns), a row of tiles at a time (a
+    padded copy of a 52-megapixel image of floats would be 0.4 GB)."""
     height, width = values.shape
-    rows, cols = grid_shape(width, height)
-    padded = np.zeros((rows * TILE, cols * TILE), values.dtype)
-    padded[:height, :width] = values
-    return padded.reshape(rows, TILE, cols, TILE).sum(axis=(1, 3))
+    cols = grid_shape(width, height)[1]
+    sums = []
+    for top in range(0, height, TILE):
+        band = np.zeros((TILE, cols * TILE), values.dtype)
+        band[:min(TILE, height - top), :width] = values[top:top + TILE]
+        sums.append(band.reshape(TILE, cols, TILE).sum(axis=(0, 2)))
+    return np.stack(sums)
 
 
 def _matching(band: np.ndarray, above: np.ndarray | None) -> np.ndarray:
@@ -169,19 +173,21 @@ def merged(rgb: np.ndarray, where: np.ndarray, table: tuple[np.ndarray, np.ndarr
 
 def encode(rgb: np.ndarray, tiles: np.ndarray, bits: np.ndarray | None = None) -> bytes:
     """The exact tiles' payload of ``rgb`` (H, W, 3) for ``tiles`` (as :func:`candidates` gives);
-    ``bits`` (H, W, zeros) gets each pixel's information content (palette.encode_into)."""
+    ``bits`` (rows, columns, zeros) gets each tile's information content (palette.encode_into)."""
     height, width = rgb.shape[:2]
     if tiles.shape != grid_shape(width, height) or not tiles.any() or not palette.codable(width, height):
         raise ValueError("not tiles the exact tiles' payload codes")
     encoder = queue.RangeEncoder()
     encode_tile_map(encoder, tiles, 2)
     mask = pixels_of(tiles, width, height)
-    v = palette.packed(rgb)
-    seen = np.unique(v[mask])
+    seen = np.unique(palette.packed(rgb[mask]))
     if seen.size > palette.MAX_COLOURS:
         raise ValueError("the tiles have more colours than a palette holds")
-    indices = np.where(mask, np.searchsorted(seen, v), 0).astype(np.int16)
-    palette.encode_into(encoder, palette.unpacked(seen), indices, mask, bits)
+    indices = np.zeros((height, width), np.int16)
+    for top in range(0, height, TILE):  # a row of tiles at a time: int64 indices of a large image are GBs
+        rows = slice(top, top + TILE)
+        indices[rows] = np.where(mask[rows], np.searchsorted(seen, palette.packed(rgb[rows])), 0)
+    palette.encode_into(encoder, palette.unpacked(seen), indices, mask, bits, TILE)
     encoder.encode(TERMINATOR, uniform_byte)
     return encoder.get_compressed().astype("<u4").tobytes()
 

@@ -61,8 +61,10 @@ def codable(width: int, height: int) -> bool:
 
 def packed(rgb: np.ndarray) -> np.ndarray:
     """Colours (..., 3) uint8 as 24-bit numbers ``R << 16 | G << 8 | B`` (int32)."""
-    v = rgb.astype(np.int32)
-    return v[..., 0] << 16 | v[..., 1] << 8 | v[..., 2]
+    v = rgb[..., 0].astype(np.int32) << 16  # channel by channel: no int32 copy of all three
+    v |= rgb[..., 1].astype(np.int32) << 8
+    v |= rgb[..., 2]
+    return v
 
 
 def unpacked(values: np.ndarray) -> np.ndarray:
@@ -158,25 +160,18 @@ def _wavefronts(width: int, height: int):
         yield slice(first, first + (y_hi - y_lo) * (stride - 2) + 1, stride - 2), stride
 
 
-def _context(flat: np.ndarray, at: slice, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """The match context of a step's pixels and their four candidate neighbours (4, n)."""
-    def near(offset: int) -> np.ndarray:
-        return flat[at.start + offset:at.stop + offset:at.step]
-
+def _neighbours(near, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """The match context of some pixels and their four candidate neighbours (4, n), ``near(offset)``
+    giving each pixel's neighbour at that offset in the flat padded grid."""
     left, up, up_left, up_right = near(-1), near(-stride), near(-stride - 1), near(-stride + 1)
     ctx = ((left == up).astype(np.int64) | (left == up_left) << 1 | (left == up_right) << 2 | (up == up_left) << 3
            | (up == up_right) << 4 | (up_left == up_right) << 5 | (near(-2) == left) << 6 | (near(-2 * stride) == up) << 7)
     return ctx, np.stack([left, up, up_left, up_right])
 
 
-def _contexts(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_context` of every pixel of a padded grid at once: contexts (H, W) and the four
-    candidate neighbours (4, H, W)."""
-    left, up, up_left, up_right = grid[2:, 1:-3], grid[1:-1, 2:-2], grid[1:-1, 1:-3], grid[1:-1, 3:-1]
-    ctx = ((left == up).astype(np.int64) | (left == up_left) << 1 | (left == up_right) << 2 | (up == up_left) << 3
-           | (up == up_right) << 4 | (up_left == up_right) << 5 | (grid[2:, :-4] == left) << 6
-           | (grid[:-2, 2:-2] == up) << 7)
-    return ctx, np.stack([left, up, up_left, up_right])
+def _context(flat: np.ndarray, at: slice, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_neighbours` of a step's pixels (a slice of the flat padded grid)."""
+    return _neighbours(lambda offset: flat[at.start + offset:at.stop + offset:at.step], stride)
 
 
 def _padded(height: int, width: int, outside: int) -> np.ndarray:
@@ -195,52 +190,57 @@ def encode(colours: np.ndarray, indices: np.ndarray) -> bytes:
 
 
 def encode_into(encoder, colours: np.ndarray, indices: np.ndarray, coded: np.ndarray | None = None,
-                bits: np.ndarray | None = None) -> None:
+                bits: np.ndarray | None = None, block: int = 1) -> None:
     """Code the palette and the indices (H, W) of the pixels where ``coded`` (H, W, bool; all when
     None) is true into ``encoder``: the part of a palette payload before its terminator, which the
     exact tiles of a file of codes (:mod:`exact`) share. Pixels not coded are neighbours of index P.
-    ``bits`` (H, W float64, zeros): each coded pixel's information content is added to it, what
-    an encoder weighs one part of the image by (the palette's own bytes are not counted)."""
+    ``bits`` (floats, zeros, one per ``block`` x ``block`` pixels: (H, W) by default): each coded
+    pixel's information content is added to its block's, what an encoder weighs one part of the
+    image by (the palette's own bytes are not counted)."""
     height, width = indices.shape
     count = colours.shape[0]
     if not 1 <= count <= MAX_COLOURS:
         raise ValueError("not a palette the payload codes")
     grid = _padded(height, width, count)
     grid[2:, 2:-2] = indices if coded is None else np.where(coded, indices, count)
-    flat, chosen = grid.ravel(), _chosen(coded)
+    flat = grid.ravel()
     tables = _Tables(count)
     encoder.encode(np.array([(count - 1) >> 8, (count - 1) & 255], np.int32), uniform_byte)
     encoder.encode(colours.astype(np.int32).ravel(), uniform_byte)
-    # the encoder knows every index: each pixel's context, symbol and left neighbour at once
-    ctx_all, near_all = _contexts(grid)
-    matches = grid[2:, 2:-2] == near_all  # (4, H, W)
-    symbols_all = _padded(height, width, 0)
-    symbols_all[2:, 2:-2] = np.where(matches.any(axis=0), matches.argmax(axis=0), ESCAPE)
-    contexts = np.zeros(grid.shape, np.int64)
-    contexts[2:, 2:-2] = ctx_all
-    symbols_flat, contexts, left = symbols_all.ravel().astype(np.int64), contexts.ravel(), np.roll(flat, 1)
-    cost = None if bits is None else np.zeros(grid.size)
-    for at, _ in _wavefronts(width, height):
-        where = np.arange(at.start, at.stop, at.step)
-        if chosen is not None:
-            where = where[chosen[at]]
-            if where.size == 0:
-                continue
-        ctx, symbols = contexts[where], symbols_flat[where]
-        step_bits = None if bits is None else np.zeros(symbols.size)
-        _code(encoder, symbols, tables.match_probabilities(ctx), step_bits)
-        escaped = symbols == ESCAPE
+    # the encoder knows every index: each coded pixel's context, symbol and left neighbour at once,
+    # for the coded pixels alone (a 52-megapixel image with a few exact tiles held GBs of them)
+    stride = width + 4
+    interior = np.zeros(grid.shape, bool)
+    interior[2:, 2:-2] = True if coded is None else coded
+    where = np.flatnonzero(interior)
+    del interior
+    step = where % stride - 2 + 2 * (where // stride - 2)
+    order = np.argsort(step, kind="stable")  # by wavefront step, ascending y within one (raster order kept)
+    where, step = where[order], step[order]
+    del order
+    contexts, near = _neighbours(lambda offset: flat[where + offset], stride)
+    matches = flat[where] == near
+    symbols = np.where(matches.any(axis=0), matches.argmax(axis=0), ESCAPE)
+    del near, matches
+    starts = np.flatnonzero(np.diff(step, prepend=-1))
+    cost = None if bits is None else np.zeros(where.size)
+    for lo, hi in zip(starts.tolist(), starts[1:].tolist() + [where.size]):
+        ctx, symbol = contexts[lo:hi], symbols[lo:hi]
+        step_bits = None if bits is None else np.zeros(hi - lo)
+        _code(encoder, symbol, tables.match_probabilities(ctx), step_bits)
+        escaped = symbol == ESCAPE
         if escaped.any():
-            escape_bits = None if bits is None else np.zeros(int(escaped.sum()))
-            tables.code_escapes(encoder, left[where[escaped]].astype(np.int64), flat[where[escaped]].astype(np.int64),
-                                escape_bits)
+            at = where[lo:hi][escaped]
+            escape_bits = None if bits is None else np.zeros(at.size)
+            tables.code_escapes(encoder, flat[at - 1].astype(np.int64), flat[at].astype(np.int64), escape_bits)
             if bits is not None:
                 step_bits[escaped] += escape_bits
-        tables.update(ctx, symbols)
+        tables.update(ctx, symbol)
         if bits is not None:
-            cost[where] = step_bits
+            cost[lo:hi] = step_bits
     if bits is not None:
-        bits += cost.reshape(grid.shape)[2:, 2:-2]
+        at = (where // stride - 2) // block * bits.shape[1] + (where % stride - 2) // block
+        bits += np.bincount(at, weights=cost, minlength=bits.size).reshape(bits.shape)
 
 
 def _chosen(coded: np.ndarray | None) -> np.ndarray | None:

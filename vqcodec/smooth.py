@@ -52,11 +52,6 @@ SHARE = 0.1
 _COLUMNS = 2048
 
 
-def _row_sums(values: np.ndarray) -> np.ndarray:
-    """The sums of ``values`` (h <= TILE rows, W) over each tile of one row of tiles."""
-    return tile_sums(np.vstack([values, np.zeros((TILE - values.shape[0], values.shape[1]), values.dtype)]))[0]
-
-
 def candidates(rgb: np.ndarray) -> np.ndarray:
     """The tiles (rows, columns, bool) smooth enough for the encoder to try filtering (as the
     image is, not as decoded: the gate costs 13 ms on a Kodak image, not a decoder pass); a row
@@ -65,12 +60,12 @@ def candidates(rgb: np.ndarray) -> np.ndarray:
     image = Image.fromarray(rgb)
     small = image.resize((max(1, width // 16), max(1, height // 16)), Image.Resampling.BOX)
     near = np.asarray(small.resize((width, height), Image.Resampling.BILINEAR))
-    count = _row_sums(np.ones((TILE, width)))
+    count = tile_sums(np.ones((TILE, width)))[0]
     found = np.zeros(grid_shape(width, height), bool)
     for r in range(found.shape[0]):
         rows = slice(r * TILE, (r + 1) * TILE)
         error = ((near[rows].astype(np.int32) - rgb[rows]) ** 2).mean(axis=2)
-        found[r] = _row_sums(error) / (count * error.shape[0] / TILE) < CANDIDATE_ERROR
+        found[r] = tile_sums(error)[0] / (count * error.shape[0] / TILE) < CANDIDATE_ERROR
     return found
 
 
@@ -214,7 +209,7 @@ def errors(decoded: np.ndarray, original: np.ndarray, tiles: np.ndarray,
 
     def squared(rgb: np.ndarray, y0: int, y1: int) -> np.ndarray:
         error = ((rgb.astype(np.int32) - original[y0:y1]) ** 2).sum(axis=2).astype(np.float64)
-        return _row_sums(error if visible is None else error * visible[y0:y1])
+        return tile_sums(error if visible is None else error * visible[y0:y1])[0]
 
     out = np.full((SYMBOLS, *tiles.shape), np.inf)
     for r, y0, y1, bands in _bands(decoded, {s: tiles for s in range(1, SYMBOLS)}):
