@@ -139,15 +139,17 @@ def merge_table(rgb: np.ndarray, mask: np.ndarray, tolerance: int) -> tuple[np.n
     neighbours share it) is always kept: moved, a panel would show the tiles that merged it apart
     from those that did not. Fewer colours and more repeats make exact tiles cheaper: at a low
     quality the encoder codes its tiles merged (no error above ``tolerance``)."""
-    v = palette.packed(rgb)
-    seen, counts = np.unique(v[mask], return_counts=True)
+    seen, counts = np.unique(palette.packed(rgb[mask]), return_counts=True)
     if tolerance == 0:
         return seen, seen
-    inside = mask.copy()
-    inside[1:, 1:] &= (v[1:, 1:] == v[1:, :-1]) & (v[1:, 1:] == v[:-1, 1:]) & (v[1:, 1:] == v[:-1, :-1])
-    inside[0, :] = inside[:, 0] = False
     flat = np.zeros(seen.size, np.int64)
-    np.add.at(flat, np.searchsorted(seen, v[inside]), 1)
+    for top in range(0, mask.shape[0], TILE):  # a row of tiles at a time, with the row above it
+        lo = max(top - 1, 0)
+        v = palette.packed(rgb[lo:top + TILE])
+        inside = mask[lo:top + TILE].copy()
+        inside[1:, 1:] &= (v[1:, 1:] == v[1:, :-1]) & (v[1:, 1:] == v[:-1, 1:]) & (v[1:, 1:] == v[:-1, :-1])
+        inside[0, :] = inside[:, 0] = False  # the row above is the band before's (or the image's first)
+        np.add.at(flat, np.searchsorted(seen, v[inside]), 1)
     colours = palette.unpacked(seen).astype(np.int32)
     kept = np.empty((0, 3), np.int32)
     to = np.empty(seen.size, np.int64)
