@@ -269,6 +269,8 @@ class _Encoding:
         (:mod:`smooth`) if that scores better (squared error where ``visible`` plus bits at the
         quality's rate weight). An image with few smooth tiles is not decoded for it."""
         data, indices, fix, rgb = coded
+        if not smooth.allowed(self.px.rgb.shape[1], self.px.rgb.shape[0]):
+            return coded
         container = bitstream.unpack(data)
         exact_grid = self._tiles[0] if container.header.exact_tiles else None
         tiles = self._smooth_candidates if exact_grid is None else self._smooth_candidates & ~exact_grid

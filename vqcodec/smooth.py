@@ -52,6 +52,13 @@ SHARE = 0.1
 _COLUMNS = 2048
 
 
+def allowed(width: int, height: int) -> bool:
+    """Whether an image of this shape may carry a smoothing map: at least a tile each way. A band
+    of tiles reads 2 * PASSES * radius rows beyond its own, so a 1-pixel-high strip would cost
+    385 times its pixels (58 s of CPU per megapixel, measured) where a square costs 7."""
+    return min(width, height) >= TILE
+
+
 def candidates(rgb: np.ndarray) -> np.ndarray:
     """The tiles (rows, columns, bool) smooth enough for the encoder to try filtering (as the
     image is, not as decoded: the gate costs 13 ms on a Kodak image, not a decoder pass); a row
@@ -250,6 +257,8 @@ def encode(strengths: np.ndarray, exact: np.ndarray | None = None) -> bytes:
 def decode(payload: bytes, width: int, height: int, exact: np.ndarray | None = None) -> np.ndarray:
     """The map of strengths (rows, columns) of a smoothing payload; one that disagrees with the
     image raises CorruptError."""
+    if not allowed(width, height):
+        raise CorruptError(f"a {width}x{height} image cannot carry a smoothing map (less than {TILE} pixels across)")
     rows, cols = grid_shape(width, height)
     coded = np.ones((rows, cols), bool) if exact is None else ~exact
     if not coded.any():
