@@ -300,8 +300,8 @@ def test_few_exact_tiles_go_beside_the_image_own_codes_and_many_beside_a_filled_
     many[:128] = 200  # 10 of 20
     encodings = {name: _Encoding(to_pixels(Image.fromarray(rgb)), tiny_model) for name, rgb in
                  (("few", few), ("many", many))}
-    assert encodings["few"]._tiles[0].sum() == 1 and encodings["few"]._tiles[2] is None
-    assert encodings["many"]._tiles[0].sum() == 10 and encodings["many"]._tiles[2] is not None
+    assert encodings["few"]._tiles[0].sum() == 1 and not encodings["few"]._tiles[2]
+    assert encodings["many"]._tiles[0].sum() == 10 and encodings["many"]._tiles[2]
     enc = encodings["few"]
     plain = enc._codes(enc.latents, 90, None)
     chosen = enc._best_with_tiles(90, plain, None)

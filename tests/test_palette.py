@@ -132,7 +132,9 @@ def test_the_bits_an_encoder_measures_add_up_to_the_payload():
     rgb[10:20] = 200
     colours, indices = palette.palette_of(rgb)
     bits = np.zeros(indices.shape)
-    palette.encode_into(queue.RangeEncoder(), colours, indices, bits=bits)
+    grid, inner = palette.index_grid(*indices.shape, len(colours))
+    inner[:] = indices
+    palette.encode_into(queue.RangeEncoder(), colours, grid, bits=bits)
     payload = palette.encode(colours, indices)
     assert (bits > 0).all() and bits[12:18, 5:35].mean() < 0.5 < bits[:10].mean()
     assert 0 <= len(payload) - (bits.sum() / 8 + 2 + 3 * len(colours) + 4) <= 12

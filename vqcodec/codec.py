@@ -132,20 +132,24 @@ class _Encoding:
         return None if self.px.alpha is None else self.px.alpha == 0
 
     @cached_property
-    def _tiles(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
-        """The image's exact tiles (:mod:`exact`): their map, pixel mask and the latents of the
-        image with them filled smoothly (what the codes code), or None where the tiles are under
-        exact.FILL_SHARE of the image (the codes of the image itself serve); None if it has none."""
+    def _tiles(self) -> tuple[np.ndarray, np.ndarray, bool] | None:
+        """The image's exact tiles (:mod:`exact`): their map, pixel mask and whether the codes code
+        the image with them filled smoothly (:attr:`_filled_latents`), as where the tiles are at
+        least exact.FILL_SHARE of the image (else the codes of the image itself serve); None if it
+        has none."""
         tiles = exact.candidates(self.px.rgb, self._hidden, self._smooth_candidates)
         if tiles is None:
             return None
         height, width = self.px.rgb.shape[:2]
-        mask = exact.pixels_of(tiles, width, height)
-        if tiles.mean() < exact.FILL_SHARE:
-            return tiles, mask, None
+        return tiles, exact.pixels_of(tiles, width, height), bool(tiles.mean() >= exact.FILL_SHARE)
+
+    @cached_property
+    def _filled_latents(self) -> np.ndarray:
+        """The latents of the image with its exact tiles filled smoothly (as under alpha 0)."""
+        mask = self._tiles[1]
         seen = ~mask if self._hidden is None else ~mask & ~self._hidden
         filled = fill_transparent(self.px.rgb, seen.astype(np.uint8))
-        return tiles, mask, tiling.analyse(self.model.transforms, self.model.cfg, filled)
+        return tiling.analyse(self.model.transforms, self.model.cfg, filled)
 
     @cached_property
     def _shown(self) -> np.ndarray:
@@ -159,14 +163,16 @@ class _Encoding:
         if tolerance not in self._merges:
             tiles, mask, _ = self._tiles
             table = exact.merge_table(self._shown, mask, tolerance)
-            rgb = exact.merged(self._shown, mask, table)
             bits = np.zeros(tiles.shape)
-            exact.encode(rgb, tiles, bits)
+            exact.encode(self._shown, tiles, bits, table)
             seen = mask if self._hidden is None else mask & ~self._hidden
-            error = np.stack([exact.tile_sums(((rgb[top:top + exact.TILE].astype(np.int32) - self.px.rgb[top:top + exact.TILE])
-                                               ** 2).sum(axis=2) * seen[top:top + exact.TILE])[0]
-                              for top in range(0, mask.shape[0], exact.TILE)])  # a row of tiles at a time
-            self._merges[tolerance] = table, bits, error
+            error = []
+            for top in range(0, mask.shape[0], exact.TILE):  # a row of tiles at a time, no merged copy of the image
+                rows = slice(top, top + exact.TILE)
+                band = exact.merged(self._shown[rows], mask[rows], table)
+                error.append(exact.tile_sums(((band.astype(np.int32) - self.px.rgb[rows]) ** 2).sum(axis=2)
+                                             * seen[rows])[0])
+            self._merges[tolerance] = table, bits, np.stack(error)
         return self._merges[tolerance]
 
     def _tiles_file(self, quality: int) -> tuple[bytes, np.ndarray]:
@@ -187,17 +193,19 @@ class _Encoding:
         choice = np.where(tiles, np.argmin(np.stack(scores), axis=0), -1)
         if self._tile_file is None or self._tile_file[0] != choice.tobytes():  # neighbouring levels often agree
             height, width = mask.shape
-            rgb = self._shown
+            self._tile_file = None  # the last level's pixels go before this one's are made
+            rgb = self._shown.copy()
             for k, table in enumerate(tables):
                 if (choice == k).any():
-                    rgb = exact.merged(rgb, exact.pixels_of(choice == k, width, height), table)
+                    exact.merged(rgb, exact.pixels_of(choice == k, width, height), table, out=rgb)
             self._tile_file = choice.tobytes(), exact.encode(rgb, tiles), rgb
         return self._tile_file[1:]
 
     def code(self, quality: int, last: bool = False) -> tuple[bytes, np.ndarray | None]:
         """The .vqc bytes at ``quality`` and the code indices (M, h, w) they hold (None in a palette
         file); each level coded once. ``last``: no other level will be coded, so the encoder's
-        latents go once the codes are chosen, before any decoding (311 MB at 51.9 MP)."""
+        latents go once the codes are chosen, before any decoding (311 MB at 51.9 MP), and the
+        exact tiles' pixels once the file has them."""
         if quality not in self._coded:
             self._coded[quality] = self._code(quality, last)
         return self._coded[quality][:2]
@@ -212,7 +220,9 @@ class _Encoding:
         plain = self._codes(self.latents, quality, visible)
         if last:
             vars(self).pop("latents", None)
-        coded = self._best_with_tiles(quality, plain, visible)
+        coded = self._best_with_tiles(quality, plain, visible, last)
+        if last:
+            self._tile_file = None
         coded = self._smoothed(quality, coded, visible)
         if lossless is not None and len(lossless[0]) <= len(coded[0]):  # the image itself in no more bytes
             return lossless[0], None, correction.NONE, lossless[1]
@@ -234,30 +244,36 @@ class _Encoding:
         return tiling.synthesise(m.transforms, m.cfg, m.decoded_codes(quality), indices, width, height,
                                  table_set=m.table_set(quality), correction=fix)
 
-    def _best_with_tiles(self, quality: int, plain: tuple, visible: np.ndarray | None) -> tuple:
+    def _best_with_tiles(self, quality: int, plain: tuple, visible: np.ndarray | None, last: bool = False) -> tuple:
         """``plain``, the code file, or the file of codes and exact tiles (:meth:`_tiles_file`) if that
         scores better: squared error where ``visible`` plus bits at the quality's rate weight (as
-        :func:`refine`)."""
+        :func:`refine`). ``last``: as :meth:`code`'s."""
         if self._tiles is None:
             return plain
-        _, mask, latents = self._tiles
+        _, mask, filled = self._tiles
         if plain[3] is None:
             plain = (*plain[:3], self._decoded(quality, *plain[1:3]))
-        if latents is None:  # few tiles: beside the image's own codes
+        if not filled:  # few tiles: beside the image's own codes
             data, indices, fix, rgb = plain
         else:
-            data, indices, fix, rgb = self._codes(latents, quality, ~mask if visible is None else visible & ~mask)
+            data, indices, fix, rgb = self._codes(self._filled_latents, quality,
+                                                  ~mask if visible is None else visible & ~mask)
+            if last:
+                vars(self).pop("_filled_latents", None)
             if rgb is None:
                 rgb = self._decoded(quality, indices, fix)
         payload, tiled = self._tiles_file(quality)
         container = bitstream.unpack(data)
         header = replace(container.header, exact_tiles=True,
                          payload_size=bitstream.payload_size(container.payload, payload))
-        mixed = (bitstream.pack(header, container.payload, container.alpha, payload), indices, fix,
-                 np.where(mask[..., None], tiled, rgb))
+        mixed = bitstream.pack(header, container.payload, container.alpha, payload)
         weight = 8 * bit_weight(self.model.lambdas[quality])  # per byte, in squared 8-bit levels
-        costs = [squared_error(f[3], self.px.rgb, visible) + weight * len(f[0]) for f in (plain, mixed)]
-        return plain if costs[0] <= costs[1] else mixed
+        outside, inside = (~mask, mask) if visible is None else (visible & ~mask, visible & mask)
+        mixed_cost = squared_error(rgb, self.px.rgb, outside) + squared_error(tiled, self.px.rgb, inside)
+        if squared_error(plain[3], self.px.rgb, visible) + weight * len(plain[0]) <= mixed_cost + weight * len(mixed):
+            return plain
+        np.copyto(rgb, tiled, where=mask[..., None])  # plain's image, when it is rgb, is not wanted again
+        return mixed, indices, fix, rgb
 
     @cached_property
     def _smooth_candidates(self) -> np.ndarray:
@@ -364,7 +380,7 @@ def _encode(px: Pixels, quality: int | None, model: CodecModel, alpha_quality: i
             effort: int = 0) -> tuple[bytes, np.ndarray]:
     """The .vqc bytes of ``px`` and the code indices (M, h, w) they hold."""
     quality = _level(quality, model)
-    return _Encoding(px, model, alpha_quality, effort).code(quality)
+    return _Encoding(px, model, alpha_quality, effort).code(quality, last=True)
 
 
 def compress_report(image: ImageInput, quality: int | None = None, model: CodecModel | None = None,

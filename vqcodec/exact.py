@@ -164,32 +164,46 @@ def merge_table(rgb: np.ndarray, mask: np.ndarray, tolerance: int) -> tuple[np.n
     return seen, palette.packed(kept[to])
 
 
-def merged(rgb: np.ndarray, where: np.ndarray, table: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+def merged(rgb: np.ndarray, where: np.ndarray, table: tuple[np.ndarray, np.ndarray],
+           out: np.ndarray | None = None) -> np.ndarray:
     """``rgb`` with the pixels in ``where`` (all of them in the table's colours) replaced as
-    :func:`merge_table`'s ``table`` says."""
+    :func:`merge_table`'s ``table`` says, into ``out`` (a new copy when None; ``rgb`` itself may
+    be it), a row of tiles at a time."""
     seen, to = table
-    out = rgb.copy()
-    out[where] = palette.unpacked(to[np.searchsorted(seen, palette.packed(rgb[where]))])
+    out = rgb.copy() if out is None else out
+    for top in range(0, rgb.shape[0], TILE):
+        rows = slice(top, top + TILE)
+        inside = where[rows]
+        out[rows][inside] = palette.unpacked(to[np.searchsorted(seen, palette.packed(rgb[rows][inside]))])
     return out
 
 
-def encode(rgb: np.ndarray, tiles: np.ndarray, bits: np.ndarray | None = None) -> bytes:
-    """The exact tiles' payload of ``rgb`` (H, W, 3) for ``tiles`` (as :func:`candidates` gives);
-    ``bits`` (rows, columns, zeros) gets each tile's information content (palette.encode_into)."""
+def encode(rgb: np.ndarray, tiles: np.ndarray, bits: np.ndarray | None = None,
+           table: tuple[np.ndarray, np.ndarray] | None = None) -> bytes:
+    """The exact tiles' payload of ``rgb`` (H, W, 3) for ``tiles`` (as :func:`candidates` gives),
+    the tiles' colours merged as ``table`` (:func:`merge_table`) says if given (no merged copy of
+    the image is made); ``bits`` (rows, columns, zeros) gets each tile's information content
+    (palette.encode_into)."""
     height, width = rgb.shape[:2]
     if tiles.shape != grid_shape(width, height) or not tiles.any() or not palette.codable(width, height):
         raise ValueError("not tiles the exact tiles' payload codes")
     encoder = queue.RangeEncoder()
     encode_tile_map(encoder, tiles, 2)
     mask = pixels_of(tiles, width, height)
-    seen = np.unique(palette.packed(rgb[mask]))
+
+    def band(top: int) -> np.ndarray:  # a row of tiles' packed colours where the mask is, as coded
+        rows = slice(top, top + TILE)
+        values = palette.packed(rgb[rows][mask[rows]])
+        return values if table is None else table[1][np.searchsorted(table[0], values)]
+
+    seen = np.unique(np.concatenate([band(top) for top in range(0, height, TILE)]))
     if seen.size > palette.MAX_COLOURS:
         raise ValueError("the tiles have more colours than a palette holds")
-    indices = np.zeros((height, width), np.int16)
+    grid, inner = palette.index_grid(height, width, seen.size)
     for top in range(0, height, TILE):  # a row of tiles at a time: int64 indices of a large image are GBs
         rows = slice(top, top + TILE)
-        indices[rows] = np.where(mask[rows], np.searchsorted(seen, palette.packed(rgb[rows])), 0)
-    palette.encode_into(encoder, palette.unpacked(seen), indices, mask, bits, TILE)
+        inner[rows][mask[rows]] = np.searchsorted(seen, band(top))
+    palette.encode_into(encoder, palette.unpacked(seen), grid, mask, bits, TILE)
     encoder.encode(TERMINATOR, uniform_byte)
     return encoder.get_compressed().astype("<u4").tobytes()
 

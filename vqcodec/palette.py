@@ -178,31 +178,40 @@ def _padded(height: int, width: int, outside: int) -> np.ndarray:
     return np.full((height + 2, width + 4), outside, np.int16)
 
 
+def index_grid(height: int, width: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The grid :func:`encode_into` reads (2 rows above, 2 columns either side, all ``count``, the
+    palette's size, which stands for outside and for pixels not coded) and its (H, W) view for the
+    caller to write each coded pixel's index into: no second full-size copy of the indices."""
+    grid = _padded(height, width, count)
+    return grid, grid[2:, 2:-2]
+
+
 def encode(colours: np.ndarray, indices: np.ndarray) -> bytes:
     """The payload of an image given as :func:`palette_of`'s colours and indices, as 32-bit words."""
     height, width = indices.shape
     if not codable(width, height):
         raise ValueError("not an image the palette payload codes")
     encoder = queue.RangeEncoder()
-    encode_into(encoder, colours, indices)
+    grid, inner = index_grid(height, width, colours.shape[0])
+    inner[:] = indices
+    encode_into(encoder, colours, grid)
     encoder.encode(TERMINATOR, uniform_byte)
     return encoder.get_compressed().astype("<u4").tobytes()
 
 
-def encode_into(encoder, colours: np.ndarray, indices: np.ndarray, coded: np.ndarray | None = None,
+def encode_into(encoder, colours: np.ndarray, grid: np.ndarray, coded: np.ndarray | None = None,
                 bits: np.ndarray | None = None, block: int = 1) -> None:
-    """Code the palette and the indices (H, W) of the pixels where ``coded`` (H, W, bool; all when
-    None) is true into ``encoder``: the part of a palette payload before its terminator, which the
-    exact tiles of a file of codes (:mod:`exact`) share. Pixels not coded are neighbours of index P.
+    """Code the palette and the indices of the pixels where ``coded`` (H, W, bool; all when None)
+    is true into ``encoder``: the part of a palette payload before its terminator, which the exact
+    tiles of a file of codes (:mod:`exact`) share. ``grid`` is :func:`index_grid`'s, each coded
+    pixel's index written in; pixels not coded are neighbours of index P.
     ``bits`` (floats, zeros, one per ``block`` x ``block`` pixels: (H, W) by default): each coded
     pixel's information content is added to its block's, what an encoder weighs one part of the
     image by (the palette's own bytes are not counted)."""
-    height, width = indices.shape
+    height, width = grid.shape[0] - 2, grid.shape[1] - 4
     count = colours.shape[0]
     if not 1 <= count <= MAX_COLOURS:
         raise ValueError("not a palette the payload codes")
-    grid = _padded(height, width, count)
-    grid[2:, 2:-2] = indices if coded is None else np.where(coded, indices, count)
     flat = grid.ravel()
     tables = _Tables(count)
     encoder.encode(np.array([(count - 1) >> 8, (count - 1) & 255], np.int32), uniform_byte)
@@ -210,11 +219,9 @@ def encode_into(encoder, colours: np.ndarray, indices: np.ndarray, coded: np.nda
     # the encoder knows every index: each coded pixel's context, symbol and left neighbour at once,
     # for the coded pixels alone (a 52-megapixel image with a few exact tiles held GBs of them)
     stride = width + 4
-    interior = np.zeros(grid.shape, bool)
-    interior[2:, 2:-2] = True if coded is None else coded
-    where = np.flatnonzero(interior)
-    del interior
-    step = where % stride - 2 + 2 * (where // stride - 2)
+    y, x = np.divmod(np.arange(height * width) if coded is None else np.flatnonzero(coded), width)
+    where, step = (y + 2) * stride + x + 2, x + 2 * y
+    del y, x
     order = np.argsort(step, kind="stable")  # by wavefront step, ascending y within one (raster order kept)
     where, step = where[order], step[order]
     del order
