@@ -8,7 +8,6 @@ import signal
 import stat
 import sys
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
@@ -283,20 +282,26 @@ def _worker_init(threads: int) -> None:
     signal.signal(signal.SIGTERM, _terminated)
 
 
+def _file_bar(total: int, label: str):
+    """The bar of files done, for a person watching."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="file", file=sys.stderr, leave=False)
+
+
 def _run_all(task, jobs: list[Job], label: str, workers: int, report_to_stderr: bool = False) -> int:
     """Run every job (in ``workers`` processes if more than one), printing each
     report line or error as it comes, in input order; returns the failure count.
     Report lines go to stdout, unless stdout carries the data ('-o -')."""
-    from tqdm import tqdm
-
-    # a bar only for a person watching: in a log or a pipe its redraws are clutter
-    bar = tqdm(total=len(jobs), desc=label, unit="file", disable=len(jobs) < 2 or not sys.stderr.isatty(),
-               file=sys.stderr, leave=False)
+    # a bar only for a person watching: in a log or a pipe its redraws are clutter (and tqdm is not
+    # even imported: a tenth of a one-file command's start-up)
+    bar = _file_bar(len(jobs), label) if len(jobs) > 1 and sys.stderr.isatty() else None
     failures = 0
 
     def show(job: Job, line: str | None, error: str | None, caught: list[str]) -> None:
         nonlocal failures
-        bar.clear()
+        if bar is not None:
+            bar.clear()
         for message in caught:
             _warn(job.src, message)
         if error is None:
@@ -304,9 +309,12 @@ def _run_all(task, jobs: list[Job], label: str, workers: int, report_to_stderr: 
         else:
             failures += 1
             _fail(error)
-        bar.update(1)
+        if bar is not None:
+            bar.update(1)
 
     if workers > 1 and len(jobs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
         threads = max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(threads,)) as pool:
             futures = [pool.submit(_run, task, job) for job in jobs]
@@ -320,7 +328,8 @@ def _run_all(task, jobs: list[Job], label: str, workers: int, report_to_stderr: 
     else:
         for job in jobs:
             show(job, *_run(task, job, live=True))
-    bar.close()
+    if bar is not None:
+        bar.close()
     if len(jobs) > 1:
         click.echo(f"{len(jobs) - failures} of {len(jobs)} files done" + (f", {failures} failed" if failures else ""),
                    err=True)

@@ -418,6 +418,21 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(run, tmp_path):
     assert "\r" not in r.output and "file/s" not in r.output and "%|" not in r.output
 
 
+def test_a_command_without_a_watcher_imports_no_progress_bars_or_process_pools(tiny_model_dir, tmp_path):
+    """Start-up counts in a one-file command (issue 39): tqdm and the process pool are imported
+    only when a bar is drawn for a person watching or -j asks for workers."""
+    import subprocess
+    import sys
+
+    photos = _photos(tmp_path, "p", 2, (32, 24))
+    script = ("import sys; from vqcodec_cli.main import main\n"
+              "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+              "print(sorted(m for m in ('tqdm', 'concurrent.futures.process') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", script, "compress", *map(str, photos), "-q", "2", "--force",
+                          "--model", str(tiny_model_dir)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]" and "2 of 2 files done" in out.stderr
+
+
 @pytest.mark.parametrize("suffix", [".jpg", ".webp"])
 def test_decompress_to_a_lossy_format_says_so(run, tmp_path, suffix):
     (src,) = _photos(tmp_path, "p", 1, (32, 24))
