@@ -308,3 +308,31 @@ def test_few_exact_tiles_go_beside_the_image_own_codes_and_many_beside_a_filled_
     container = bitstream.unpack(chosen[0])
     assert container.header.exact_tiles  # an exact flat tile costs less than the codes' error there
     assert container.payload == bitstream.unpack(plain[0]).payload
+
+
+def test_exact_tiles_never_turn_coarser_where_the_rate_weights_rise(tiny_model):
+    """The lambdas rise at each table-set boundary (the codes' tables change there); the exact
+    tiles' colour merging has no tables that change, so a higher level must not merge more."""
+    from dataclasses import replace
+
+    from vqcodec.codec import _Encoding
+    from vqcodec.image import to_pixels
+
+    rng = np.random.default_rng(7)
+    rgb = np.full((128, 192, 3), 240, np.uint8)
+    rgb[:, :64] = rng.integers(0, 256, (128, 64, 3))  # not a palette file
+    shades = rng.integers(0, 24, (128, 128, 1)).astype(np.uint8) * np.uint8(4)  # near colours: merging pays
+    rgb[:, 64:] = np.where(rng.random((128, 128, 1)) < 0.3, 60 + shades, rgb[:, 64:])
+    level = 40
+    lambdas = list(tiny_model.lambdas)
+    lambdas[level] = 64 * lambdas[level - 1]  # a boundary: the weight jumps up
+    model = replace(tiny_model, lambdas=lambdas)
+    enc = _Encoding(to_pixels(Image.fromarray(rgb)), model)
+    assert enc._tiles is not None
+    mask = enc._tiles[1]
+    errors = []
+    for q in (level - 1, level):
+        _, tiled = enc._tiles_file(q)
+        errors.append(int(((tiled.astype(np.int64) - rgb) ** 2).sum(axis=2)[mask].sum()))
+    assert errors[0] > 0  # the level below merged some colours: the test can see a coarser merge
+    assert errors[1] <= errors[0]

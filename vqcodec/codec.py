@@ -175,12 +175,19 @@ class _Encoding:
             self._merges[tolerance] = table, bits, np.stack(error)
         return self._merges[tolerance]
 
+    def _per_bit(self, quality: int) -> float:
+        """What a bit weighs in the exact-tile and smoothing decisions at ``quality``: the lowest rate
+        weight of this level and all below it. The lambdas rise at each table-set boundary (the new
+        tables make codes cheaper); weighed by them, a higher level could merge more tile colours or
+        smooth more than the level below it, and the scale would fall in PSNR."""
+        return bit_weight(min(self.model.lambdas[:quality + 1]))
+
     def _tiles_file(self, quality: int) -> tuple[bytes, np.ndarray]:
         """The exact tiles' payload at ``quality`` and the pixels it holds: each tile's colours merged
         within the tolerance that scores best for it (squared error plus bits at the quality's rate
         weight), tolerances tried finer to coarser until the tiles' total has risen twice."""
         tiles, mask, _ = self._tiles
-        per_bit = bit_weight(self.model.lambdas[quality])
+        per_bit = self._per_bit(quality)
         scores, tables, best, rising = [], [], math.inf, 0
         for tolerance in exact.TOLERANCES:
             table, bits, error = self._merged(tolerance)
@@ -267,7 +274,7 @@ class _Encoding:
         header = replace(container.header, exact_tiles=True,
                          payload_size=bitstream.payload_size(container.payload, payload))
         mixed = bitstream.pack(header, container.payload, container.alpha, payload)
-        weight = 8 * bit_weight(self.model.lambdas[quality])  # per byte, in squared 8-bit levels
+        weight = 8 * self._per_bit(quality)  # per byte, in squared 8-bit levels
         outside, inside = (~mask, mask) if visible is None else (visible & ~mask, visible & mask)
         mixed_cost = squared_error(rgb, self.px.rgb, outside) + squared_error(tiled, self.px.rgb, inside)
         if squared_error(plain[3], self.px.rgb, visible) + weight * len(plain[0]) <= mixed_cost + weight * len(mixed):
@@ -294,7 +301,7 @@ class _Encoding:
             return coded
         if rgb is None:
             rgb = self._decoded(quality, indices, fix)
-        per_bit = bit_weight(self.model.lambdas[quality])
+        per_bit = self._per_bit(quality)
         error = smooth.errors(rgb, self.px.rgb, tiles, visible)
         strengths = smooth.choose(error, per_bit, exact_grid)
         if not strengths.any():
