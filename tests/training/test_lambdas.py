@@ -42,6 +42,18 @@ def test_a_set_spreads_only_as_far_as_it_gives_the_better_image():
     assert propose([lower, upper], lambdas, last_step=0.1)[7] == pytest.approx(2.0 ** -7)
 
 
+def test_the_step_to_the_next_set_adds_at_least_the_least_step():
+    """Where the lower set is the better all the way (crossover 1.0), its top level stops a
+    least step short of the next set's first level: curves of a few photos must not put it past."""
+    k = np.arange(9.0)
+    grid, nbytes = 2.0 ** -k, 100 * 1.01 ** k  # the gap from 100 to 108 bytes is small
+    lower, upper = SetCurve(0, grid, nbytes, k), SetCurve(4, grid / 16, nbytes * 1.01 ** 4, k)
+    lambdas = [1.0, 0.5, 0.25, 0.125, 2.0 ** -4]
+    top = propose([lower, upper], lambdas, last_step=1.0, least_step=0.02)[3]
+    at = np.interp(np.log(top), np.log(grid[::-1]), np.log(nbytes[::-1]))
+    assert np.exp(np.log(100 * 1.01 ** 4) - at) == pytest.approx(1.02, rel=1e-3)
+
+
 def test_measurement_codes_at_each_lambda_and_restores_the_model(tiny_model, tmp_path):
     Image.fromarray(smooth_image(48, 40, seed=3)).save(tmp_path / "a.png")
     before = list(tiny_model.lambdas)
@@ -51,6 +63,8 @@ def test_measurement_codes_at_each_lambda_and_restores_the_model(tiny_model, tmp
     for c in curves:
         assert before[c.first] in c.lambdas and np.all(np.diff(c.lambdas) < 0)
         assert np.all(c.bytes > 0) and np.all(np.isfinite(c.psnr))
+    last_two = {c.first for c in curves[-2:]}
+    assert [c.first for c in measure(tiny_model, [tmp_path / "a.png"], points=3, firsts=last_two)] == sorted(last_two)
 
 
 def test_a_model_with_new_lambdas_is_a_new_model_with_the_same_decoder(tiny_model_dir, tmp_path):
