@@ -46,8 +46,11 @@ def test_the_scale_has_no_jump_where_the_table_set_changes(shipped):
     assert len(firsts) >= 9
     for q in firsts:
         below, at = encoding.report(q - 1), encoding.report(q)
-        assert 1.0 < len(at.data) / len(below.data) < 1.10, q
+        assert 1.005 < len(at.data) / len(below.data) < 1.10, q  # issue 40: each step 0.5-10%
         assert at.psnr > below.psnr, q
+    # the top set's first level: 4e16e748f8a4b480 stops set 86's levels 4% short of it on 30 training
+    # photos (519b61907cbe38c1's 94 -> 95 added 0.7% on this photo and fell 0.3% on Kodak)
+    assert len(encoding.report(firsts[-1]).data) / len(encoding.report(firsts[-1] - 1).data) > 1.02
 
 
 def test_round_trip_of_the_demo_photo(shipped):

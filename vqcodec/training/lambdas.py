@@ -154,6 +154,9 @@ if __name__ == "__main__":  # python -m vqcodec.training.lambdas DATA [PHOTOS] [
     parser.add_argument("--sets", metavar="FIRSTS",
                         help="measure only the table sets whose first levels these are (comma-separated, "
                              "consecutive sets): only the levels between them move")
+    parser.add_argument("--least-step", type=float, default=0.02, metavar="SHARE",
+                        help="the least share of bytes the step into each next set adds on the photos measured "
+                             "(default 0.02)")
     args = parser.parse_args()
     firsts = None if args.sets is None else {int(v) for v in args.sets.split(",")}
     model = load_model()
@@ -166,7 +169,7 @@ if __name__ == "__main__":  # python -m vqcodec.training.lambdas DATA [PHOTOS] [
         train, _ = split_holdout(list_images(args.data), 8)
         spread = train[::max(1, len(train) // args.photos)][:args.photos]  # every source, not the first by name
         curves = measure(model, spread, points=13, up=1.5, firsts=firsts)
-    proposal = propose(curves, model.lambdas)
+    proposal = propose(curves, model.lambdas, least_step=args.least_step)
     out = {"model": model.fingerprint.hex(), "proposal": proposal.tolist(),
            "curves": [{"first": c.first, "lambdas": c.lambdas.tolist(), "bytes": c.bytes.tolist(),
                        "psnr": c.psnr.tolist()} for c in curves]}
