@@ -158,3 +158,32 @@ def test_kinds_writes_each_kind_the_same_from_its_seed(tmp_path):
         assert a.ndim == 3 and np.array_equal(a, b)
     text = np.asarray(Image.open(tmp_path / "a" / "text" / "text-00.png"))
     assert len(np.unique(text.reshape(-1, 3), axis=0)) < 4096  # anti-aliased text: hundreds of colours
+
+
+def test_residual_layer_estimate_reconstructs_at_fine_steps_and_costs_more_bits_for_them():
+    from benchmarks import residual
+
+    c = residual.dct_matrix()
+    assert np.allclose(c @ c.T, np.eye(residual.BLOCK))
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (20, 27, 3)).astype(np.float64)
+    decoded = np.clip(x + rng.normal(0, 2, x.shape), 0, 255).round()
+    fine_bits, fine = residual.with_residual(x, decoded, 0.25, 0.5)
+    coarse_bits, coarse = residual.with_residual(x, decoded, 8, 0.33)
+    assert np.array_equal(fine, x.astype(np.uint8))  # a fine step puts every pixel back
+    assert fine_bits > coarse_bits > 0
+    gray_bits, gray = residual.with_residual(x[..., 0], decoded[..., 0], 0.25, 0.5)
+    assert np.array_equal(gray, x[..., 0].astype(np.uint8)) and gray_bits < fine_bits
+
+
+def test_residual_adaptive_bits_match_coding_symbol_by_symbol():
+    from benchmarks import residual
+
+    symbols, contexts = np.array([0, 0, 1, 0, -2, 0, 1]), np.array([0, 1, 0, 0, 1, 0, 1])
+    alphabet, prior, bits = 5, 0.25, 0.0
+    counts: dict = {}
+    for s, c in zip(symbols.tolist(), contexts.tolist()):
+        seen = counts.setdefault(c, {})
+        bits -= math.log2((seen.get(s, 0) + prior) / (sum(seen.values()) + alphabet * prior))
+        seen[s] = seen.get(s, 0) + 1
+    assert residual.adaptive_bits(symbols, contexts, alphabet, prior) == pytest.approx(bits)
