@@ -3,7 +3,7 @@
     python -m benchmarks.residual DIR [--levels 20,30] [--steps 5,7,10,14,20] [--offset 0.33]
                                       [--anchors RESULTS.json] [--gray] [--limit N]
 
-For every image of DIR, each base level is coded with the shipped model and decoded; the residual
+For every PNG image of DIR, each base level is coded with the shipped model and decoded; the residual
 (original minus decoded, 8-bit pixels; in colour turned by an orthonormal colour transform, so
 squared errors are kept) is cut into 8 x 8 blocks, transformed by the orthonormal DCT-II, and each
 coefficient quantized with one uniform step: ``sign(c) * floor(|c| / step + offset)`` (offset 0.5
