@@ -82,6 +82,10 @@ def _export_job(job: Callable[[], object], hint: str | None = None) -> None:
 @click.option("--modulate-decoder", is_flag=True,
               help="When fine-tuning: first give the decoder a per-channel scale and shift for each table set "
                    "of the prior (starting as the identity), so it learns what each rate's codes need.")
+@click.option("--narrow-decoder", default=None, metavar="QUARTER,HALF",
+              help="With --finetune-decoder: first narrow the decoder to QUARTER channels at 1/4 scale and HALF "
+                   "at 1/2 (e.g. 96,48: 30% fewer multiply-accumulates), keeping the channels that carry the most; "
+                   "give a larger --lr than a plain fine-tune's (2e-4 recovered 96,48 in 2000 steps).")
 @click.option("--with-correction", is_flag=True,
               help="When fine-tuning: add to the decoder's output the colour correction files would carry, "
                    "so the decoder learns what the correction leaves to it.")
@@ -110,7 +114,7 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
                   block_transform: bool, rate_weights: tuple[float, float], quality_lambdas: tuple[float | None, float | None], seed: int,
                   checkpoint_minutes: float, device: str, resume: bool, export_only: bool, init_dir: str | None,
                   finetune_dir: str | None, finetune_net_dir: str | None, move_codebooks: bool, grow_decoder: int, grow_encoder: int,
-                  modulate_decoder: bool, with_correction: bool, reprior_dir: str | None, recount_dir: str | None,
+                  modulate_decoder: bool, narrow_decoder: str | None, with_correction: bool, reprior_dir: str | None, recount_dir: str | None,
                   rounds: int, prior_photos: int | None, widen_dir: str | None, densify_dir: str | None) -> None:
     """Train a model on the photos in DATA_DIR and export it.
 
@@ -145,6 +149,17 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
         raise click.UsageError("--grow-decoder needs --finetune-decoder or --finetune-network")
     if modulate_decoder and finetune_dir is None and finetune_net_dir is None:
         raise click.UsageError("--modulate-decoder needs --finetune-decoder or --finetune-network")
+    narrow_to = None
+    if narrow_decoder is not None:
+        if finetune_dir is None:
+            raise click.UsageError("--narrow-decoder needs --finetune-decoder")
+        try:
+            narrow_to = tuple(int(v) for v in narrow_decoder.split(","))
+        except ValueError:
+            narrow_to = ()
+        if len(narrow_to) != 2 or min(narrow_to) < 1:
+            raise click.BadParameter(f"{narrow_decoder!r} is not two channel counts QUARTER,HALF",
+                                     param_hint="--narrow-decoder")
     if with_correction and finetune_dir is None and finetune_net_dir is None:
         raise click.UsageError("--with-correction needs --finetune-decoder or --finetune-network")
     if grow_encoder and finetune_net_dir is None:
@@ -160,7 +175,7 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
         _finetune(data_dir, finetune_dir or finetune_net_dir, out or str(DEFAULT_RUNS / run_name / "model"), steps,
                   batch_size, crop, seed, checkpoint_minutes, device, encoder=finetune_net_dir is not None, lr=lr,
                   codebooks=move_codebooks, grow_decoder=grow_decoder, grow_encoder=grow_encoder,
-                  modulate=modulate_decoder, synthetic=synthetic, correct=with_correction)
+                  modulate=modulate_decoder, synthetic=synthetic, correct=with_correction, narrow_to=narrow_to)
         return
 
     model = ModelConfig(channels=channels, latent_dim=latent_dim, sub_dim=sub_dim, codebook_size=codebook_size,
@@ -181,7 +196,8 @@ def train_command(data_dir: str, run_name: str, out: str | None, steps: int, ae_
 
 def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: int, crop: int, seed: int,
               minutes: float, device: str, encoder: bool, lr: float | None, codebooks: bool, grow_decoder: int,
-              grow_encoder: int, modulate: bool, synthetic: float, correct: bool = False) -> None:
+              grow_encoder: int, modulate: bool, synthetic: float, correct: bool = False,
+              narrow_to: tuple[int, int] | None = None) -> None:
     import json
 
     from vqcodec.training.data import list_images, load_rgb, split_holdout
@@ -195,4 +211,4 @@ def _finetune(data_dir: str, model_dir: str, out: str, steps: int, batch_size: i
     finetune(model, images, out, steps, extra, batch_size=batch_size, crop=crop, seed=seed, encoder=encoder,
              codebooks=codebooks, grow_decoder=grow_decoder, grow_encoder=grow_encoder, modulate=modulate,
              synthetic=synthetic, correct=correct, lr=lr or FINETUNE_LR, save_minutes=minutes,
-             log=click.echo)
+             narrow_to=narrow_to, log=click.echo)

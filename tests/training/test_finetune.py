@@ -251,3 +251,66 @@ def test_with_the_correction_the_decoder_learns_on_what_files_carry(tiny_model_d
     assert any(not torch.equal(plain[k], corrected[k]) for k in plain)
     rounds = [json.loads((tmp_path / s / "config.json").read_text())["decoder_finetune"][-1] for s in ("False", "True")]
     assert "corrected" not in rounds[0] and rounds[1]["corrected"] is True
+
+
+def test_narrowing_to_the_full_width_decodes_as_before_and_narrower_is_cheaper(tiny_model_dir):
+    from vqcodec.training.finetune import grow, narrow
+
+    model = vqcodec.load_model(tiny_model_dir, backend="torch")
+    grow(model, modulate=True)  # a decoder modulated by the rate: its scales and shifts are narrowed too
+    for modulation in model.net.decoder.modulation:
+        torch.nn.init.normal_(modulation.scale, std=0.1)
+        torch.nn.init.normal_(modulation.shift, std=0.1)
+    photo = smooth_image(80, 72, seed=7)
+    data = vqcodec.compress(photo, 50, model)
+    before = np.asarray(vqcodec.decompress(data, model))
+    quarter, half = model.cfg.decoder_widths
+    images = [smooth_image(64, 48, seed) for seed in range(2)]
+    narrow(model, quarter, half, images, crop=32)
+    assert np.array_equal(np.asarray(vqcodec.decompress(data, model)), before)
+    size = sum(p.numel() for p in model.net.decoder.parameters())
+    narrow(model, quarter // 2, half // 2, images, crop=32)
+    assert model.cfg.up_channels == (quarter // 2, half // 2)
+    assert sum(p.numel() for p in model.net.decoder.parameters()) < size
+    assert np.asarray(vqcodec.decompress(data, model)).shape == before.shape
+    with pytest.raises(ValueError, match="cannot narrow"):
+        narrow(model, quarter, half, images, crop=32)  # only narrower
+
+
+def test_a_narrowed_decoder_is_tuned_exported_and_keeps_its_widths(tiny_model_dir, tmp_path):
+    from vqcodec.config import ModelConfig
+
+    model = vqcodec.load_model(tiny_model_dir, backend="torch")
+    quarter, half = model.cfg.decoder_widths
+    images = [smooth_image(64, 48, seed) for seed in range(3)]
+    finetune(model, images, tmp_path / "narrow", steps=2, extra={}, batch_size=2, crop=32,
+             narrow_to=(quarter // 2, half // 2), log=lambda s: None)
+    after = vqcodec.load_model(tmp_path / "narrow")  # the ONNX graphs of the narrowed decoder
+    assert after.cfg.up_channels == (quarter // 2, half // 2)
+    photo = smooth_image(80, 72, seed=7)
+    assert np.asarray(vqcodec.decompress(vqcodec.compress(photo, 50, after), after)).shape == (72, 80, 3)
+    # models written before the field existed keep their config, and so their fingerprint
+    assert "up_channels" not in ModelConfig(channels=8).to_dict()
+    assert ModelConfig.from_dict(after.cfg.to_dict()) == after.cfg
+
+
+def test_the_cli_narrows_a_decoder_and_refuses_bad_widths(tiny_model_dir, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from vqcodec_cli.main import main
+
+    data = photo_folder(tmp_path, 3)
+    r = CliRunner().invoke(main, ["train", str(data), "--finetune-decoder", str(tiny_model_dir), "--steps", "1",
+                                  "--batch-size", "1", "--crop", "32", "--narrow-decoder", "8,4", "-o", str(tmp_path / "n")])
+    assert r.exit_code == 0, r.output
+    config = json.loads((tmp_path / "n" / "config.json").read_text())
+    assert config["model"]["up_channels"] == [8, 4] and config["decoder_finetune"][-1]["narrowed_to"] == [8, 4]
+    for bad in ("8", "a,b", "0,4"):
+        r = CliRunner().invoke(main, ["train", str(data), "--finetune-decoder", str(tiny_model_dir),
+                                      "--narrow-decoder", bad, "-o", str(tmp_path / "bad")])
+        assert r.exit_code == 2 and "QUARTER,HALF" in r.output and not (tmp_path / "bad").exists()
+    r = CliRunner().invoke(main, ["train", str(data), "--finetune-network", str(tiny_model_dir),
+                                  "--narrow-decoder", "8,4", "-o", str(tmp_path / "net")])
+    assert r.exit_code == 2 and "needs --finetune-decoder" in r.output

@@ -123,15 +123,15 @@ class Decoder(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         c = cfg.channels
-        half = c // 2
+        quarter, half = cfg.decoder_widths  # channels at H/4 and H/2
         self.net = nn.Sequential(
             _conv(cfg.latent_dim, c),
             *[ResBlock(c) for _ in range(cfg.res_blocks)],
             SimpleGDN(c, inverse=True),
-            _conv(c, 4 * c),
+            _conv(c, 4 * quarter),
             nn.PixelShuffle(2),  # H/4
-            SimpleGDN(c, inverse=True),
-            _conv(c, 4 * half),
+            SimpleGDN(quarter, inverse=True),
+            _conv(quarter, 4 * half),
             nn.PixelShuffle(2),  # H/2
             SimpleGDN(half, inverse=True),
             _conv(half, 12),
@@ -146,7 +146,7 @@ class Decoder(nn.Module):
         # modulated: the outputs of the first convolution, of the last residual block and of
         # the two upsampling convolutions (before depth-to-space), as positions in ``layers``
         last_block = cfg.decoder_blocks + cfg.res_blocks
-        points = {0: c, **({last_block: c} if last_block else {}), last_block + 2: 4 * c, last_block + 5: 4 * half}
+        points = {0: c, **({last_block: c} if last_block else {}), last_block + 2: 4 * quarter, last_block + 5: 4 * half}
         self.modulated = {index: k for k, index in enumerate(points)}
         self.modulation = (nn.ModuleList([RateModulation(cfg.rate_sets, w) for w in points.values()])
                            if cfg.rate_sets else None)
