@@ -85,13 +85,14 @@ def grow(model: CodecModel, decoder: int = 0, encoder: int = 0, modulate: bool =
 def narrow(model: CodecModel, quarter: int, half: int, images: list[np.ndarray], seed: int = 0,
            crops: int = 32, crop: int = 128) -> None:
     """Give ``model``'s decoder ``quarter`` channels at H/4 and ``half`` at H/2 (nearly three
-    quarters of its multiply-accumulates sit in the two convolutions that feed those stages): each stage keeps the
-    channels that carry the most into the convolution reading it (their mean power on ``crops``
-    crops of ``crop`` x ``crop`` pixels of ``images``, coded at random qualities as files are, times
-    the squared weights that read them); the rest of the network is unchanged. The narrowed decoder decodes worse until
-    fine-tuned: 128/64 -> 96/48 (38.3 -> 26.6 kMAC a pixel) lost 0.5-6.4 dB before and was within
-    0.01 dB of the shipped decoder after 2000 steps (docs/training.md). ``model.fingerprint`` names
-    the old model until the narrowed one is exported."""
+    quarters of its multiply-accumulates sit in the two convolutions that feed those stages):
+    each stage keeps the channels that carry the most into the convolution reading it (their mean
+    power on ``crops`` crops of ``crop`` x ``crop`` pixels of ``images``, coded at random
+    qualities as files are, times the squared weights that read them); the rest of the network
+    is unchanged. The narrowed decoder decodes worse until fine-tuned: 128/64 -> 96/48 (38.3 ->
+    26.6 kMAC a pixel) lost 0.5-6.4 dB before and was within 0.01 dB of the shipped decoder after
+    2000 steps (docs/training.md). ``model.fingerprint`` names the old model until the narrowed
+    one is exported."""
     old = model.net
     was = old.cfg.decoder_widths
     if not (0 < quarter <= was[0] and 0 < half <= was[1]):
