@@ -116,16 +116,18 @@ def measure(paths: list[Path], levels: list[int], steps: list[float], offset: fl
     for path in paths:
         with Image.open(path) as im:
             image = im.convert("L" if gray else "RGB")
-        x = np.asarray(image).astype(np.float64)
+        truth = np.asarray(image)
+        x = truth.astype(np.float64)
         pixels = x.shape[0] * x.shape[1]
         for level in levels:
             data = vqcodec.compress(image, level, model)
-            decoded = np.asarray(vqcodec.decompress(data, model)).astype(np.float64)
+            shown = np.asarray(vqcodec.decompress(data, model))
+            decoded = shown.astype(np.float64)
             base = len(data) * 8 / pixels
-            found.setdefault((level, 0.0), []).append((base, psnr(decoded.astype(np.uint8), x.astype(np.uint8))))
+            found.setdefault((level, 0.0), []).append((base, psnr(shown, truth)))
             for step in steps:
                 bits, out = with_residual(x, decoded, step, offset)
-                found.setdefault((level, step), []).append((base + bits / pixels, psnr(out, x.astype(np.uint8))))
+                found.setdefault((level, step), []).append((base + bits / pixels, psnr(out, truth)))
         print(path.name, flush=True)
     return {k: tuple(np.mean(v, axis=0)) for k, v in found.items()}
 
