@@ -174,7 +174,8 @@ def _info_job(job: Job) -> str:
         model, kind = f"{h.fingerprint.hex()} ({_model_status(h.fingerprint, job.model_dir)})", "codes"
         if h.sections:
             parts = [f"codes ({len(container.payload)})"] + [
-                f"{name} ({len(part)})" for name, part in (("exact tiles", container.tiles), ("smoothing", container.smoothing))
+                f"{name} ({len(part)})" for name, part in (("exact tiles", container.tiles), ("smoothing", container.smoothing),
+                                                           ("residual", container.residual))
                 if part]
             kind = ", ".join(parts[:-1]) + " and " + parts[-1]
     return "\n".join([

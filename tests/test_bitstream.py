@@ -167,17 +167,17 @@ def test_palette_files_name_no_model_and_set_their_flag():
         unpack(_with_fields(data, model=b"ABCDEFGH"))
 
 
-@pytest.mark.parametrize("flags", [8, 0x80])
-def test_flags_other_than_the_palette_exact_tiles_and_smoothing_are_corrupt(flags):
+@pytest.mark.parametrize("flags", [0x10, 0x80])
+def test_flags_other_than_the_palette_exact_tiles_smoothing_and_residual_are_corrupt(flags):
     _, data = _file()
     with pytest.raises(CorruptError, match="reserved flags"):
         unpack(_with_fields(data, flags=flags, model=bitstream.NO_MODEL))
 
 
-@pytest.mark.parametrize("section", [bitstream.EXACT_TILES_FLAG, bitstream.SMOOTHED_FLAG])
-def test_a_palette_file_cannot_have_exact_tiles_or_smoothing(section):
+@pytest.mark.parametrize("section", [bitstream.EXACT_TILES_FLAG, bitstream.SMOOTHED_FLAG, bitstream.RESIDUAL_FLAG])
+def test_a_palette_file_cannot_have_exact_tiles_smoothing_or_a_residual(section):
     _, data = _file()
-    with pytest.raises(CorruptError, match="cannot have exact tiles or smoothing"):
+    with pytest.raises(CorruptError, match="cannot have exact tiles, smoothing or a residual"):
         unpack(_with_fields(data, flags=bitstream.PALETTE_FLAG | section, model=bitstream.NO_MODEL))
 
 
@@ -240,4 +240,33 @@ def test_exact_tiles_that_leave_no_whole_words_of_smoothing_are_corrupt(tiles_si
     data = bytearray(pack(header, code, b"", tiles, smoothing))
     data[56:60] = tiles_size.to_bytes(4, "little")
     with pytest.raises(CorruptError, match="exact tiles of .* whole words of smoothing"):
+        unpack(_with_fields(bytes(data)))
+
+
+@pytest.mark.parametrize("tiles,smoothing", [(b"", b""), (b"\x05\x06\x07\x08" * 2, b""),
+                                             (b"", b"\x09\x0a\x0b\x0c"), (b"\x05\x06\x07\x08", b"\x09\x0a\x0b\x0c")])
+def test_a_residual_comes_last_after_every_other_part(tiles, smoothing):
+    code, residual = b"\x01\x02\x03\x04" * 3, b"\x0d\x0e\x0f\x10" * 2
+    header = Header("RGB", 90, b"ABCDEFGH", 13, 7, bitstream.payload_size(code, tiles, smoothing, residual), 0,
+                    exact_tiles=bool(tiles), smoothed=bool(smoothing), residual=True)
+    data = pack(header, code, b"", tiles, smoothing, residual)
+    assert data[7] & bitstream.RESIDUAL_FLAG and data.endswith(residual)
+    assert data[40:44] == (12).to_bytes(4, "little")
+    c = unpack(data)
+    assert (c.header, c.payload, c.tiles, c.smoothing, c.residual) == (header, code, tiles, smoothing, residual)
+    with pytest.raises(ValueError):
+        pack(replace(header, residual=False), code, b"", tiles, smoothing, residual)
+    with pytest.raises(ValueError):  # no version before 16 holds it
+        pack(replace(header, version=15), code, b"", tiles, smoothing, residual)
+    with pytest.raises(CorruptError, match="reserved flags"):
+        unpack(_with_fields(data, version=15))
+
+
+def test_a_smoothing_map_that_leaves_no_whole_words_of_residual_is_corrupt():
+    code, smoothing, residual = b"\x01\x02\x03\x04" * 3, b"\x09\x0a\x0b\x0c", b"\x0d\x0e\x0f\x10"
+    header = Header("RGB", 90, b"ABCDEFGH", 13, 7, bitstream.payload_size(code, b"", smoothing, residual), 0,
+                    smoothed=True, residual=True)
+    data = bytearray(pack(header, code, b"", b"", smoothing, residual))
+    data[56:60] = (8).to_bytes(4, "little")
+    with pytest.raises(CorruptError, match="smoothing of .* whole words of residual"):
         unpack(_with_fields(bytes(data)))

@@ -304,7 +304,7 @@ def test_few_exact_tiles_go_beside_the_image_own_codes_and_many_beside_a_filled_
     assert encodings["many"]._tiles[0].sum() == 10 and encodings["many"]._tiles[2]
     enc = encodings["few"]
     plain = enc._codes(enc.latents, 90, None)
-    chosen = enc._best_with_tiles(90, plain, None)
+    chosen = enc._best_with_tiles(90, 90, plain, None)
     container = bitstream.unpack(chosen[0])
     assert container.header.exact_tiles  # an exact flat tile costs less than the codes' error there
     assert container.payload == bitstream.unpack(plain[0]).payload
@@ -336,3 +336,25 @@ def test_exact_tiles_never_turn_coarser_where_the_rate_weights_rise(tiny_model):
         errors.append(int(((tiled.astype(np.int64) - rgb) ** 2).sum(axis=2)[mask].sum()))
     assert errors[0] > 0  # the level below merged some colours: the test can see a coarser merge
     assert errors[1] <= errors[0]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA"])
+def test_the_top_levels_are_a_low_levels_codes_and_a_residual_when_that_scores_better(tiny_model, mode):
+    """At level 100 the encoder also codes the image at residual.BASE with a residual over it and
+    keeps it (the tiny model's codes are poor: it always scores better); the file decodes to what
+    compress reported, and to better than the codes alone."""
+    from vqcodec import bitstream, residual
+    from vqcodec.metrics import psnr
+
+    rgb = smooth_image(72, 56, seed=5)
+    image = Image.fromarray(rgb).convert(mode)
+    result = vqcodec.compress_report(image, 100, tiny_model)
+    header = bitstream.unpack(result.data).header
+    assert header.residual and header.quality == residual.BASE
+    out = vqcodec.decompress(result.data, tiny_model)
+    assert out.mode == mode and np.array_equal(np.asarray(out), np.asarray(result.reconstruction))
+    below = vqcodec.compress_report(image, residual.START[1 if mode == "L" else 3] - 1, tiny_model)
+    assert not bitstream.unpack(below.data).header.residual
+    assert result.psnr > below.psnr + 3
+    if mode != "RGBA":  # (with alpha the reported PSNR weighs pixels by it)
+        assert psnr(np.asarray(out), np.asarray(image)) == pytest.approx(result.psnr, abs=1e-6)

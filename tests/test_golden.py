@@ -40,6 +40,7 @@ def test_golden_file_decodes_to_its_indices_and_pixels(folder, name):
     assert (header.version, header.mode, header.palette) == (expected["version"], expected["mode"], expected["palette"])
     assert header.exact_tiles == expected.get("exact_tiles", False)
     assert header.smoothed == expected.get("smoothed", False)
+    assert header.residual == expected.get("residual", False)
     if not header.palette:
         assert header.fingerprint.hex() == manifest["fingerprint"] == folder
         model = vqcodec.model_for(header.fingerprint)  # found by fingerprint among the package's models

@@ -20,7 +20,7 @@ from typing import BinaryIO
 from .errors import CorruptError, FormatError, ImageTooLargeError, TruncatedError, UnsupportedVersionError
 
 MAGIC = b"\x89VQC"
-VERSION = 15  # 13: the palette flag; 14: the exact-tiles flag; 15: the smoothing flag (docs/format.md)
+VERSION = 16  # 13: the palette flag; 14: exact tiles; 15: smoothing; 16: the residual (docs/format.md)
 #: The oldest version read: version 12 is version 13 without the palette flag.
 OLDEST_READ = 12
 #: ``flags`` bit 0: the payload is a lossless palette payload (vqcodec/palette.py), not codes.
@@ -31,9 +31,13 @@ EXACT_TILES_FLAG = 2
 #: ``flags`` bit 2 (since version 15): the payload holds codes and, after them (and after the
 #: exact tiles, if any, then preceded by their length), a smoothing map (vqcodec/smooth.py).
 SMOOTHED_FLAG = 4
+#: ``flags`` bit 3 (since version 16): the payload holds codes and, last of its parts, a residual
+#: (vqcodec/residual.py).
+RESIDUAL_FLAG = 8
 #: The flags each version may set.
 FLAGS = {12: 0, 13: PALETTE_FLAG, 14: PALETTE_FLAG | EXACT_TILES_FLAG,
-         15: PALETTE_FLAG | EXACT_TILES_FLAG | SMOOTHED_FLAG}
+         15: PALETTE_FLAG | EXACT_TILES_FLAG | SMOOTHED_FLAG,
+         16: PALETTE_FLAG | EXACT_TILES_FLAG | SMOOTHED_FLAG | RESIDUAL_FLAG}
 SPLIT = struct.Struct("<I")
 #: The ``model`` field of a palette file: it needs no model.
 NO_MODEL = bytes(8)
@@ -71,11 +75,12 @@ class Header:
     palette: bool = False  # the payload is a lossless palette payload, decoded without a model
     exact_tiles: bool = False  # the payload holds codes, then tiles coded exactly
     smoothed: bool = False  # the payload holds codes, then (after any exact tiles) a smoothing map
+    residual: bool = False  # the payload holds codes, then (after any other section) a residual
 
     @property
     def sections(self) -> bool:
-        """Whether the payload is split: codes, then exact tiles and/or a smoothing map."""
-        return self.exact_tiles or self.smoothed
+        """Whether the payload is split: codes, then exact tiles, a smoothing map and/or a residual."""
+        return self.exact_tiles or self.smoothed or self.residual
 
     @property
     def has_alpha(self) -> bool:
@@ -93,39 +98,43 @@ class Container:
     alpha: bytes  # zlib-compressed alpha plane, empty without alpha
     tiles: bytes = b""  # the exact tiles' payload, empty without the flag
     smoothing: bytes = b""  # the smoothing payload, empty without the flag
+    residual: bytes = b""  # the residual payload, empty without the flag
 
 
-def _joined(code: bytes, tiles: bytes, smoothing: bytes) -> bytes:
+def _joined(code: bytes, tiles: bytes, smoothing: bytes, residual: bytes) -> bytes:
     """The payload of codes and sections: ``code_size``, the codes, then each section present
-    (exact tiles, smoothing), every one but the last after its own length."""
-    sections = [part for part in (tiles, smoothing) if part]
+    (exact tiles, smoothing, residual), every one but the last after its own length."""
+    sections = [part for part in (tiles, smoothing, residual) if part]
     if not sections:
         return code
     return b"".join([SPLIT.pack(len(code)), code, *(SPLIT.pack(len(part)) + part for part in sections[:-1]),
                      sections[-1]])
 
 
-def payload_size(code: bytes, tiles: bytes = b"", smoothing: bytes = b"") -> int:
-    """The header's ``payload_size`` of a code payload and (if any) exact tiles' and smoothing payloads."""
-    sections = [part for part in (tiles, smoothing) if part]
+def payload_size(code: bytes, tiles: bytes = b"", smoothing: bytes = b"", residual: bytes = b"") -> int:
+    """The header's ``payload_size`` of a code payload and (if any) exact tiles', smoothing and residual payloads."""
+    sections = [part for part in (tiles, smoothing, residual) if part]
     return len(code) + sum(len(part) for part in sections) + SPLIT.size * len(sections)
 
 
-def pack(header: Header, payload: bytes, alpha: bytes = b"", tiles: bytes = b"", smoothing: bytes = b"") -> bytes:
-    """Serialise a header and its payloads (codes or palette, exact tiles, smoothing, alpha) into a complete file."""
-    if payload_size(payload, tiles, smoothing) != header.payload_size or len(alpha) != header.alpha_size:
+def pack(header: Header, payload: bytes, alpha: bytes = b"", tiles: bytes = b"", smoothing: bytes = b"",
+         residual: bytes = b"") -> bytes:
+    """Serialise a header and its payloads (codes or palette, exact tiles, smoothing, residual, alpha) into a
+    complete file."""
+    if payload_size(payload, tiles, smoothing, residual) != header.payload_size or len(alpha) != header.alpha_size:
         raise ValueError("payload sizes disagree with the header")
     if header.has_alpha != bool(alpha):
         raise ValueError("alpha payload present iff the mode has alpha")
     if header.palette and header.fingerprint != NO_MODEL:
         raise ValueError("a palette file names no model")
-    if header.exact_tiles != bool(tiles) or header.smoothed != bool(smoothing) or (header.palette and header.sections):
-        raise ValueError("exact tiles and smoothing go with codes, iff the header says so")
-    if header.smoothed and header.version < 15:
-        raise ValueError("smoothing needs format version 15")
-    payload = _joined(payload, tiles, smoothing)
+    if (header.exact_tiles != bool(tiles) or header.smoothed != bool(smoothing) or header.residual != bool(residual)
+            or (header.palette and header.sections)):
+        raise ValueError("exact tiles, smoothing and a residual go with codes, iff the header says so")
+    payload = _joined(payload, tiles, smoothing, residual)
     flags = ((PALETTE_FLAG if header.palette else 0) | (EXACT_TILES_FLAG if header.exact_tiles else 0)
-             | (SMOOTHED_FLAG if header.smoothed else 0))
+             | (SMOOTHED_FLAG if header.smoothed else 0) | (RESIDUAL_FLAG if header.residual else 0))
+    if flags & ~FLAGS[header.version]:
+        raise ValueError(f"format version {header.version} cannot carry flags {flags:#04x}")
     fields = (MAGIC, header.version, MODE_CODES[header.mode], header.quality, flags,
               header.fingerprint,
               header.width, header.height, header.payload_size, header.alpha_size)
@@ -157,9 +166,10 @@ def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
         raise CorruptError(f"unknown colour mode code {mode}")
     if flags & ~FLAGS[version]:
         raise CorruptError(f"reserved flags are set ({flags:#04x})")
-    palette, exact_tiles, smoothed = bool(flags & PALETTE_FLAG), bool(flags & EXACT_TILES_FLAG), bool(flags & SMOOTHED_FLAG)
-    if palette and (exact_tiles or smoothed):
-        raise CorruptError("a palette file cannot have exact tiles or smoothing")
+    palette, exact_tiles = bool(flags & PALETTE_FLAG), bool(flags & EXACT_TILES_FLAG)
+    smoothed, residual = bool(flags & SMOOTHED_FLAG), bool(flags & RESIDUAL_FLAG)
+    if palette and (exact_tiles or smoothed or residual):
+        raise CorruptError("a palette file cannot have exact tiles, smoothing or a residual")
     if palette and fp != NO_MODEL:
         raise CorruptError("a palette file names a model")
     if quality > 100:
@@ -179,10 +189,10 @@ def parse_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
     if pixels > max_pixels:
         raise ImageTooLargeError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels "
                                  "(raise it with max_pixels= or --max-pixels)")
-    if payload_size < (exact_tiles + smoothed) * 2 * SPLIT.size:
+    if payload_size < (exact_tiles + smoothed + residual) * 2 * SPLIT.size:
         raise CorruptError("payload too short to hold codes and its sections")
     return Header(MODES[mode], quality, fp, width, height, payload_size, alpha_size, version, palette, exact_tiles,
-                  smoothed)
+                  smoothed, residual)
 
 
 def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Container:
@@ -201,7 +211,8 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Container:
     payload, alpha = body[: header.payload_size], body[header.payload_size :]
     if not header.sections:
         return Container(header, payload, alpha)
-    names = ["code payload"] + ["exact tiles"] * header.exact_tiles + ["smoothing"] * header.smoothed
+    names = (["code payload"] + ["exact tiles"] * header.exact_tiles + ["smoothing"] * header.smoothed
+             + ["residual"] * header.residual)
     parts, at = [], 0
     for name, following in zip(names, names[1:]):  # every part but the last after its length
         (size,) = SPLIT.unpack_from(payload, at)
@@ -213,7 +224,7 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Container:
     parts.append(payload[at:])
     sections = dict(zip(names, parts))
     return Container(header, sections["code payload"], alpha, sections.get("exact tiles", b""),
-                     sections.get("smoothing", b""))
+                     sections.get("smoothing", b""), sections.get("residual", b""))
 
 
 def read_file(source: str | os.PathLike | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:

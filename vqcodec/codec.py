@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image
 
-from . import bitstream, correction, exact, models, palette, smooth, tiling
+from . import bitstream, correction, exact, models, palette, residual, smooth, tiling
 from .correction import Correction
 from .metrics import psnr
 from .prior import check_shape, index_maps
@@ -220,20 +220,34 @@ class _Encoding:
     def _code(self, quality: int, last: bool = False) -> tuple[bytes, np.ndarray | None, Correction, np.ndarray | None]:
         lossless = self._palette_file(quality)
         height, width = self.px.rgb.shape[:2]
+        planned = residual.plan(quality, 1 if self.px.mode in ("L", "LA") else 3)
+        lowest = quality if planned is None else min(quality, planned[0])
         if lossless is not None and len(self._palette[0]) <= self.model.coder.min_payload_bytes(  # payloads compared
-                *_latent_shape(width, height, self.model.cfg.downsample), quality):
+                *_latent_shape(width, height, self.model.cfg.downsample), lowest):
             return lossless[0], None, correction.NONE, lossless[1]  # no code file can be as small
         visible = None if self._hidden is None else ~self._hidden  # the fill under alpha 0 is not seen
-        plain = self._codes(self.latents, quality, visible)
-        if last:
-            vars(self).pop("latents", None)
-        coded = self._best_with_tiles(quality, plain, visible, last)
-        if last:
-            self._tile_file = None
-        coded = self._smoothed(quality, coded, visible)
+        coded = self._file_at(quality, quality, visible, last and planned is None)
+        if planned is not None:  # codes at a lower level and a residual, if that scores better
+            base, step = planned
+            layered = self._with_residual(base, step, self._file_at(quality, base, visible, last), visible)
+            if coded[3] is None:
+                coded = (*coded[:3], self._decoded(quality, *coded[1:3]))
+            coded = min(coded, layered, key=lambda c: squared_error(c[3], self.px.rgb, visible)
+                        + 8 * self._per_bit(quality) * len(c[0]))
         if lossless is not None and len(lossless[0]) <= len(coded[0]):  # the image itself in no more bytes
             return lossless[0], None, correction.NONE, lossless[1]
         return coded
+
+    def _file_at(self, quality: int, level: int, visible: np.ndarray | None, last: bool) -> tuple:
+        """The file of codes at ``level`` with the exact tiles and smoothing map that score best at
+        ``quality``'s rate weight: (file, indices, correction, decoded image or None)."""
+        plain = self._codes(self.latents, level, visible)
+        if last:
+            vars(self).pop("latents", None)
+        coded = self._best_with_tiles(quality, level, plain, visible, last)
+        if last:
+            self._tile_file = None
+        return self._smoothed(quality, level, coded, visible)
 
     def _codes(self, latents: np.ndarray, quality: int,
                visible: np.ndarray | None) -> tuple[bytes, np.ndarray, Correction, np.ndarray | None]:
@@ -251,24 +265,25 @@ class _Encoding:
         return tiling.synthesise(m.transforms, m.cfg, m.decoded_codes(quality), indices, width, height,
                                  table_set=m.table_set(quality), correction=fix)
 
-    def _best_with_tiles(self, quality: int, plain: tuple, visible: np.ndarray | None, last: bool = False) -> tuple:
-        """``plain``, the code file, or the file of codes and exact tiles (:meth:`_tiles_file`) if that
-        scores better: squared error where ``visible`` plus bits at the quality's rate weight (as
-        :func:`refine`). ``last``: as :meth:`code`'s."""
+    def _best_with_tiles(self, quality: int, level: int, plain: tuple, visible: np.ndarray | None,
+                         last: bool = False) -> tuple:
+        """``plain``, the code file (codes at ``level``), or the file of codes and exact tiles
+        (:meth:`_tiles_file`) if that scores better: squared error where ``visible`` plus bits at
+        ``quality``'s rate weight (as :func:`refine`). ``last``: as :meth:`code`'s."""
         if self._tiles is None:
             return plain
         _, mask, filled = self._tiles
         if plain[3] is None:
-            plain = (*plain[:3], self._decoded(quality, *plain[1:3]))
+            plain = (*plain[:3], self._decoded(level, *plain[1:3]))
         if not filled:  # few tiles: beside the image's own codes
             data, indices, fix, rgb = plain
         else:
-            data, indices, fix, rgb = self._codes(self._filled_latents, quality,
+            data, indices, fix, rgb = self._codes(self._filled_latents, level,
                                                   ~mask if visible is None else visible & ~mask)
             if last:
                 vars(self).pop("_filled_latents", None)
             if rgb is None:
-                rgb = self._decoded(quality, indices, fix)
+                rgb = self._decoded(level, indices, fix)
         payload, tiled = self._tiles_file(quality)
         container = bitstream.unpack(data)
         header = replace(container.header, exact_tiles=True,
@@ -287,10 +302,10 @@ class _Encoding:
         """The tiles smooth enough to try filtering (smooth.candidates), found once."""
         return smooth.candidates(self.px.rgb)
 
-    def _smoothed(self, quality: int, coded: tuple, visible: np.ndarray | None) -> tuple:
-        """``coded``, a file of codes (and exact tiles), or the same with a smoothing map
-        (:mod:`smooth`) if that scores better (squared error where ``visible`` plus bits at the
-        quality's rate weight). An image with few smooth tiles is not decoded for it."""
+    def _smoothed(self, quality: int, level: int, coded: tuple, visible: np.ndarray | None) -> tuple:
+        """``coded``, a file of codes at ``level`` (and exact tiles), or the same with a smoothing map
+        (:mod:`smooth`) if that scores better (squared error where ``visible`` plus bits at
+        ``quality``'s rate weight). An image with few smooth tiles is not decoded for it."""
         data, indices, fix, rgb = coded
         if not smooth.allowed(self.px.rgb.shape[1], self.px.rgb.shape[0]):
             return coded
@@ -300,7 +315,7 @@ class _Encoding:
         if not tiles.any() or (rgb is None and tiles.mean() < smooth.SHARE):
             return coded
         if rgb is None:
-            rgb = self._decoded(quality, indices, fix)
+            rgb = self._decoded(level, indices, fix)
         per_bit = self._per_bit(quality)
         error = smooth.errors(rgb, self.px.rgb, tiles, visible)
         strengths = smooth.choose(error, per_bit, exact_grid)
@@ -315,6 +330,32 @@ class _Encoding:
             return data, indices, fix, rgb
         return (bitstream.pack(header, container.payload, container.alpha, container.tiles, payload), indices, fix,
                 smoothed)
+
+    def _with_residual(self, level: int, step: int, coded: tuple, visible: np.ndarray | None) -> tuple:
+        """``coded``, a file of codes at ``level`` (and any exact tiles and smoothing map), with a
+        residual (:mod:`residual`) at ``step`` eighths of a level over what it decodes to: the error
+        where ``visible``, outside exact tiles. Unchanged if every level quantizes to 0."""
+        data, indices, fix, rgb = coded
+        if rgb is None:
+            rgb = self._decoded(level, indices, fix)
+        container = bitstream.unpack(data)
+        height, width = rgb.shape[:2]
+        gray = self.px.mode in ("L", "LA")
+        target = self.px.rgb[..., :1] if gray else self.px.rgb
+        shown = np.asarray(Image.fromarray(rgb, "RGB").convert("L"))[..., None] if gray else rgb
+        error = target.astype(np.float64) - shown
+        if visible is not None:
+            error[~visible] = 0
+        blocks = residual.coded_blocks(width, height, self._tiles[0] if container.header.exact_tiles else None)
+        levels = residual.quantize(error, step)
+        levels[:, ~blocks] = 0
+        if not levels.any():
+            return data, indices, fix, rgb
+        payload = residual.encode(levels, step, blocks)
+        header = replace(container.header, residual=True, payload_size=bitstream.payload_size(
+            container.payload, container.tiles, container.smoothing, payload))
+        return (bitstream.pack(header, container.payload, container.alpha, container.tiles, container.smoothing,
+                               payload), indices, fix, residual.apply(rgb, levels, step))
 
     def _palette_file(self, quality: int) -> tuple[bytes, np.ndarray] | None:
         """The lossless palette file of the image (:mod:`palette`) and the pixels it holds, if the
@@ -363,8 +404,8 @@ class _Encoding:
             vars(self).pop("_tiles", None)
         height, width = px.rgb.shape[:2]
         fix, rgb = self._coded[quality][2:]
-        if rgb is None:
-            rgb = self._decoded(quality, indices, fix)
+        if rgb is None:  # codes alone, at the level the header names
+            rgb = self._decoded(bitstream.parse_header(data).quality, indices, fix)
         recon = from_rgb(rgb, px.mode, px.alpha)
         if indices is None:  # a palette file: exact wherever alpha is above 0
             quality_db = float("inf")
@@ -491,7 +532,7 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
     alpha = decompress_alpha(container.alpha, hdr.width, hdr.height) if hdr.has_alpha else None
     if hdr.palette:  # the pixels themselves: no model
         rgb = palette.decode(container.payload, hdr.width, hdr.height)
-    elif hdr.sections:  # the codes' image, then the exact tiles over it, then the smoothed tiles filtered
+    elif hdr.sections:  # the codes' image, the exact tiles over it, the smoothed tiles filtered, the residual added
         rgb = _synthesise(container, model)
         exact_grid = None
         if hdr.exact_tiles:
@@ -500,6 +541,10 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
             exact_grid = mask[::exact.TILE, ::exact.TILE]
         if hdr.smoothed:
             rgb = smooth.apply(rgb, smooth.decode(container.smoothing, hdr.width, hdr.height, exact_grid))
+        if hdr.residual:
+            planes = 1 if hdr.mode in ("L", "LA") else 3
+            coded = residual.coded_blocks(hdr.width, hdr.height, exact_grid)
+            rgb = residual.apply(rgb, *residual.decode(container.residual, planes, hdr.width, hdr.height, coded))
     else:
         rgb = _synthesise(container, model)
     return from_rgb(rgb, hdr.mode, alpha)

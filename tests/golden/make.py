@@ -32,7 +32,8 @@ def cases() -> dict[str, tuple[Image.Image, int]]:
     strip wider than one 1024-pixel tile, an image of few colours (a palette file where the
     release has them), a drawn window with a photo inset (exact tiles where the release has them)
     and a slightly noisy ramp under a drawn panel (a smoothing map where the release has them, at
-    quality 10 beside exact tiles)."""
+    quality 10 beside exact tiles) and a photo at the top of the scale (a residual where the
+    release has them, in colour and in gray)."""
     photo = Image.open(ASSET).convert("RGB")
     crop = photo.crop((250, 120, 343, 190))  # 93 x 70: neither side a multiple of 8
     strip = photo.crop((0, 200, 600, 224))
@@ -68,6 +69,7 @@ def cases() -> dict[str, tuple[Image.Image, int]]:
         "gray-q55": (crop.convert("L"), 55), "alpha-q55": (rgba, 55), "wide-q30": (wide, 30),
         "drawn-q55": (Image.fromarray(drawn), 55), "window-q30": (window, 30),
         "ramp-q10": (banner, 10), "ramp-q55": (banner, 55),
+        "photo-q100": (crop, 100), "gray-q100": (crop.convert("L"), 100),
     }
 
 
@@ -101,6 +103,8 @@ def main(model_path: str, out: str) -> None:
             entry["exact_tiles"] = True
         if getattr(header, "smoothed", False):
             entry["smoothed"] = True
+        if getattr(header, "residual", False):
+            entry["residual"] = True
         if not entry["palette"]:
             h, w = math.ceil(header.height / 8), math.ceil(header.width / 8)
             indices = model.coder.decode(container.payload, h, w, header.quality)[0]

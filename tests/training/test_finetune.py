@@ -22,7 +22,7 @@ def test_only_the_decoder_changes_and_codes_stay(tiny_model_dir, tmp_path):
     moved = {k for k in old if not torch.equal(old[k], new[k])}
     assert moved and all(k.startswith("decoder.") for k in moved)
     photo = smooth_image(80, 72, seed=7)
-    for q in (0, 50, 100):
+    for q in (0, 50, 70):  # (above 73 the codes may be a lower level's, under a residual)
         a, b = vqcodec.compress(photo, q, untouched), vqcodec.compress(photo, q, after)
         # same codes (the colour correction, estimated through the decoder's linear path, may move)
         codes = [m.coder.decode(f[HEADER_SIZE:], 9, 10, q)[0] for m, f in ((untouched, a), (after, b))]
@@ -233,7 +233,7 @@ def test_with_the_correction_the_decoder_learns_on_what_files_carry(tiny_model_d
     with torch.no_grad():
         z = model.net.encoder(x)
     active = 0
-    for q in (0, 20, 50, 100):
+    for q in (0, 20, 50, 70):  # (above 73 the codes may be a lower level's, under a residual)
         qualities = np.array([q])
         fix = _corrections(model, z, _codes(model, z, qualities), qualities, (120, 160))[0].numpy()
         data = vqcodec.compress(photo, q, model)
