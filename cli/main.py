@@ -182,7 +182,7 @@ def _info_job(job: Job) -> str:
         f"{job.src}:",
         f"  format version  {h.version}",
         f"  image           {h.width}x{h.height} {h.mode}",
-        f"  quality         {h.quality}",
+        f"  quality         {h.quality}" + (" (codes) and a residual" if h.residual else ""),
         f"  model           {model}",
         f"  payload         {h.payload_size} bytes {kind}, {h.alpha_size} bytes alpha",
         f"  file            {len(data)} bytes ({h.file_size} expected)",

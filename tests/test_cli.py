@@ -477,3 +477,11 @@ def test_info_shows_the_sections_of_a_file_with_a_smoothing_map(run):
     r = run("info", str(golden))
     assert r.exit_code == 0 and "format version  15" in r.output
     assert re.search(r"codes \(\d+\), exact tiles \(\d+\) and smoothing \(\d+\)", r.output)
+
+
+def test_info_shows_the_residual_of_a_file_and_its_codes_level(run):
+    golden = Path(__file__).parent / "golden" / "4e16e748f8a4b480" / "photo-q100.vqc"
+    r = run("info", str(golden))
+    assert r.exit_code == 0 and "format version  16" in r.output
+    assert re.search(r"codes \(\d+\) and residual \(\d+\)", r.output)
+    assert "quality         40 (codes) and a residual" in r.output

@@ -358,3 +358,19 @@ def test_the_top_levels_are_a_low_levels_codes_and_a_residual_when_that_scores_b
     assert result.psnr > below.psnr + 3
     if mode != "RGBA":  # (with alpha the reported PSNR weighs pixels by it)
         assert psnr(np.asarray(out), np.asarray(image)) == pytest.approx(result.psnr, abs=1e-6)
+
+
+def test_a_gray_image_in_rgb_takes_the_residual_from_the_gray_start(tiny_model):
+    """R = G = B everywhere: the encoder plans as for mode L (the codes of gray lose to a residual
+    from a lower level), though the file stays RGB; a colour image at that level does not."""
+    from vqcodec import residual
+    from vqcodec.codec import _Encoding
+    from vqcodec.image import to_pixels
+
+    colour = Image.fromarray(smooth_image(72, 56, seed=6))
+    level = residual.START[1]
+    assert level < residual.START[3]
+    for image, planned in ((colour.convert("L").convert("RGB"), True), (colour.convert("L"), True), (colour, False)):
+        encoding = _Encoding(to_pixels(image), tiny_model)
+        assert (encoding._plan(level) is not None) == planned
+        assert encoding._plan(level - 1) is None

@@ -127,6 +127,17 @@ class _Encoding:
         return tiling.analyse(self.model.transforms, self.model.cfg, self.px.rgb)
 
     @cached_property
+    def _gray(self) -> bool:
+        """Whether the image is gray: mode L or LA, or R = G = B everywhere."""
+        rgb = self.px.rgb
+        return self.px.mode in ("L", "LA") or bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+
+    def _plan(self, quality: int) -> tuple[int, int] | None:
+        """(codes' level, step) if ``quality`` is also tried as codes and a residual (residual.plan):
+        a gray image's codes lose to a residual from a lower level on than a colour image's."""
+        return residual.plan(quality, 1 if self._gray else 3)
+
+    @cached_property
     def _hidden(self) -> np.ndarray | None:
         """Pixels never seen (alpha 0), or None."""
         return None if self.px.alpha is None else self.px.alpha == 0
@@ -220,7 +231,7 @@ class _Encoding:
     def _code(self, quality: int, last: bool = False) -> tuple[bytes, np.ndarray | None, Correction, np.ndarray | None]:
         lossless = self._palette_file(quality)
         height, width = self.px.rgb.shape[:2]
-        planned = residual.plan(quality, 1 if self.px.mode in ("L", "LA") else 3)
+        planned = self._plan(quality)
         lowest = quality if planned is None else min(quality, planned[0])
         if lossless is not None and len(self._palette[0]) <= self.model.coder.min_payload_bytes(  # payloads compared
                 *_latent_shape(width, height, self.model.cfg.downsample), lowest):
@@ -229,7 +240,7 @@ class _Encoding:
         coded = self._file_at(quality, quality, visible, last and planned is None)
         if planned is not None:  # codes at a lower level and a residual, if that scores better
             base, step = planned
-            layered = self._with_residual(base, step, self._file_at(quality, base, visible, last), visible)
+            layered = self._with_residual(base, step, self._file_at(quality, base, visible, last))
             if coded[3] is None:
                 coded = (*coded[:3], self._decoded(quality, *coded[1:3]))
             coded = min(coded, layered, key=lambda c: squared_error(c[3], self.px.rgb, visible)
@@ -331,10 +342,10 @@ class _Encoding:
         return (bitstream.pack(header, container.payload, container.alpha, container.tiles, payload), indices, fix,
                 smoothed)
 
-    def _with_residual(self, level: int, step: int, coded: tuple, visible: np.ndarray | None) -> tuple:
+    def _with_residual(self, level: int, step: int, coded: tuple) -> tuple:
         """``coded``, a file of codes at ``level`` (and any exact tiles and smoothing map), with a
         residual (:mod:`residual`) at ``step`` eighths of a level over what it decodes to: the error
-        where ``visible``, outside exact tiles. Unchanged if every level quantizes to 0."""
+        where seen (alpha above 0), outside exact tiles. Unchanged if every level quantizes to 0."""
         data, indices, fix, rgb = coded
         if rgb is None:
             rgb = self._decoded(level, indices, fix)
@@ -343,11 +354,8 @@ class _Encoding:
         gray = self.px.mode in ("L", "LA")
         target = self.px.rgb[..., :1] if gray else self.px.rgb
         shown = np.asarray(Image.fromarray(rgb, "RGB").convert("L"))[..., None] if gray else rgb
-        error = target.astype(np.float64) - shown
-        if visible is not None:
-            error[~visible] = 0
         blocks = residual.coded_blocks(width, height, self._tiles[0] if container.header.exact_tiles else None)
-        levels = residual.quantize(error, step)
+        levels = residual.quantize(target, shown, step, self._hidden)
         levels[:, ~blocks] = 0
         if not levels.any():
             return data, indices, fix, rgb

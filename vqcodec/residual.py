@@ -106,18 +106,23 @@ def mixing(planes: int) -> np.ndarray:
     return COLOUR if planes == 3 else GRAY
 
 
-def quantize(error: np.ndarray, step: int, offset: float = 0.33) -> np.ndarray:
-    """The levels (planes, rows, columns, 64; int8) of an image's error (H, W, channels; float) at
-    ``step`` eighths of a level: colour turned, each 8 x 8 block's orthonormal DCT, each coefficient
-    ``sign(c) floor(|c| / step + offset)`` clipped to +-LIMIT (offset 0.5 rounds; below it, a dead
-    zone). Blocks are padded by repeating the last row and column."""
-    height, width, channels = error.shape
+def quantize(target: np.ndarray, shown: np.ndarray, step: int, hidden: np.ndarray | None = None,
+             offset: float = 0.33) -> np.ndarray:
+    """The levels (planes, rows, columns, 64; int8) of ``target - shown`` (H, W, channels; uint8),
+    zero where ``hidden``, at ``step`` eighths of a level: colour turned, each 8 x 8 block's
+    orthonormal DCT, each coefficient ``sign(c) floor(|c| / step + offset)`` clipped to +-LIMIT
+    (offset 0.5 rounds; below it, a dead zone). Blocks are padded by repeating the last row and
+    column. A band of block rows at a time: no float copy of a large image."""
+    height, width, channels = target.shape
     rows, cols = block_grid(width, height)
     turn = _COLOUR if channels == 3 else np.ones((1, 1))
     levels = np.empty((channels, rows, cols, BLOCK * BLOCK), np.int8)
     delta = step / STEP_UNIT
     for top in range(0, rows, _ROWS):
-        part = error[top * BLOCK:(top + _ROWS) * BLOCK]
+        span = slice(top * BLOCK, (top + _ROWS) * BLOCK)
+        part = target[span].astype(np.float64) - shown[span]
+        if hidden is not None:
+            part[hidden[span]] = 0
         n = -(-part.shape[0] // BLOCK)
         part = np.pad(part, ((0, n * BLOCK - part.shape[0]), (0, cols * BLOCK - width), (0, 0)), mode="edge")
         planes = np.moveaxis(part @ turn.T, -1, 0).reshape(channels, n, BLOCK, cols, BLOCK).transpose(0, 1, 3, 2, 4)
@@ -127,28 +132,35 @@ def quantize(error: np.ndarray, step: int, offset: float = 0.33) -> np.ndarray:
     return levels
 
 
-def reconstruct(levels: np.ndarray, step: int, width: int, height: int) -> np.ndarray:
-    """The integer residual (H, W, channels; int32) of ``levels`` at ``step``: exact integer
-    arithmetic (docs/format.md, "Residual"), the same on every machine."""
-    planes, rows, cols, _ = levels.shape
-    mix = mixing(planes)
-    out = np.empty((rows * BLOCK, cols * BLOCK, mix.shape[1]), np.int32)
+def _band(levels: np.ndarray, step: int, top: int) -> np.ndarray:
+    """The integer residual (8 n, 8 columns, channels; int32) of block rows top .. top + n - 1
+    (n up to _ROWS): exact integer arithmetic (docs/format.md, "Residual")."""
+    planes, _, cols, _ = levels.shape
+    part = levels[:, top:top + _ROWS].astype(np.float64) * step
+    n = part.shape[1]
     basis = DCT.astype(np.float64)
-    for top in range(0, rows, _ROWS):
-        part = levels[:, top:top + _ROWS].astype(np.float64) * step
-        n = part.shape[1]
-        coef = part.reshape(planes, n, cols, BLOCK, BLOCK)
-        # Integers below 2^42 throughout: float64 products and sums are exact in any order.
-        pixels = basis.T @ coef @ basis  # 2^27 per level
-        fine = np.floor((pixels + 2.0 ** 14) / 2.0 ** 15).astype(np.int64)  # 2^12 per level
-        mixed = np.einsum("pnchw,pk->nhcwk", fine, mix)  # 2^24 per level, below 2^42
-        out[top * BLOCK:(top + n) * BLOCK] = ((mixed + (1 << 23)) >> 24).reshape(n * BLOCK, cols * BLOCK, -1)
-    return out[:height, :width]
+    # Integers below 2^42 throughout: float64 products and sums are exact in any order.
+    pixels = basis.T @ part.reshape(planes, n, cols, BLOCK, BLOCK) @ basis  # 2^27 per level
+    fine = np.floor((pixels + 2.0 ** 14) / 2.0 ** 15).astype(np.int64)  # 2^12 per level
+    mixed = np.einsum("pnchw,pk->nhcwk", fine, mixing(planes))  # 2^24 per level, below 2^42
+    return ((mixed + (1 << 23)) >> 24).reshape(n * BLOCK, cols * BLOCK, -1).astype(np.int32)
 
 
-def add(image: np.ndarray, residual: np.ndarray) -> np.ndarray:
-    """``image`` (H, W, channels; uint8) plus the residual, clamped to 0 .. 255."""
-    return np.clip(image.astype(np.int32) + residual, 0, 255).astype(np.uint8)
+def reconstruct(levels: np.ndarray, step: int, width: int, height: int) -> np.ndarray:
+    """The integer residual (H, W, channels; int32) of ``levels`` at ``step``, the same on every machine."""
+    return np.concatenate([_band(levels, step, top) for top in range(0, levels.shape[1], _ROWS)])[:height, :width]
+
+
+def add(image: np.ndarray, levels: np.ndarray, step: int) -> np.ndarray:
+    """``image`` (H, W, channels; uint8) plus the residual of ``levels``, clamped to 0 .. 255: a
+    band of block rows at a time, into a copy."""
+    height, width = image.shape[:2]
+    out = image.copy()
+    for top in range(0, levels.shape[1], _ROWS):
+        span = slice(top * BLOCK, (top + _ROWS) * BLOCK)
+        band = _band(levels, step, top)[:out[span].shape[0], :width]
+        out[span] = np.clip(out[span] + band, 0, 255)
+    return out
 
 
 def _contexts(lower: np.ndarray) -> np.ndarray:
@@ -241,18 +253,15 @@ def apply(rgb: np.ndarray, levels: np.ndarray, step: int) -> np.ndarray:
     """The decoded image (H, W, 3; uint8) with the residual added: to R, G and B through the colour
     transform (three planes), or to the image's gray (one plane: Pillow's ``convert("L")``, the
     header's mode L or LA), returned as gray in all three channels."""
-    height, width = rgb.shape[:2]
-    residual = reconstruct(levels, step, width, height)
     if levels.shape[0] == 3:
-        return add(rgb, residual)
+        return add(rgb, levels, step)
     gray = np.asarray(Image.fromarray(rgb, "RGB").convert("L"))[..., None]
-    return np.repeat(add(gray, residual), 3, axis=2)
-
+    return np.repeat(add(gray, levels, step), 3, axis=2)
 
 
 def plan(quality: int, planes: int) -> tuple[int, int] | None:
     """(codes' level, step) of a quality level the encoder codes as codes and a residual, or None
-    below START: each level's step ``(LAST_STEP / FIRST_STEP)^(1 / (100 - START))`` times the
+    below START; ``planes`` 1 for a gray image (whatever its mode), 3 for colour. Each level's step ``(LAST_STEP / FIRST_STEP)^(1 / (100 - START))`` times the
     one below's (4-5% more bytes a level on photos), so the quality scale stays smooth."""
     start = START[planes]
     if quality < start:
