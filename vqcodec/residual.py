@@ -181,8 +181,8 @@ _categorical = partial(constriction.stream.model.Categorical, perfect=False)
 def _run(levels: np.ndarray, coded: np.ndarray, code: Callable[[object, np.ndarray], np.ndarray]) -> None:
     """Walk the coding order (docs/format.md, "Residual"): plane by plane, band by band, a row of
     blocks at a time, the row's symbols grouped by context. ``code(model, symbols)`` codes one
-    group: the symbols (shifted to 0 .. 2 LIMIT) given, or as many decoded into the array given.
-    The levels are read from (or written into) ``levels`` as they go."""
+    group: the symbols (shifted to 0 .. 2 LIMIT) given, or as many decoded in their place. The
+    levels are read from (or written into) ``levels`` a band at a time."""
     planes, rows, cols, _ = levels.shape
     for p in range(planes):
         counts = np.tile(FIRST, (CONTEXTS, 1))
@@ -191,25 +191,29 @@ def _run(levels: np.ndarray, coded: np.ndarray, code: Callable[[object, np.ndarr
             if b:
                 counts = _inherit(counts)
             positions = np.flatnonzero(BAND == b)
+            width = positions.size
+            symbols = levels[p][..., positions].astype(np.int32) + LIMIT  # rows, columns, positions
             context = _contexts(lower)
             for r in range(rows):
                 keep = coded[r]
                 if not keep.any():
                     continue
-                row = levels[p, r, keep][:, positions]  # a copy: a decoder fills it, then writes it back
-                symbols = row.astype(np.int32).ravel() + LIMIT
-                ctx = np.repeat(context[r, keep], positions.size)
-                order = np.argsort(ctx, kind="stable")
-                bounds = np.flatnonzero(np.diff(ctx[order])) + 1
-                for group in np.split(order, bounds):
-                    x = ctx[group[0]]
-                    table = counts[x].astype(np.float64)
-                    symbols[group] = code(_categorical(table / table.sum()), symbols[group])
-                    counts[x] += INCREMENT * np.bincount(symbols[group], minlength=SYMBOLS)
-                block = levels[p, r, keep]
-                block[:, positions] = (symbols - LIMIT).reshape(row.shape)
-                levels[p, r, keep] = block
-            lower += (levels[p][..., positions] != 0).sum(axis=-1)
+                blocks = context[r, keep]
+                order = np.argsort(blocks, kind="stable")  # a block's symbols stay together, in order
+                ranked = blocks[order]
+                starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+                grouped = symbols[r, keep][order].ravel()
+                table = counts / counts.sum(axis=1, keepdims=True)
+                ends = np.r_[starts[1:], ranked.size] * width
+                for x, lo, hi in zip(ranked[starts].tolist(), (starts * width).tolist(), ends.tolist()):
+                    grouped[lo:hi] = code(_categorical(table[x]), grouped[lo:hi])
+                row = np.empty((ranked.size, width), np.int32)
+                row[order] = grouped.reshape(-1, width)
+                symbols[r, keep] = row
+                counts += INCREMENT * np.bincount(np.repeat(blocks, width) * SYMBOLS + row.ravel(),
+                                                  minlength=CONTEXTS * SYMBOLS).reshape(CONTEXTS, SYMBOLS)
+            levels[p][..., positions] = symbols - LIMIT
+            lower += (symbols != LIMIT).sum(axis=-1)
 
 
 def encode(levels: np.ndarray, step: int, coded: np.ndarray) -> bytes:
