@@ -219,6 +219,8 @@ def plot(curves: dict[str, list[dict]], path: Path, title: str) -> bool:
     except ImportError:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    # as far as the other codecs reach (vqcodec's top levels, with a residual, reach further)
+    right = max([2.2] + [p["bpp"] for name, pts in curves.items() if name != "vqcodec" for p in pts])
     for name, pts in curves.items():
         style = "o-" if name == "vqcodec" else ".--"
         axes[0].plot([p["bpp"] for p in pts], [p["psnr"] for p in pts], style, label=name)
@@ -226,7 +228,7 @@ def plot(curves: dict[str, list[dict]], path: Path, title: str) -> bool:
     for ax, ylabel in zip(axes, ("PSNR (dB)", "MS-SSIM (dB)"), strict=True):
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(ylabel)
-        ax.set_xlim(0, 2.2)
+        ax.set_xlim(0, right)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
