@@ -33,7 +33,7 @@ from vqcodec.metrics import bd_rate, ms_ssim, ms_ssim_db, psnr, quality_at_rate
 from . import codecs
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kodak"
-TARGET_BPP = (0.125, 0.25, 0.5, 1.0, 1.5, 2.0)
+TARGET_BPP = (0.125, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
 
 
 def default_images() -> list[Path]:
