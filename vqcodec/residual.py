@@ -107,7 +107,7 @@ def mixing(planes: int) -> np.ndarray:
 
 
 def quantize(target: np.ndarray, shown: np.ndarray, step: int, hidden: np.ndarray | None = None,
-             offset: float = 0.33) -> np.ndarray:
+             offset: float = 0.4) -> np.ndarray:
     """The levels (planes, rows, columns, 64; int8) of ``target - shown`` (H, W, channels; uint8),
     zero where ``hidden``, at ``step`` eighths of a level: colour turned, each 8 x 8 block's
     orthonormal DCT, each coefficient ``sign(c) floor(|c| / step + offset)`` clipped to +-LIMIT
