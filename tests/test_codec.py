@@ -374,3 +374,18 @@ def test_a_gray_image_in_rgb_takes_the_residual_from_the_gray_start(tiny_model):
         encoding = _Encoding(to_pixels(image), tiny_model)
         assert (encoding._plan(level) is not None) == planned
         assert encoding._plan(level - 1) is None
+
+
+def test_the_levels_above_the_residuals_start_take_one_kind_of_file(tiny_model):
+    """The choice between codes alone and a low level's codes with a residual is made once, at
+    residual.START: every level above takes the same kind, so sizes rise with the level."""
+    from vqcodec import bitstream, residual
+    from vqcodec.codec import _Encoding
+    from vqcodec.image import to_pixels
+
+    encoding = _Encoding(to_pixels(Image.fromarray(smooth_image(72, 56, seed=8))), tiny_model)
+    levels = range(residual.START[3], 101, 3)
+    kinds = {bitstream.unpack(encoding.code(q)[0]).header.residual for q in levels}
+    assert kinds == {encoding._layered_choice}
+    sizes = [len(encoding.code(q)[0]) for q in levels]
+    assert sizes == sorted(sizes)

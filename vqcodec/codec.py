@@ -119,6 +119,8 @@ class _Encoding:
         self._palette: tuple[bytes, np.ndarray] | None = None  # payload (b"" if none) and pixels, once made
         self._merges: dict[int, tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]] = {}  # by tolerance
         self._tile_file: tuple[bytes, bytes, np.ndarray] | None = None  # each tile's tolerance, payload, pixels
+        self._plain: dict[int, tuple] = {}  # each level's code file, as _codes made it
+        self._layered_choice: bool | None = None  # see _layered
 
     @cached_property
     def latents(self) -> np.ndarray:
@@ -237,22 +239,41 @@ class _Encoding:
                 *_latent_shape(width, height, self.model.cfg.downsample), lowest):
             return lossless[0], None, correction.NONE, lossless[1]  # no code file can be as small
         visible = None if self._hidden is None else ~self._hidden  # the fill under alpha 0 is not seen
-        coded = self._file_at(quality, quality, visible, last and planned is None)
-        if planned is not None:  # codes at a lower level and a residual, if that scores better
-            base, step = planned
-            layered = self._with_residual(base, step, self._file_at(quality, base, visible, last))
-            if coded[3] is None:
-                coded = (*coded[:3], self._decoded(quality, *coded[1:3]))
-            coded = min(coded, layered, key=lambda c: squared_error(c[3], self.px.rgb, visible)
-                        + 8 * self._per_bit(quality) * len(c[0]))
+        if planned is not None and self._layered(visible):  # codes at a lower level and a residual
+            coded = self._with_residual(*planned, self._file_at(quality, planned[0], visible, last))
+        else:
+            coded = self._file_at(quality, quality, visible, last)
         if lossless is not None and len(lossless[0]) <= len(coded[0]):  # the image itself in no more bytes
             return lossless[0], None, correction.NONE, lossless[1]
         return coded
 
+    def _layered(self, visible: np.ndarray | None) -> bool:
+        """Whether this image's levels from residual.START up are codes at a low level and a
+        residual (else codes alone): decided once, at START, by squared error where ``visible``
+        plus bits at its rate weight. Decided level by level, the choice went back and forth where
+        the two kinds of file are close (a gradient's level 80 took fewer bytes than its level 70);
+        decided once, every level above takes the same kind and the scale rises with the level."""
+        if self._layered_choice is None:
+            start = residual.START[1 if self._gray else 3]
+            files = [self._file_at(start, start, visible, False)]
+            files.append(self._with_residual(*self._plan(start), self._file_at(start, self._plan(start)[0], visible, False)))
+            costs = []
+            for data, indices, fix, rgb in files:
+                if rgb is None:
+                    rgb = self._decoded(start, indices, fix)
+                costs.append(squared_error(rgb, self.px.rgb, visible) + 8 * self._per_bit(start) * len(data))
+            self._layered_choice = bool(costs[1] < costs[0])
+        return self._layered_choice
+
     def _file_at(self, quality: int, level: int, visible: np.ndarray | None, last: bool) -> tuple:
         """The file of codes at ``level`` with the exact tiles and smoothing map that score best at
-        ``quality``'s rate weight: (file, indices, correction, decoded image or None)."""
-        plain = self._codes(self.latents, level, visible)
+        ``quality``'s rate weight: (file, indices, correction, decoded image or None). The codes of a
+        level are chosen once (the residual's levels share level residual.BASE's)."""
+        if level not in self._plain:
+            self._plain[level] = self._codes(self.latents, level, visible)
+        plain = self._plain.pop(level) if last else self._plain[level]
+        if plain[3] is not None and not last:  # exact tiles are written into the image: keep the cached one
+            plain = (*plain[:3], plain[3].copy())
         if last:
             vars(self).pop("latents", None)
         coded = self._best_with_tiles(quality, level, plain, visible, last)
