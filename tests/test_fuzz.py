@@ -41,9 +41,11 @@ def seeds(tiny_model):
     assert tiles[7] == bitstream.EXACT_TILES_FLAG  # codes and exact tiles
     smoothed = vqcodec.compress(ramp_and_drawing(), 50, tiny_model)
     assert smoothed[7] == bitstream.EXACT_TILES_FLAG | bitstream.SMOOTHED_FLAG  # codes, exact tiles, smoothing
+    layered = vqcodec.compress(smooth_image(45, 33, 7), 100, tiny_model)
+    assert layered[7] == bitstream.RESIDUAL_FLAG  # codes and a residual
     return [vqcodec.compress(smooth_image(45, 33, q), q, tiny_model) for q in range(1, 5)] + [
         vqcodec.compress(rgba, 2, tiny_model), vqcodec.compress(smooth_image(20, 9)[..., 0], 1, tiny_model), palette,
-        tiles, smoothed]
+        tiles, smoothed, layered]
 
 
 CORPUS = Path(__file__).parent / "fuzz-corpus"

@@ -9,8 +9,9 @@ DCT coefficients, which the decoder turns back into pixels in integer arithmetic
 image it decoded, last of all.
 
 The coefficients are coded band by band (the coefficients with ``u + v = b``, the last band taking
-the rest), a row of blocks of a band at a time (grouped by context: a fixed model per group, which
-costs far less than a model per coefficient), under counts that adapt after each row, per context of what the decoder has when it decodes the band: the band, how many of the
+the rest), a row of blocks of a band at a time (a stripe of rows on narrow images; grouped by
+context: a fixed model per group, which costs far less than a model per coefficient), under counts
+that adapt after each row, per context of what the decoder has when it decodes the band: the band, how many of the
 block's coefficients in lower bands are not zero, and how many of its four neighbours' are. Each
 band's counts start from the band below's, scaled down, so a band learns the image's step and
 texture from the one before (3.9% fewer bits than starting each band afresh at step 14 on held-out
@@ -51,6 +52,10 @@ CONTEXTS = OWN * (AROUND.size + 1)
 #: next band starts from them.
 INCREMENT = 32
 INHERIT = 1024
+#: Counts adapt after each stripe of ``ceil(STRIPE_BLOCKS / columns)`` block rows: a row on wide
+#: images, enough rows for this many blocks on narrow ones (a 128-pixel-wide strip half a million
+#: long would otherwise take 65,536 rounds of the coder per band and plane).
+STRIPE_BLOCKS = 64
 #: The first band's counts: ``max(1, floor(256 * 3^|k| / 20^|k|))`` for level k (256, 38, 5, then 1).
 FIRST = np.array([max(1, 256 * 3 ** abs(k) // 20 ** abs(k)) for k in range(-LIMIT, LIMIT + 1)], np.int64)
 #: round(4096 * C[u][x]) of the orthonormal 8-point DCT-II (row u, column x).
@@ -179,11 +184,12 @@ _categorical = partial(constriction.stream.model.Categorical, perfect=False)
 
 
 def _run(levels: np.ndarray, coded: np.ndarray, code: Callable[[object, np.ndarray], np.ndarray]) -> None:
-    """Walk the coding order (docs/format.md, "Residual"): plane by plane, band by band, a row of
-    blocks at a time, the row's symbols grouped by context. ``code(model, symbols)`` codes one
+    """Walk the coding order (docs/format.md, "Residual"): plane by plane, band by band, a stripe
+    of block rows at a time, the stripe's symbols grouped by context. ``code(model, symbols)`` codes one
     group: the symbols (shifted to 0 .. 2 LIMIT) given, or as many decoded in their place. The
     levels are read from (or written into) ``levels`` a band at a time."""
     planes, rows, cols, _ = levels.shape
+    stripe = -(-STRIPE_BLOCKS // cols)  # block rows adapted at a time
     for p in range(planes):
         counts = np.tile(FIRST, (CONTEXTS, 1))
         lower = np.zeros((rows, cols), np.int64)
@@ -194,22 +200,22 @@ def _run(levels: np.ndarray, coded: np.ndarray, code: Callable[[object, np.ndarr
             width = positions.size
             symbols = levels[p][..., positions].astype(np.int32) + LIMIT  # rows, columns, positions
             context = _contexts(lower)
-            for r in range(rows):
-                keep = coded[r]
+            for top in range(0, rows, stripe):
+                keep = coded[top:top + stripe]
                 if not keep.any():
                     continue
-                blocks = context[r, keep]
+                blocks = context[top:top + stripe][keep]
                 order = np.argsort(blocks, kind="stable")  # a block's symbols stay together, in order
                 ranked = blocks[order]
                 starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-                grouped = symbols[r, keep][order].ravel()
+                grouped = symbols[top:top + stripe][keep][order].ravel()
                 table = counts / counts.sum(axis=1, keepdims=True)
                 ends = np.r_[starts[1:], ranked.size] * width
                 for x, lo, hi in zip(ranked[starts].tolist(), (starts * width).tolist(), ends.tolist()):
                     grouped[lo:hi] = code(_categorical(table[x]), grouped[lo:hi])
                 row = np.empty((ranked.size, width), np.int32)
                 row[order] = grouped.reshape(-1, width)
-                symbols[r, keep] = row
+                symbols[top:top + stripe][keep] = row
                 counts += INCREMENT * np.bincount(np.repeat(blocks, width) * SYMBOLS + row.ravel(),
                                                   minlength=CONTEXTS * SYMBOLS).reshape(CONTEXTS, SYMBOLS)
             levels[p][..., positions] = symbols - LIMIT
