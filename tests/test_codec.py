@@ -376,16 +376,19 @@ def test_a_gray_image_in_rgb_takes_the_residual_from_the_gray_start(tiny_model):
         assert encoding._plan(level - 1) is None
 
 
-def test_the_levels_above_the_residuals_start_take_one_kind_of_file(tiny_model):
-    """The choice between codes alone and a low level's codes with a residual is made once, at
-    residual.START: every level above takes the same kind, so sizes rise with the level."""
+def test_a_level_takes_the_residuals_file_only_where_it_is_better_than_the_codes_alone(tiny_model, monkeypatch):
+    """From residual.START up, a level's file is the codes alone or a low level's codes with a
+    residual, the latter only with less error (a higher PSNR) than the codes alone at that level."""
     from vqcodec import bitstream, residual
-    from vqcodec.codec import _Encoding
-    from vqcodec.image import to_pixels
 
-    encoding = _Encoding(to_pixels(Image.fromarray(smooth_image(72, 56, seed=8))), tiny_model)
-    levels = range(residual.START[3], 101, 3)
-    kinds = {bitstream.unpack(encoding.code(q)[0]).header.residual for q in levels}
-    assert kinds == {encoding._layered_choice}
-    sizes = [len(encoding.code(q)[0]) for q in levels]
-    assert sizes == sorted(sizes)
+    image = Image.fromarray(smooth_image(72, 56, seed=8))
+    levels = range(residual.START[3], 101, 4)
+    chosen = {q: vqcodec.compress_report(image, q, tiny_model) for q in levels}
+    monkeypatch.setitem(residual.START, 3, 101)  # no residual planned anywhere
+    alone = {q: vqcodec.compress_report(image, q, tiny_model) for q in levels}
+    for q in levels:
+        if bitstream.unpack(chosen[q].data).header.residual:
+            assert chosen[q].psnr > alone[q].psnr
+        else:
+            assert chosen[q].data == alone[q].data
+    assert any(bitstream.unpack(r.data).header.residual for r in chosen.values())

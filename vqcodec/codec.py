@@ -120,7 +120,6 @@ class _Encoding:
         self._merges: dict[int, tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]] = {}  # by tolerance
         self._tile_file: tuple[bytes, bytes, np.ndarray] | None = None  # each tile's tolerance, payload, pixels
         self._plain: dict[int, tuple] = {}  # each level's code file, as _codes made it
-        self._layered_choice: bool | None = None  # see _layered
 
     @cached_property
     def latents(self) -> np.ndarray:
@@ -239,31 +238,28 @@ class _Encoding:
                 *_latent_shape(width, height, self.model.cfg.downsample), lowest):
             return lossless[0], None, correction.NONE, lossless[1]  # no code file can be as small
         visible = None if self._hidden is None else ~self._hidden  # the fill under alpha 0 is not seen
-        if planned is not None and self._layered(visible):  # codes at a lower level and a residual
-            coded = self._with_residual(*planned, self._file_at(quality, planned[0], visible, last))
-        else:
-            coded = self._file_at(quality, quality, visible, last)
+        coded = self._file_at(quality, quality, visible, last and planned is None)
+        if planned is not None:  # codes at a lower level and a residual, where that is better
+            coded = self._layered_if_better(quality, coded, planned, visible, last)
         if lossless is not None and len(lossless[0]) <= len(coded[0]):  # the image itself in no more bytes
             return lossless[0], None, correction.NONE, lossless[1]
         return coded
 
-    def _layered(self, visible: np.ndarray | None) -> bool:
-        """Whether this image's levels from residual.START up are codes at a low level and a
-        residual (else codes alone): decided once, at START, by squared error where ``visible``
-        plus bits at its rate weight. Decided level by level, the choice went back and forth where
-        the two kinds of file are close (a gradient's level 80 took fewer bytes than its level 70);
-        decided once, every level above takes the same kind and the scale rises with the level."""
-        if self._layered_choice is None:
-            start = residual.START[1 if self._gray else 3]
-            files = [self._file_at(start, start, visible, False)]
-            files.append(self._with_residual(*self._plan(start), self._file_at(start, self._plan(start)[0], visible, False)))
-            costs = []
-            for data, indices, fix, rgb in files:
-                if rgb is None:
-                    rgb = self._decoded(start, indices, fix)
-                costs.append(squared_error(rgb, self.px.rgb, visible) + 8 * self._per_bit(start) * len(data))
-            self._layered_choice = bool(costs[1] < costs[0])
-        return self._layered_choice
+    def _layered_if_better(self, quality: int, coded: tuple, planned: tuple[int, int], visible: np.ndarray | None,
+                           last: bool) -> tuple:
+        """``coded`` (codes alone at ``quality``) or the file of codes at ``planned``'s level and a
+        residual at its step, if that has both less squared error where ``visible`` and less error
+        plus bits at the quality's rate weight. A lower score alone is not enough: on a gradient the
+        codes' top levels add bytes for nothing, and a residual's file scored better with fewer
+        bytes and a lower PSNR (level 80 below level 70 in both), then lost again at level 90."""
+        layered = self._with_residual(*planned, self._file_at(quality, planned[0], visible, last))
+        if coded[3] is None:
+            coded = (*coded[:3], self._decoded(quality, *coded[1:3]))
+        errors = [squared_error(c[3], self.px.rgb, visible) for c in (coded, layered)]
+        weight = 8 * self._per_bit(quality)
+        if errors[1] < errors[0] and errors[1] + weight * len(layered[0]) < errors[0] + weight * len(coded[0]):
+            return layered
+        return coded
 
     def _file_at(self, quality: int, level: int, visible: np.ndarray | None, last: bool) -> tuple:
         """The file of codes at ``level`` with the exact tiles and smoothing map that score best at
