@@ -12,8 +12,9 @@ ideal bits under adaptive counts (a Krichevsky-Trofimov-like estimator, every sy
 1/32 of a count to start), per context of what a decoder would have if it decoded a band (the
 coefficients with u + v = b, b = 0 .. 9, the last taking the rest) of every block at once: the band,
 the block's nonzero coefficients in lower bands (0 .. 5) and its four neighbours' (4 buckets).
-No format, no coder: an estimate of a layer that does not exist yet, with the per-image learning
-cost of its counts paid (a shipped layer would count its tables on training photos).
+No format, no coder: the estimate (with the per-image learning cost of its counts paid) that led
+to format 16's residual layer (vqcodec/residual.py, which codes 1-4% below it; docs/training.md,
+"The residual layer built").
 
 It prints each (base level, step)'s mean bpp (the file's plus the residual's) and PSNR, and with
 ``--anchors`` (a ``benchmarks.rd`` results.json of the same folder and model, for its vqcodec curve
