@@ -135,8 +135,14 @@ class _Encoding:
 
     def _plan(self, quality: int) -> tuple[int, int] | None:
         """(codes' level, step) if ``quality`` is also tried as codes and a residual (residual.plan):
-        a gray image's codes lose to a residual from a lower level on than a colour image's."""
-        return residual.plan(quality, 1 if self._gray else 3)
+        a gray image's codes lose to a residual from a lower level on than a colour image's. A gray
+        image in RGB has its residual in three planes, where the first (the channels' sum over
+        sqrt(3)) holds its error sqrt(3) times over: its step is sqrt(3) times the gray one (with
+        the gray step itself, level 70 of 8 gray photos took 2.20 bpp where level 60 took 1.13)."""
+        planned = residual.plan(quality, 1 if self._gray else 3)
+        if planned is not None and self._gray and self.px.mode not in ("L", "LA"):
+            planned = planned[0], min(255, round(planned[1] * 3 ** 0.5))
+        return planned
 
     @cached_property
     def _hidden(self) -> np.ndarray | None:
