@@ -257,15 +257,31 @@ class _Encoding:
         residual at its step, if that has both less squared error where ``visible`` and less error
         plus bits at the quality's rate weight. A lower score alone is not enough: on a gradient the
         codes' top levels add bytes for nothing, and a residual's file scored better with fewer
-        bytes and a lower PSNR (level 80 below level 70 in both), then lost again at level 90."""
-        layered = self._with_residual(*planned, self._file_at(quality, planned[0], visible, last))
+        bytes and a lower PSNR (level 80 below level 70 in both), then lost again at level 90.
+
+        A residual's file with less error *and* fewer bytes than the codes alone (a gradient's,
+        whose codes' top levels buy nothing) takes a finer step, a quarter finer at a time, while it
+        stays within the codes' bytes: the level's size follows the codes' scale, which rises with
+        the level, instead of falling below the levels under it (gradients-00: 0.100 bpp at level
+        80 where level 60 took 0.104), and the bytes buy error."""
+        level, step = planned
+        base = self._file_at(quality, level, visible, last)
+        if base[3] is None:
+            base = (*base[:3], self._decoded(level, *base[1:3]))
+        layered = self._with_residual(level, step, base)
         if coded[3] is None:
             coded = (*coded[:3], self._decoded(quality, *coded[1:3]))
         errors = [squared_error(c[3], self.px.rgb, visible) for c in (coded, layered)]
         weight = 8 * self._per_bit(quality)
-        if errors[1] < errors[0] and errors[1] + weight * len(layered[0]) < errors[0] + weight * len(coded[0]):
-            return layered
-        return coded
+        if not (errors[1] < errors[0] and errors[1] + weight * len(layered[0]) < errors[0] + weight * len(coded[0])):
+            return coded
+        while len(layered[0]) < len(coded[0]) and step > 1:
+            step = step * 3 // 4
+            finer = self._with_residual(level, step, base)
+            if len(finer[0]) > len(coded[0]):
+                break
+            layered = finer
+        return layered
 
     def _file_at(self, quality: int, level: int, visible: np.ndarray | None, last: bool) -> tuple:
         """The file of codes at ``level`` with the exact tiles and smoothing map that score best at
