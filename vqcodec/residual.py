@@ -9,15 +9,15 @@ DCT coefficients, which the decoder turns back into pixels in integer arithmetic
 image it decoded, last of all.
 
 The coefficients are coded band by band (the coefficients with ``u + v = b``, the last band taking
-the rest), a row of blocks of a band at a time (a stripe of rows on narrow images; grouped by
-context: a fixed model per group, which costs far less than a model per coefficient), under counts
-that adapt after each row, per context of what the decoder has when it decodes the band: the band, how many of the
-block's coefficients in lower bands are not zero, and how many of its four neighbours' are. Each
-band's counts start from the band below's, scaled down, so a band learns the image's step and
-texture from the one before (3.9% fewer bits than starting each band afresh at step 14 on held-out
-photos, and below the per-coefficient adaptive estimate the layer was measured by). Colour is
-turned by an orthonormal transform first (a sum and two differences), so the squared error of
-the coefficients is the image's.
+the rest), a row of blocks of a band at a time (a stripe of rows on narrow images), the row's
+symbols grouped by context (a fixed model per group costs far less than a model per coefficient),
+under counts that adapt after each row, per context of what the decoder has when it decodes the
+band: the band, how many of the block's coefficients in lower bands are not zero, and how many of
+its four neighbours' are. Each band's counts start from the band below's, scaled down, so a band
+learns the image's step and texture from the one before (3.9% fewer bits than starting each band
+afresh at step 14 on held-out photos, and below the per-coefficient adaptive estimate the layer
+was measured by). Colour is turned by an orthonormal transform first (a sum and two
+differences), so the squared error of the coefficients is the image's.
 
 What the encoder quantizes how is its own choice; :func:`quantize` rounds with a dead zone.
 """
