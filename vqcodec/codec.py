@@ -131,7 +131,7 @@ class _Encoding:
     def _gray(self) -> bool:
         """Whether the image is gray: mode L or LA, or R = G = B everywhere."""
         rgb = self.px.rgb
-        return self.px.mode in ("L", "LA") or bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+        return residual.planes_for(self.px.mode) == 1 or bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
 
     def _plan(self, quality: int) -> tuple[int, int] | None:
         """(codes' level, step) if ``quality`` is also tried as codes and a residual (residual.plan):
@@ -390,11 +390,9 @@ class _Encoding:
             rgb = self._decoded(level, indices, fix)
         container = bitstream.unpack(data)
         height, width = rgb.shape[:2]
-        gray = self.px.mode in ("L", "LA")
-        target = self.px.rgb[..., :1] if gray else self.px.rgb
-        shown = np.asarray(Image.fromarray(rgb, "RGB").convert("L"))[..., None] if gray else rgb
+        planes = residual.planes_for(self.px.mode)
         blocks = residual.coded_blocks(width, height, self._tiles[0] if container.header.exact_tiles else None)
-        levels = residual.quantize(target, shown, step, self._hidden)
+        levels = residual.quantize(self.px.rgb[..., :planes], residual.base_of(rgb, planes), step, self._hidden)
         levels[:, ~blocks] = 0
         if not levels.any():
             return data, indices, fix, rgb
@@ -589,9 +587,9 @@ def decompress(data: bytes | os.PathLike | str, model: CodecModel | None = None,
         if hdr.smoothed:
             rgb = smooth.apply(rgb, smooth.decode(container.smoothing, hdr.width, hdr.height, exact_grid))
         if hdr.residual:
-            planes = 1 if hdr.mode in ("L", "LA") else 3
             coded = residual.coded_blocks(hdr.width, hdr.height, exact_grid)
-            rgb = residual.apply(rgb, *residual.decode(container.residual, planes, hdr.width, hdr.height, coded))
+            rgb = residual.apply(rgb, *residual.decode(container.residual, residual.planes_for(hdr.mode), hdr.width,
+                                                       hdr.height, coded))
     else:
         rgb = _synthesise(container, model)
     return from_rgb(rgb, hdr.mode, alpha)

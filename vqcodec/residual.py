@@ -259,14 +259,22 @@ def decode(payload: bytes, planes: int, width: int, height: int, coded: np.ndarr
     return levels, step
 
 
+def planes_for(mode: str) -> int:
+    """The residual's planes for a header's colour mode: one for gray (L, LA), three for colour."""
+    return 1 if mode in ("L", "LA") else 3
+
+
+def base_of(rgb: np.ndarray, planes: int) -> np.ndarray:
+    """The pixels a residual of ``planes`` is added to (H, W, planes): the decoded image itself, or
+    its gray (Pillow's ``convert("L")``, as the header's mode L or LA has it)."""
+    return rgb if planes == 3 else np.asarray(Image.fromarray(rgb, "RGB").convert("L"))[..., None]
+
+
 def apply(rgb: np.ndarray, levels: np.ndarray, step: int) -> np.ndarray:
-    """The decoded image (H, W, 3; uint8) with the residual added: to R, G and B through the colour
-    transform (three planes), or to the image's gray (one plane: Pillow's ``convert("L")``, the
-    header's mode L or LA), returned as gray in all three channels."""
-    if levels.shape[0] == 3:
-        return add(rgb, levels, step)
-    gray = np.asarray(Image.fromarray(rgb, "RGB").convert("L"))[..., None]
-    return np.repeat(add(gray, levels, step), 3, axis=2)
+    """The decoded image (H, W, 3; uint8) with the residual added (to :func:`base_of` it); a gray
+    result is returned in all three channels."""
+    out = add(base_of(rgb, levels.shape[0]), levels, step)
+    return out if out.shape[2] == 3 else np.repeat(out, 3, axis=2)
 
 
 def plan(quality: int, planes: int) -> tuple[int, int] | None:
