@@ -6,6 +6,8 @@ import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import vqcodec
 from vqcodec import modelpack, models
@@ -177,3 +179,24 @@ def test_packs_that_name_each_other_as_base_are_refused_not_followed_forever(tin
     loop.replace(base)
     with pytest.raises(WeightsError, match="base packs"):
         load_model(based)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.integers(1, 5), extra=st.integers(0, 99), fill=st.sampled_from([0, 1, 7]), seed=st.integers(0, 99))
+def test_a_filled_table_reads_row_by_row_as_it_was_written(tmp_path_factory, rows, extra, fill, seed):
+    """The count tables are read a table set (a row of their first axis) at a time: each row, and
+    how often a value occurs in it, as the whole table has them."""
+    rng = np.random.default_rng(seed)
+    width = -(-modelpack.FILL_MIN_SIZE // rows) + extra  # big enough to be filled; rows not whole bytes of the mask
+    table = np.where(rng.random((rows, width)) < 0.8, fill, rng.integers(0, 9, (rows, width))).astype(np.uint16)
+    path = tmp_path_factory.mktemp("filled") / "t.vqm"
+    modelpack.write_pack(path, {"model": {}}, {"prior.counts": table}, {}, b"\0" * 8, ("decode",))
+    pack = modelpack.ModelPack(path)
+    lazy = pack.rows("prior.counts")
+    assert isinstance(lazy, modelpack.FilledRows)
+    assert lazy.shape == table.shape and lazy.dtype == table.dtype and lazy.ndim == 2
+    for t in range(rows):
+        assert np.array_equal(lazy[t], table[t])
+    for value in (fill, 3, 8, 100):
+        assert np.array_equal(lazy.count_per_row(value), (table == value).sum(axis=1))
+    assert np.array_equal(pack.tensor("prior.counts"), table)

@@ -183,8 +183,8 @@ def _image():
 
 
 def test_a_model_reads_only_the_table_sets_its_files_use(tiny_model_dir, tmp_path):
-    """Converting and checking every table set took most of a model's load time; a file uses one.
-    A damaged set goes unnoticed until a quality level uses it, and then it is a WeightsError."""
+    """Converting and checking every table set (counts and classes) took most of a model's load
+    time; a file uses one. A damaged set goes unnoticed until a quality level uses it, and then it is a WeightsError."""
     import shutil
 
     from safetensors.numpy import load_file, save_file
@@ -197,6 +197,11 @@ def test_a_model_reads_only_the_table_sets_its_files_use(tiny_model_dir, tmp_pat
     counts = tensors["prior.counts"][0]
     counts[np.unravel_index(np.argmin(counts), counts.shape)] = 0  # a count no coder can use, in set 0 only
     save_file(tensors, str(broken / WEIGHTS_FILE))
+    classes = tmp_path / "classes"
+    shutil.copytree(tiny_model_dir, classes)
+    tensors = load_file(str(classes / WEIGHTS_FILE))
+    tensors["prior.classes"][0, 0, 0] = 255  # a row no table has, in set 0 only
+    save_file(tensors, str(classes / WEIGHTS_FILE))
     model = load_model(broken)
     top = residual.START[3] - 1  # the best level coded by its own tables alone (above it, level 40's too)
     assert model.table_set(top) != 0
@@ -204,4 +209,9 @@ def test_a_model_reads_only_the_table_sets_its_files_use(tiny_model_dir, tmp_pat
     vqcodec.decompress(vqcodec.compress(image, quality=top, model=model), model=model)
     assert [t for t in range(model.prior.num_sets) if model.prior._sets[t] is not None] == [model.table_set(top)]
     with pytest.raises(WeightsError, match="prior count"):
+        vqcodec.compress(image, quality=0, model=model)
+    model = load_model(classes)
+    vqcodec.decompress(vqcodec.compress(image, quality=top, model=model), model=model)
+    assert [t for t in range(model.prior.num_sets) if model.prior._classes[t] is not None] == [model.table_set(top)]
+    with pytest.raises(WeightsError, match="classes"):
         vqcodec.compress(image, quality=0, model=model)

@@ -455,12 +455,21 @@ def checked_set(counts: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return counts.astype(np.int32, copy=False)
 
 
-class LazySets(NamedTuple):
-    """Count tables (T, M, C, K) read one table set at a time, when a quality level first needs
-    it: a file uses one of a model's sets, and converting and checking all eleven took most of
-    a model's load time. ``load(t)`` gives set ``t``'s counts (M, C, K)."""
+def checked_classes(classes: np.ndarray, shape: tuple[int, int], rows: int) -> np.ndarray:
+    """One table set's classes (M, NUM_CONTEXTS) as uint8, each naming one of ``rows`` table rows."""
+    _check("classes", classes, 2)
+    if classes.shape != shape or classes.min() < 0 or classes.max() >= rows:
+        raise ValueError("prior classes do not map every context to a table row")
+    return classes.astype(np.uint8, copy=False)
 
-    shape: tuple[int, int, int, int]
+
+class LazySets(NamedTuple):
+    """Tables of T table sets (counts (T, M, C, K), or classes (T, M, NUM_CONTEXTS)) read one set
+    at a time, when a quality level first needs it: a file uses one of a model's sets, and
+    converting and checking all eleven took most of a model's load time. ``load(t)`` gives set
+    ``t``'s tables."""
+
+    shape: tuple[int, ...]
     load: Callable[[int], np.ndarray]
 
 
@@ -472,7 +481,7 @@ class Prior:
     not given) and the guide of each adaptive codebook (``guides`` (T, M), an earlier codebook
     or -1; none when not given): see :meth:`steps`."""
 
-    def __init__(self, counts: np.ndarray | LazySets, classes: np.ndarray, zero: np.ndarray,
+    def __init__(self, counts: np.ndarray | LazySets, classes: np.ndarray | LazySets, zero: np.ndarray,
                  table_of_quality: np.ndarray, adaptive: np.ndarray | None = None,
                  guides: np.ndarray | None = None) -> None:
         if isinstance(counts, LazySets):
@@ -482,20 +491,27 @@ class Prior:
             counts = np.asarray(counts)
             _check("counts", counts, 4)
             self._shape, self._load = counts.shape, None
-        classes, zero, table_of_quality = (np.asarray(a) for a in (classes, zero, table_of_quality))
+        zero, table_of_quality = (np.asarray(a) for a in (zero, table_of_quality))
         t, m, c, k = self._shape
         adaptive = np.zeros((t, m), np.int64) if adaptive is None else np.asarray(adaptive)
         guides = np.full((t, m), -1, np.int64) if guides is None else np.asarray(guides)
-        for name, table, ndim in (("classes", classes, 3), ("zero", zero, 1),
-                                  ("table_of_quality", table_of_quality, 1), ("adaptive", adaptive, 2),
-                                  ("guides", guides, 2)):
+        for name, table, ndim in (("zero", zero, 1), ("table_of_quality", table_of_quality, 1),
+                                  ("adaptive", adaptive, 2), ("guides", guides, 2)):
             _check(name, table, ndim)
         if min(t, m, c, k) < 1 or c > MAX_CLASSES or k < 2:
             raise ValueError(f"prior counts of shape {self._shape} do not have 1 .. {MAX_CLASSES} classes")
         if self._load is None:
             self._sets = [checked_set(table, self._shape[1:]) for table in counts]
-        if classes.shape != (t, m, NUM_CONTEXTS) or classes.min() < 0 or classes.max() >= c:
-            raise ValueError("prior classes do not map every context to a table row")
+        if isinstance(classes, LazySets):
+            if tuple(classes.shape) != (t, m, NUM_CONTEXTS):
+                raise ValueError("prior classes do not map every context to a table row")
+            self._load_classes, self._classes = classes.load, [None] * t
+        else:
+            classes = np.asarray(classes)
+            _check("classes", classes, 3)
+            if classes.shape[0] != t:
+                raise ValueError("prior classes do not map every context to a table row")
+            self._load_classes, self._classes = None, [checked_classes(table, (m, NUM_CONTEXTS), c) for table in classes]
         if zero.shape != (m,) or zero.min() < 0 or zero.max() >= k:
             raise ValueError("prior zero codes do not match the codebooks")
         if table_of_quality.size == 0 or table_of_quality.min() < 0 or table_of_quality.max() >= t:
@@ -504,9 +520,6 @@ class Prior:
             raise ValueError("prior adaptive flags must be 0 or 1 for every table set and codebook")
         if guides.shape != (t, m) or np.any(guides < -1) or np.any(guides >= np.arange(m)) or np.any((guides >= 0) & (adaptive == 0)):
             raise ValueError("prior guides must name an earlier codebook of an adaptive one, or be -1")
-        # The narrowest types that hold them (counts were checked below 2^31, classes below 256):
-        # a loaded 16-class model keeps 41 MB of tables, not 121.
-        self.classes = classes.astype(np.uint8)
         self.zero = zero.astype(np.int64)
         self.table_of_quality = table_of_quality.astype(np.int64)
         self.adaptive = adaptive.astype(np.uint8)
@@ -518,6 +531,19 @@ class Prior:
         if table is None:
             table = self._sets[t] = checked_set(self._load(t), self._shape[1:])
         return table
+
+    def classes_of_set(self, t: int) -> np.ndarray:
+        """Table set ``t``'s classes (M, NUM_CONTEXTS), uint8, read and checked when first asked for."""
+        table = self._classes[t]
+        if table is None:
+            table = self._classes[t] = checked_classes(self._load_classes(t), self._shape[1:2] + (NUM_CONTEXTS,),
+                                                       self.num_classes)
+        return table
+
+    @property
+    def classes(self) -> np.ndarray:
+        """Every table set's classes (T, M, NUM_CONTEXTS), uint8: what training and saving take."""
+        return np.stack([self.classes_of_set(t) for t in range(self.num_sets)])
 
     @property
     def counts(self) -> np.ndarray:
@@ -549,7 +575,7 @@ class Prior:
 
     def class_of(self, quality: int, m: int) -> np.ndarray:
         """The table row (NUM_CONTEXTS,) of each context of codebook ``m`` at a quality level."""
-        return self.classes[self.table_of_quality[quality], m].astype(np.intp)  # callers compute offsets from it
+        return self.classes_of_set(int(self.table_of_quality[quality]))[m].astype(np.intp)  # callers compute offsets from it
 
     def probabilities(self, quality: int, m: int) -> np.ndarray:
         """float64 rows (C, K) of codebook ``m``'s tables at a quality level; exact
@@ -578,7 +604,7 @@ class Prior:
         current = -1
         for m, pos, ctx, shift in schedule(self.zero, size, maps):
             if m != current:  # one tables object for a codebook's steps: rate control keys its costs on it
-                current, counts, of_context = m, self.table_set(t)[m], self.classes[t, m].astype(np.intp)
+                current, counts, of_context = m, self.table_set(t)[m], self.classes_of_set(t)[m].astype(np.intp)
                 guide, unit_rows = int(self.guides[t, m]), None
                 buckets = GUIDE_BUCKETS if guide >= 0 else 1
                 if self.adaptive[t, m]:  # statistics per (tile, bucket); a tile's sums stay below 2^31

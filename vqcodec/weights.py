@@ -33,8 +33,8 @@ from .config import ModelConfig
 from .correction import block_means
 from .entropy import EntropyCoder
 from .errors import WeightsError
-from .modelpack import FINGERPRINT_GRAPHS, PACK_SUFFIX, ModelPack, fingerprint
-from .prior import LazySets, Prior, checked_set
+from .modelpack import FINGERPRINT_GRAPHS, PACK_SUFFIX, FilledRows, ModelPack, fingerprint
+from .prior import LazySets, Prior, checked_classes, checked_set
 from .models import DEFAULT_WEIGHTS, RELEASES_FILE, WEIGHTS_FILE
 from .runtime import DECODER_FILE, ENCODER_FILE, GRADIENT_FILE, OnnxTransforms, TorchTransforms, Transforms, export_graphs
 
@@ -122,7 +122,7 @@ def _pack_counts(counts: np.ndarray) -> dict[str, np.ndarray]:
             "prior.counts_over": counts[over].astype(np.int32)}
 
 
-def _unpack_counts(tensors: dict[str, np.ndarray], where: Path) -> LazySets:
+def _unpack_counts(tensors: dict[str, np.ndarray | FilledRows], where: Path) -> LazySets:
     """The count tables of :func:`_pack_counts`' tensors (int32 tables of older exports as they
     are), each table set converted and checked when first used."""
     counts, over = tensors["prior.counts"], tensors.get("prior.counts_over")
@@ -130,7 +130,9 @@ def _unpack_counts(tensors: dict[str, np.ndarray], where: Path) -> LazySets:
         raise WeightsError(f"bad prior in {where}: count tables of {counts.ndim} dimensions, {counts.dtype}")
     starts = np.zeros(counts.shape[0] + 1, np.int64)
     if over is not None:
-        np.cumsum((counts == COUNT_ESCAPE).reshape(counts.shape[0], -1).sum(axis=1), out=starts[1:])
+        escapes = (counts.count_per_row(COUNT_ESCAPE) if isinstance(counts, FilledRows)
+                   else (counts == COUNT_ESCAPE).reshape(counts.shape[0], -1).sum(axis=1))
+        np.cumsum(escapes, out=starts[1:])
         if over.ndim != 1 or over.size != starts[-1] or (over.size and over.min() < COUNT_ESCAPE):
             raise WeightsError(f"bad prior in {where}: escaped counts do not match their list")
 
@@ -144,6 +146,21 @@ def _unpack_counts(tensors: dict[str, np.ndarray], where: Path) -> LazySets:
             raise WeightsError(f"bad prior in {where}: {exc}") from exc
 
     return LazySets(counts.shape, load)
+
+
+def _lazy_classes(classes: np.ndarray | FilledRows, rows: int, where: Path) -> LazySets:
+    """The classes of each table set, read and checked (each naming one of ``rows`` rows) when
+    the set is first used."""
+    if classes.ndim != 3:
+        raise WeightsError(f"bad prior in {where}: classes of {classes.ndim} dimensions")
+
+    def load(t: int) -> np.ndarray:
+        try:
+            return checked_classes(np.asarray(classes[t]), classes.shape[1:], rows)
+        except ValueError as exc:
+            raise WeightsError(f"bad prior in {where}: {exc}") from exc
+
+    return LazySets(classes.shape, load)
 
 
 def save_model(directory: str | os.PathLike, net: "VQVAE", prior: Prior, lambdas: list[float],
@@ -201,6 +218,12 @@ class _PackTensors(Mapping):
         if name not in self._names:
             raise KeyError(name)
         return self._pack.tensor(name)
+
+    def rows(self, name: str) -> np.ndarray | FilledRows:
+        """Tensor ``name`` read a row of its first axis at a time where the pack allows it."""
+        if name not in self._names:
+            raise KeyError(name)
+        return self._pack.rows(name)
 
     def __contains__(self, name: object) -> bool:  # without reading the tensor
         return name in self._names
@@ -322,10 +345,12 @@ def load_model(path: str | os.PathLike | None = None, device: str | None = None,
     lambdas = [float(v) for v in tensors[LAMBDAS_KEY]]
     if not lambdas or any(not v >= 0 for v in lambdas):
         raise WeightsError(f"bad rate-control lambdas in {where}")
-    table = {key: tensors[key] for key in ("prior.counts", "prior.counts_over") if key in tensors}
+    rows = tensors.rows if isinstance(tensors, _PackTensors) else tensors.__getitem__
+    table = {key: rows(key) for key in ("prior.counts", "prior.counts_over") if key in tensors}
     try:
-        prior = Prior(_unpack_counts(table, where), *(tensors[key] for key in PRIOR_KEYS[1:]),
-                      tensors.get(ADAPTIVE_KEY), tensors.get(GUIDES_KEY))
+        counts = _unpack_counts(table, where)
+        prior = Prior(counts, _lazy_classes(rows("prior.classes"), counts.shape[2], where),
+                      *(tensors[key] for key in PRIOR_KEYS[2:]), tensors.get(ADAPTIVE_KEY), tensors.get(GUIDES_KEY))
     except ValueError as exc:
         raise WeightsError(f"bad prior in {where}: {exc}") from exc
     codebooks = tensors[CODEBOOKS_KEY].astype(np.float64)
