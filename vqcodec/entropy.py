@@ -70,6 +70,7 @@ class EntropyCoder:
     def __init__(self, prior: Prior) -> None:
         self.prior = prior
         self._models: dict[tuple[int, int, int], object] = {}
+        self._rows: tuple[tuple[int, int] | None, np.ndarray | None] = (None, None)  # the last codebook's rows
         self._classes = prior.num_classes  # rows from here on are adapted to the image
         self._min_bits: dict[int, np.ndarray] = {}  # per table set, when first asked for
 
@@ -83,7 +84,9 @@ class EntropyCoder:
         key = (t, m, row)
         model = self._models.get(key)
         if model is None:
-            model = _model.Categorical(self.prior.probabilities(quality, m)[row], perfect=False)
+            if self._rows[0] != (t, m):  # a codebook's rows at once: steps come codebook by codebook
+                self._rows = ((t, m), self.prior.probabilities(quality, m))
+            model = _model.Categorical(self._rows[1][row], perfect=False)
             self._models[key] = model
         return model
 

@@ -243,7 +243,8 @@ def _member(name: str, data: bytes) -> tuple[str, bytes, int]:
 
 class FilledRows:
     """A filled tensor (a value's mask and the other entries) expanded one row of its first axis at
-    a time; ``shape``, ``dtype`` and ``ndim`` as the array's."""
+    a time; ``shape``, ``dtype`` and ``ndim`` as the array's. The mask stays packed: unpacking
+    all of it cost as much as expanding the whole table."""
 
     def __init__(self, dtype: np.dtype, shape: tuple[int, ...], fill: int | float, mask: np.ndarray,
                  rest: np.ndarray) -> None:
@@ -252,12 +253,20 @@ class FilledRows:
         if not shape or mask.dtype != np.uint8 or mask.ndim != 1 or rest.ndim != 1 or rest.dtype != dtype:
             raise ValueError("its mask or entries are malformed")
         self._row = int(np.prod(shape[1:], dtype=np.int64))
-        bits = np.unpackbits(mask, count=shape[0] * self._row).reshape(shape[0], self._row)
+        if mask.size * 8 < shape[0] * self._row:
+            raise ValueError("its mask is shorter than the table")
+        self._mask, self._rest = mask, rest
         self._starts = np.zeros(shape[0] + 1, np.int64)
-        np.cumsum(bits.sum(axis=1), out=self._starts[1:])
+        np.cumsum([self._bits(t).sum() for t in range(shape[0])], out=self._starts[1:])
         if rest.size != self._starts[-1]:
             raise ValueError("its entries do not match its mask")
-        self._bits, self._rest = bits, rest
+
+    def _bits(self, t: int) -> np.ndarray:
+        """Row ``t``'s mask: which of its entries are not the fill (bool)."""
+        import numpy as np
+        lo = t * self._row
+        packed = self._mask[lo // 8:-(-(lo + self._row) // 8)]
+        return np.unpackbits(packed)[lo % 8:lo % 8 + self._row].view(bool)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -267,7 +276,7 @@ class FilledRows:
         if not 0 <= t < self.shape[0]:
             raise IndexError(t)
         out = np.full(self._row, self._fill, self.dtype)
-        out[self._bits[t].view(bool)] = self._rest[self._starts[t]:self._starts[t + 1]]
+        out[self._bits(t)] = self._rest[self._starts[t]:self._starts[t + 1]]
         return out.reshape(self.shape[1:])
 
     def count_per_row(self, value: int | float) -> np.ndarray:
