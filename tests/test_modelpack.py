@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 import numpy as np
@@ -200,3 +201,22 @@ def test_a_filled_table_reads_row_by_row_as_it_was_written(tmp_path_factory, row
     for value in (fill, 3, 8, 100):
         assert np.array_equal(lazy.count_per_row(value), (table == value).sum(axis=1))
     assert np.array_equal(pack.tensor("prior.counts"), table)
+
+
+@pytest.mark.parametrize("shape", [[-2, -70000], [3, 70000], [2, 70001], [1, 1 << 40]])
+def test_a_filled_table_whose_manifest_lies_about_its_shape_is_a_weights_error(tmp_path, shape):
+    """An attacker's pack (``--model``) with valid members and a manifest that does not match them."""
+    table = np.ones((2, 70000), np.uint16)
+    table[:, ::7] = 5
+    path = modelpack.write_pack(tmp_path / "t.vqm", {"model": {}}, {"prior.counts": table}, {}, b"\0" * 8, ("decode",))
+    def lie(data: bytes) -> bytes:
+        manifest = json.loads(data)
+        manifest["filled"]["prior.counts"]["shape"] = shape
+        return json.dumps(manifest).encode()
+
+    liar = _rewritten(path, tmp_path / "liar.vqm", modelpack.MANIFEST, lie)
+    assert liar._filled["prior.counts"]["shape"] == shape
+    with pytest.raises(WeightsError):
+        liar.rows("prior.counts")
+    with pytest.raises(WeightsError):
+        liar.tensor("prior.counts")

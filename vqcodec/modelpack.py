@@ -250,8 +250,9 @@ class FilledRows:
                  rest: np.ndarray) -> None:
         import numpy as np
         self.dtype, self.shape, self.ndim, self._fill = dtype, shape, len(shape), fill
-        if not shape or mask.dtype != np.uint8 or mask.ndim != 1 or rest.ndim != 1 or rest.dtype != dtype:
-            raise ValueError("its mask or entries are malformed")
+        if (not shape or min(shape) < 0 or mask.dtype != np.uint8 or mask.ndim != 1 or rest.ndim != 1
+                or rest.dtype != dtype):
+            raise ValueError("its shape, mask or entries are malformed")
         self._row = int(np.prod(shape[1:], dtype=np.int64))
         if mask.size * 8 < shape[0] * self._row:
             raise ValueError("its mask is shorter than the table")
