@@ -1,7 +1,11 @@
-"""Multiply-accumulates per pixel of the shipped transforms, as Cool-chic and Shallow-NTC report
-decoders (issue 37 asks for the decoder's and the entropy model's).
+"""Multiply-accumulates per pixel of the shipped transforms and single-thread decode time per
+image, as Cool-chic and Shallow-NTC report decoders (issue 37 asks for both).
 
-    python -m benchmarks.macs [--size 768x512]
+    python -m benchmarks.macs [--size 768x512] [--times [DIR]]
+
+``--times`` codes each image of DIR (default: Kodak) at the default quality and times its
+``decompress`` in this process, ONNX Runtime on one thread (the rest of decoding is numpy on one
+thread anyway), median of three.
 
 Every convolution of the ONNX graphs is counted at the shapes a WIDTHxHEIGHT image gives them
 (ONNX shape inference): output elements times input channels per group times kernel area.
@@ -14,8 +18,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
+import time
+from pathlib import Path
 
 import vqcodec
+from vqcodec.runtime import set_threads
+
+from .rd import DEFAULT_DIR
 
 
 def conv_macs(graph: bytes, inputs: dict[str, list[int]]) -> list[tuple[str, int]]:
@@ -49,6 +59,8 @@ def conv_macs(graph: bytes, inputs: dict[str, list[int]]) -> list[tuple[str, int
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="768x512", help="WIDTHxHEIGHT (default: a Kodak photo)")
+    parser.add_argument("--times", nargs="?", const=str(DEFAULT_DIR), default=None, metavar="DIR",
+                        help="also time decoding each image of DIR on one thread (default: Kodak)")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.split("x"))
     model = vqcodec.load_model()
@@ -63,6 +75,29 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: {len(counts)} convolutions, {total / pixels / 1000:.1f} kMAC per pixel "
               f"({total / 1e9:.2f} GMAC for {width}x{height})")
     print("entropy model: 0 MAC per pixel (integer table lookups; the adaptation counts codes)")
+    if args.times is not None:
+        single_thread_decode(Path(args.times))
+
+
+def single_thread_decode(folder: Path, runs: int = 3) -> list[float]:
+    """Seconds to decode each image of ``folder`` coded at the default quality, on one thread."""
+    set_threads(1)
+    model = vqcodec.load_model()  # made after set_threads: its sessions take one thread
+    out = []
+    for path in sorted(folder.glob("*.png")):
+        data = vqcodec.compress(path, model=model)
+        vqcodec.decompress(data, model=model)  # the table set read, the session warm
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            vqcodec.decompress(data, model=model)
+            times.append(time.perf_counter() - start)
+        out.append(statistics.median(times))
+        print(f"{path.name}: {len(data)} bytes, decode {out[-1]:.3f} s on one thread", flush=True)
+    if out:
+        print(f"mean {statistics.mean(out):.3f} s, median {statistics.median(out):.3f} s over {len(out)} images "
+              f"(quality {vqcodec.DEFAULT_QUALITY})")
+    return out
 
 
 if __name__ == "__main__":
