@@ -124,8 +124,12 @@ def _along(frac: np.ndarray, ndim: int, axis: int) -> np.ndarray:
 def _expand(grid: np.ndarray, axis: int, taps: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """``grid`` interpolated along ``axis`` at the positions of ``taps``."""
     lo, hi, frac = taps
-    frac = _along(frac, grid.ndim, axis)
-    return np.take(grid, lo, axis) * (1 - frac) + np.take(grid, hi, axis) * frac
+    out = np.take(grid, lo, axis)
+    step = np.take(grid, hi, axis)
+    step -= out  # in place: two arrays of the result's size, not five (a tile's are 9 MB each)
+    step *= _along(frac.astype(grid.dtype, copy=False), grid.ndim, axis)
+    out += step
+    return out
 
 
 def _gather(values: np.ndarray, axis: int, taps: tuple[np.ndarray, np.ndarray, np.ndarray], points: int) -> np.ndarray:
@@ -149,10 +153,9 @@ def offsets(correction: Correction, rows: slice, cols: slice, width: int, height
     gh, gw = grid_shape(width, height)
     ty, tx = interpolation(rows.start, rows.stop, gh), interpolation(cols.start, cols.stop, gw)
     i0, j0 = int(ty[0][0]), int(tx[0][0])  # the window's points only
-    part = correction.values[:, i0:int(ty[1][-1]) + 1, j0:int(tx[1][-1]) + 1].astype(np.float64)
-    part = _expand(part, 1, (ty[0] - i0, ty[1] - i0, ty[2]))
-    part = _expand(part, 2, (tx[0] - j0, tx[1] - j0, tx[2]))
-    return (STEPS[correction.step] * part).astype(np.float32)
+    part = STEPS[correction.step] * correction.values[:, i0:int(ty[1][-1]) + 1, j0:int(tx[1][-1]) + 1]
+    part = _expand(part.astype(np.float64), 1, (ty[0] - i0, ty[1] - i0, ty[2])).astype(np.float32)
+    return _expand(part, 2, (tx[0] - j0, tx[1] - j0, tx[2]))  # the window's size: float32
 
 
 #: Sweeps of the least-squares fit (diagonally preconditioned; five reach within 1% of the exact

@@ -79,10 +79,12 @@ def _place(out: np.ndarray, y: np.ndarray, rows: slice, cols: slice, tr: slice, 
     height, width = out.shape[:2]
     y = y[:, _inner(tr, rows, f), _inner(tc, cols, f)]
     y0, x0 = tr.start * f, tc.start * f
-    y = y[:, : height - y0, : width - x0] * np.float32(255.0)
+    y = y[:, : height - y0, : width - x0]
+    y *= np.float32(255.0)  # in place, in the decoder's own output: each copy of a tile is 9 MB
     if correction.active:
         y += corr.offsets(correction, slice(y0, y0 + y.shape[1]), slice(x0, x0 + y.shape[2]), width, height)
-    out[y0:y0 + y.shape[1], x0:x0 + y.shape[2]] = np.clip(np.round(y), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    np.clip(np.round(y, out=y), 0, 255, out=y)
+    out[y0:y0 + y.shape[1], x0:x0 + y.shape[2]] = y.transpose(1, 2, 0)  # cast to uint8 as it is written
 
 
 def corrected(pixels: np.ndarray, correction: Correction, rows: int = 256) -> np.ndarray:
