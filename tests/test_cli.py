@@ -485,3 +485,26 @@ def test_info_shows_the_residual_of_a_file_and_its_codes_level(run):
     assert r.exit_code == 0 and "format version  16" in r.output
     assert re.search(r"codes \(\d+\) and residual \(\d+\)", r.output)
     assert "quality         40 (codes) and a residual" in r.output
+
+
+def test_a_photo_file_decodes_to_a_run_length_png_and_drawn_content_to_the_default(run, tmp_path, tiny_model):
+    """PNGs of files of codes alone are deflated run-length (5-6x faster, 1-5% larger on photos);
+    a palette file's keeps zlib's default, where run-length coding would cost up to +240%."""
+    import io
+    import zlib
+
+    import vqcodec
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(smooth_image(64, 48, seed=3)).save(photo)
+    drawn = tmp_path / "drawn.png"
+    Image.fromarray(np.kron(np.arange(12, dtype=np.uint8).reshape(3, 4) * 20, np.ones((16, 16), np.uint8))).save(drawn)
+    for source, options in ((photo, {"compress_type": zlib.Z_RLE}), (drawn, {})):
+        assert run("compress", str(source), "-q", "30").exit_code == 0
+        vqc, out = source.with_suffix(".vqc"), tmp_path / f"{source.stem}-back.png"
+        header = bitstream.parse_header(vqc.read_bytes())
+        assert header.palette == (source == drawn)
+        assert run("decompress", str(vqc), "-o", str(out)).exit_code == 0
+        expected = io.BytesIO()
+        vqcodec.decompress(vqc.read_bytes(), model=None if header.palette else tiny_model).save(expected, "PNG", **options)
+        assert out.read_bytes() == expected.getvalue()
