@@ -46,14 +46,14 @@ def list_models() -> None:
         releases = models.releases()
     except VqcError as exc:
         _fail(str(exc))
-    click.echo(f"{'model':16}  {'parts':13}  {'size':>7}  {'where':7}  release")
+    click.echo(f"{'model':16}  {'parts':15}  {'size':>7}  {'where':7}  release")
     for entry in found:
         release = releases.get(entry.fingerprint)
         shipped = release.describe() if release else "not a release"
         mark = " (current)" if entry.fingerprint == current and entry.where == "package" else ""
         if entry.base:
             mark += f"; the rest of it in {entry.base}'s pack"
-        click.echo(f"{entry.fingerprint:16}  {' + '.join(entry.parts):13}  {_size(entry.size):>7}  {entry.where:7}  "
+        click.echo(f"{entry.fingerprint:16}  {' + '.join(entry.parts):15}  {_size(entry.size):>7}  {entry.where:7}  "
                    f"{shipped}{mark}")
     click.echo(f"{len(found)} models, {_size(sum(e.size for e in found))}; user folder {models.user_dir()}")
 
