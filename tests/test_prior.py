@@ -15,6 +15,7 @@ from vqcodec.prior import (
     ContextTracker,
     Prior,
     box3,
+    distinct,
     ADAPT_REACH,
     GUIDE_BUCKETS,
     adapted_rows,
@@ -447,3 +448,11 @@ def test_thin_latent_maps_are_refused_at_their_bound():
         check_shape(22_369_622, 1)
     with pytest.raises(ImageTooLargeError, match="too thin"):
         check_shape(15, 10**6)
+
+
+@given(st.lists(st.integers(-2**40, 2**40), max_size=200))
+def test_distinct_is_numpys_unique(values):
+    """The adaptive codebooks' rows are numbered by ``distinct``: it must give what np.unique gives."""
+    a = np.array(values, np.int64)
+    got = distinct(a)
+    assert got.dtype == a.dtype and np.array_equal(got, np.unique(a))

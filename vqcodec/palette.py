@@ -21,6 +21,7 @@ import numpy as np
 
 from .entropy import TERMINATOR, Reader, categorical_family, coder_errors, finish, queue, uniform_byte
 from .errors import CorruptError
+from .prior import distinct
 
 #: The most colours an image coded here may have: a screenshot's anti-aliased text on coloured
 #: backgrounds takes a thousand or two.
@@ -86,7 +87,7 @@ def palette_of(rgb: np.ndarray, hidden: np.ndarray | None = None) -> tuple[np.nd
 
     seen = np.empty(0, np.int32)
     for y in range(0, h, rows):
-        seen = np.union1d(seen, band(y))
+        seen = distinct(np.concatenate([seen, band(y).ravel()]))
         if seen.size > MAX_COLOURS:
             return None
     indices = np.concatenate([np.searchsorted(seen, band(y)).astype(np.int16) for y in range(0, h, rows)])
