@@ -52,6 +52,27 @@ def test_graph_weights_are_stored_once(packs, tiny_model_dir):
     assert skeleton < 0.2 * len(open_model(tiny_model_dir).graph("decoder.onnx"))
 
 
+def test_tensors_are_stored_for_every_command_to_read_without_inflating(packs):
+    whole, _ = packs
+    with zipfile.ZipFile(whole) as zf:
+        tensors = [info for info in zf.infolist() if info.filename.startswith("tensors/")]
+    assert tensors and all(info.compress_type == zipfile.ZIP_STORED for info in tensors)
+
+
+def test_a_pack_with_deflated_tensors_reads_the_same(packs, tmp_path):
+    """Packs written before tensors were stored deflated them: both must read alike."""
+    whole, _ = packs
+    deflated = tmp_path / "deflated.vqm"
+    with zipfile.ZipFile(whole) as src, zipfile.ZipFile(deflated, "w") as out:
+        for info in src.infolist():
+            out.writestr(zipfile.ZipInfo(info.filename, info.date_time), src.read(info.filename),
+                         zipfile.ZIP_DEFLATED)
+    a, b = modelpack.ModelPack(whole), modelpack.ModelPack(deflated)
+    b.verify()
+    for name in a.tensor_names():
+        assert np.array_equal(a.tensor(name), b.tensor(name)), name
+
+
 def test_a_decode_part_decodes_and_refuses_to_encode(packs, tiny_model):
     _, decode = packs
     pack = modelpack.ModelPack(decode)

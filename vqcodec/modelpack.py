@@ -6,15 +6,18 @@ weights, the prior's tables, the codes' reconstruction values and the config. On
 newest model also carries its **encode part** (the encoder graph and weights, the decoder's
 gradient graph for effort). A pack stores each tensor once: the ONNX graphs are kept with
 the bytes of their weights cut out and spliced back from the pack's tensors when loaded,
-and the tables, mostly ones, are packed (their ones apart, then deflate). The shipped model's 36 MB of files become a 6.6 MB pack; an
-older model's decode part takes 5.2 MB.
+and the tables, mostly ones, are packed (their ones apart). Tensors are stored, not deflated:
+inflating the tables took 21 ms of every command, and a wheel deflates the pack as a whole
+anyway (the same 5.3 MB to download). The shipped model's 36 MB of files become a 9.3 MB pack
+(5.5 MB with its tables deflated, as packs written before 2026-12-07 have them; both read alike).
 
 A pack is a zip archive (docs/models.md is its spec):
 
 - ``pack.json``: ``{"pack": 1, "fingerprint": hex, "parts": [...], "config": {...},
   "decode_digest": hex, "graphs": {name: {"size": n, "sha256": hex, "splices": [[offset, tensor], ...]}},
   "filled": {name: {"fill": v, "dtype": str, "shape": [...]}}}``
-- ``tensors/NAME.npy``: each tensor as the model directory stored it (same dtype and shape), or for
+- ``tensors/NAME.npy``: each tensor as the model directory stored it (same dtype and shape; stored
+  or deflated, as any zip member may be), or for
   a table mostly of one value (the counts: 93% ones), ``tensors/NAME.mask.npy`` (which entries
   differ from it, as bits) and ``tensors/NAME.rest.npy`` (those entries)
 - ``graphs/NAME``: each graph's bytes without its spliced weights
@@ -193,13 +196,13 @@ def write_pack(path: str | os.PathLike, config: dict, tensors: dict[str, np.ndar
     for name in sorted(set(kept) - shared):
         fill = _fill_value(kept[name])
         if fill is None:
-            members.append(_member(f"tensors/{name}.npy", _npy(kept[name])))
+            members.append((f"tensors/{name}.npy", _npy(kept[name]), zipfile.ZIP_STORED))
             continue
         flat = np.ascontiguousarray(kept[name]).ravel()
         other = flat != fill
         manifest["filled"][name] = {"fill": fill, "dtype": flat.dtype.str, "shape": list(kept[name].shape)}
-        members.append(_member(f"tensors/{name}.mask.npy", _npy(np.packbits(other))))
-        members.append(_member(f"tensors/{name}.rest.npy", _npy(flat[other])))
+        members.append((f"tensors/{name}.mask.npy", _npy(np.packbits(other)), zipfile.ZIP_STORED))
+        members.append((f"tensors/{name}.rest.npy", _npy(flat[other]), zipfile.ZIP_STORED))
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -230,15 +233,6 @@ def _fill_value(t: np.ndarray) -> int | None:
     values, counts = np.unique(t, return_counts=True)
     top = int(np.argmax(counts))
     return int(values[top]) if counts[top] >= FILL_SHARE * t.size else None
-
-
-def _member(name: str, data: bytes) -> tuple[str, bytes, int]:
-    """A zip member, deflated where that saves a tenth, else stored. (LZMA packs the reconstruction
-    values to a third of deflate's size but reads them 35 ms slower: decoding pays that every run.)"""
-    import zlib
-
-    method = zipfile.ZIP_DEFLATED if len(zlib.compress(data, 9)) < 0.9 * len(data) else zipfile.ZIP_STORED
-    return name, data, method
 
 
 class FilledRows:
