@@ -69,6 +69,46 @@ def test_quantizing_and_adding_leaves_an_error_within_the_step(channels):
     assert levels[:, 0, 0].any() and not residual.quantize(target, shown, step, hidden)[:, 0, 0].any()
 
 
+def _noisy_pair(seed: int, shape: tuple[int, ...], sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    target = rng.integers(40, 215, shape).astype(np.uint8)
+    noise = rng.laplace(0, sigma, shape) * (rng.random(shape[:2] + (1,)) < 0.5)  # busy and quiet pixels
+    return target, np.clip(target + noise, 0, 255).astype(np.uint8)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.sampled_from([1, 3]), st.integers(1, 40), st.integers(1, 40), st.integers(4, 64), st.integers(0, 2**16))
+def test_rate_distortion_levels_are_the_nearest_one_less_or_zero(planes, width, height, step, seed):
+    target, shown = _noisy_pair(seed, (height, width, planes), 6)
+    exact = np.zeros((planes, *residual.block_grid(width, height), 64))
+    for top, coef in residual._coefficients(target, shown, step, None):
+        exact[:, top:top + coef.shape[1]] = coef
+    near = np.minimum(np.floor(np.abs(exact) + 0.5), residual.LIMIT)
+    levels = residual.quantize(target, shown, step).astype(np.int64)
+    size = np.abs(levels)
+    assert np.all((size == near) | (size == near - 1) | (size == 0))
+    assert np.all((levels == 0) | (np.sign(levels) == np.sign(exact)))
+    # weighing bits at nothing, each level is the nearest
+    assert np.array_equal(residual.quantize(target, shown, step, rate_weight=0.0),
+                          residual.quantize(target, shown, step, offset=0.5, rate_weight=None))
+
+
+def test_rate_distortion_levels_cost_less_error_plus_bits_than_the_dead_zone():
+    target, shown = _noisy_pair(3, (96, 128, 3), 5)
+    step = 24
+    coded = np.ones(residual.block_grid(128, 96), bool)
+    coded[0, :4] = False
+    scores = []
+    for weight in (None, residual.RATE_WEIGHT):
+        levels = residual.quantize(target, shown, step, coded=coded, rate_weight=weight)
+        assert not levels[:, ~coded].any()
+        error = np.sum((residual.add(shown, levels, step).astype(float) - target) ** 2)
+        bits = 8 * len(residual.encode(levels, step, coded))
+        scores.append((error, bits, error + residual.RATE_WEIGHT * (step / residual.STEP_UNIT) ** 2 * bits))
+    (_, _, dead_score), (_, _, score) = scores
+    assert score < dead_score  # error plus the payload's real bits at the weight it was chosen by
+
+
 @settings(max_examples=10, deadline=None)
 @given(st.sampled_from([1, 3]), st.integers(1, 90), st.integers(1, 90), st.integers(1, 255), st.integers(0, 2**32 - 1),
        st.floats(0.01, 0.6))

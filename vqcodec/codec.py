@@ -392,8 +392,7 @@ class _Encoding:
         height, width = rgb.shape[:2]
         planes = residual.planes_for(self.px.mode)
         blocks = residual.coded_blocks(width, height, self._tiles[0] if container.header.exact_tiles else None)
-        levels = residual.quantize(self.px.rgb[..., :planes], residual.base_of(rgb, planes), step, self._hidden)
-        levels[:, ~blocks] = 0
+        levels = residual.quantize(self.px.rgb[..., :planes], residual.base_of(rgb, planes), step, self._hidden, blocks)
         if not levels.any():
             return data, indices, fix, rgb
         payload = residual.encode(levels, step, blocks)
