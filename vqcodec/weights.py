@@ -209,6 +209,11 @@ class Stored:
     def network(self) -> dict[str, np.ndarray]:
         return {k: self.tensors[k] for k in self.tensors if not k.startswith(_NOT_NETWORK)}
 
+    def rows(self, name: str) -> np.ndarray | FilledRows:
+        """Tensor ``name`` to be read a row of its first axis at a time: a pack expands a filled
+        table's rows only when asked (:meth:`ModelPack.rows`); a directory's tensors are arrays."""
+        return self.tensors.rows(name) if isinstance(self.tensors, _PackTensors) else self.tensors[name]
+
 
 class _PackTensors(Mapping):
     def __init__(self, pack: ModelPack) -> None:
@@ -345,11 +350,10 @@ def load_model(path: str | os.PathLike | None = None, device: str | None = None,
     lambdas = [float(v) for v in tensors[LAMBDAS_KEY]]
     if not lambdas or any(not v >= 0 for v in lambdas):
         raise WeightsError(f"bad rate-control lambdas in {where}")
-    rows = tensors.rows if isinstance(tensors, _PackTensors) else tensors.__getitem__
-    table = {key: rows(key) for key in ("prior.counts", "prior.counts_over") if key in tensors}
+    table = {key: stored.rows(key) for key in ("prior.counts", "prior.counts_over") if key in tensors}
     try:
         counts = _unpack_counts(table, where)
-        prior = Prior(counts, _lazy_classes(rows("prior.classes"), counts.shape[2], where),
+        prior = Prior(counts, _lazy_classes(stored.rows("prior.classes"), counts.shape[2], where),
                       *(tensors[key] for key in PRIOR_KEYS[2:]), tensors.get(ADAPTIVE_KEY), tensors.get(GUIDES_KEY))
     except ValueError as exc:
         raise WeightsError(f"bad prior in {where}: {exc}") from exc
