@@ -90,8 +90,10 @@ BASE = 40
 START = {1: 65, 3: 74}
 FIRST_STEP = {1: 104, 3: 128}
 LAST_STEP = 24
-#: Block rows transformed at a time (bounds the encoder's and decoder's arrays on large images).
+#: Block rows transformed at a time (bounds the encoder's and decoder's arrays on large images) ...
 _ROWS = 64
+#: ... and quantized at a time (each coefficient's float64 choices take several copies).
+_QUANTIZE_ROWS = 16
 #: The encoder's rate-distortion quantization (:func:`quantize`): a bit weighs this many squared steps.
 RATE_WEIGHT = float(np.log(2) / 6)
 
@@ -123,8 +125,8 @@ def _coefficients(target: np.ndarray, shown: np.ndarray, step: int, hidden: np.n
     rows, cols = block_grid(width, height)
     turn = _COLOUR if channels == 3 else np.ones((1, 1))
     delta = step / STEP_UNIT
-    for top in range(0, rows, _ROWS):
-        span = slice(top * BLOCK, (top + _ROWS) * BLOCK)
+    for top in range(0, rows, _QUANTIZE_ROWS):
+        span = slice(top * BLOCK, (top + _QUANTIZE_ROWS) * BLOCK)
         part = target[span].astype(np.float64) - shown[span]
         if hidden is not None:
             part[hidden[span]] = 0
@@ -172,8 +174,9 @@ def quantize(target: np.ndarray, shown: np.ndarray, step: int, hidden: np.ndarra
         return levels
     contexts = _block_contexts(levels)
     seen = np.full((BANDS * CONTEXTS, SYMBOLS), 0.5)
-    for top in range(0, rows, _ROWS):  # (band, context, symbol) of every level, a band of block rows at a time
-        key = (BAND * CONTEXTS + contexts[:, top:top + _ROWS][..., BAND]) * SYMBOLS + levels[:, top:top + _ROWS] + LIMIT
+    for top in range(0, rows, _QUANTIZE_ROWS):  # (band, context, symbol) of every level, a band of block rows at a time
+        span = slice(top, top + _QUANTIZE_ROWS)
+        key = (BAND * CONTEXTS + contexts[:, span][..., BAND]) * SYMBOLS + levels[:, span] + LIMIT
         seen += np.bincount(key.ravel(), minlength=seen.size).reshape(seen.shape)
     cost = (rate_weight * -np.log2(seen / seen.sum(axis=1, keepdims=True))).ravel()
     for top, coef in _coefficients(target, shown, step, hidden):
