@@ -7,6 +7,7 @@ import pytest
 
 import vqcodec
 from vqcodec import refine as refine_module
+from vqcodec.metrics import squared_error
 from vqcodec.errors import VqcError, WeightsError
 from vqcodec.metrics import psnr
 from vqcodec.rate import bit_weight
@@ -78,8 +79,8 @@ def test_squared_error_in_bands_is_the_whole_sum():
     a, b = (rng.integers(0, 256, (70, 33, 3), dtype=np.uint8) for _ in range(2))
     mask = rng.random((70, 33)) > 0.4
     diff = a.astype(np.int64) - b
-    assert refine_module.squared_error(a, b, None, rows=8) == (diff ** 2).sum()
-    assert refine_module.squared_error(a, b, mask, rows=8) == (diff ** 2 * mask[:, :, None]).sum()
+    assert squared_error(a, b, None, rows=8) == (diff ** 2).sum()
+    assert squared_error(a, b, mask, rows=8) == (diff ** 2 * mask[:, :, None]).sum()
 
 
 def test_refine_hands_back_the_decoders_image_when_its_last_step_wins(tiny_model):

@@ -19,11 +19,10 @@ from PIL import Image
 
 from . import bitstream, correction, exact, models, palette, residual, smooth, tiling
 from .correction import Correction
-from .metrics import psnr
+from .metrics import psnr, squared_error
 from .prior import check_shape, index_maps
 from .errors import CorruptError, ModelMismatchError, ModelNotFoundError, TargetError, UnsupportedVersionError, VqcError
 from .rate import bit_weight, coded_steps, per_codebook
-from .refine import refine, squared_error
 from .image import (
     ImageInput,
     Pixels,
@@ -305,6 +304,8 @@ class _Encoding:
         where ``visible``): file, indices, correction and, if refining made it, the decoded image."""
         if self.effort == 0:
             return *self._pack(latents, quality), None
+        from .refine import refine  # effort alone needs it: decoding does not import it
+
         return refine(latents, self.px.rgb, self.model, quality, self.effort,
                       lambda moved: self._pack(moved, quality), visible)
 

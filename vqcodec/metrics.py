@@ -18,6 +18,18 @@ if TYPE_CHECKING:  # MS-SSIM runs on torch, imported when it is asked for: codin
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang, Simoncelli & Bovik (2003)
 
 
+def squared_error(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None, rows: int = 256) -> float:
+    """Sum of squared differences of uint8 images (H, W, 3) where ``mask`` (H, W) is true, in
+    8-bit levels, a band of rows at a time: float copies of a 50-megapixel image would take GBs."""
+    total = 0
+    for y in range(0, a.shape[0], rows):
+        d = a[y:y + rows].astype(np.int32) - b[y:y + rows]
+        if mask is not None:
+            d *= mask[y:y + rows, :, None]
+        total += int(np.einsum("ijk,ijk->", d, d, dtype=np.int64))
+    return float(total)
+
+
 def psnr(a: np.ndarray, b: np.ndarray, weight: np.ndarray | None = None) -> float:
     """PSNR in dB between two uint8 images (H, W) or (H, W, C) (inf if identical); with ``weight``
     (H, W, e.g. an alpha plane), each pixel's error counts in proportion to it, so a fully

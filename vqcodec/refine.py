@@ -27,6 +27,7 @@ import numpy as np
 
 from . import tiling
 from .correction import Correction
+from .metrics import squared_error
 from .rate import bit_weight
 from .weights import CodecModel
 
@@ -62,15 +63,3 @@ def refine(latents: np.ndarray, rgb: np.ndarray, model: CodecModel, quality: int
         if step < steps:
             latents = latents - np.float32(STEP) * grad
     return best[1:]
-
-
-def squared_error(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None, rows: int = 256) -> float:
-    """Sum of squared differences of uint8 images (H, W, 3) where ``mask`` (H, W) is true, in
-    8-bit levels, a band of rows at a time: float copies of a 50-megapixel image would take GBs."""
-    total = 0
-    for y in range(0, a.shape[0], rows):
-        d = a[y:y + rows].astype(np.int32) - b[y:y + rows]
-        if mask is not None:
-            d *= mask[y:y + rows, :, None]
-        total += int(np.einsum("ijk,ijk->", d, d, dtype=np.int64))
-    return float(total)
