@@ -187,16 +187,10 @@ def quantize(target: np.ndarray, shown: np.ndarray, step: int, hidden: np.ndarra
         size, sign, near = np.abs(flat[at]), np.where(flat[at] < 0, -1, 1), near[at]
         block, i = np.divmod(at, BLOCK * BLOCK)
         row = (BAND[i] * CONTEXTS + contexts[:, top:top + n].reshape(-1, BANDS)[block, BAND[i]]) * SYMBOLS + LIMIT
-        best, choice = None, None
-        for level in (near, near - 1, np.zeros_like(near)):
-            score = (size - level) ** 2 + cost.take(row + (sign * level).astype(np.int64))
-            if best is None:
-                best, choice = score, level
-            else:
-                choice = np.where(score < best, level, choice)
-                best = np.minimum(score, best)
+        options = np.stack([near, near - 1, np.zeros_like(near)])  # a tie keeps the larger level
+        score = (size - options) ** 2 + cost.take(row + (sign * options).astype(np.int64))
         chosen = np.zeros(flat.size, np.int8)
-        chosen[at] = sign * choice
+        chosen[at] = sign * options[score.argmin(axis=0), np.arange(at.size)]
         levels[:, top:top + n] = chosen.reshape(coef.shape)
     if coded is not None:
         levels[:, ~coded] = 0
