@@ -90,9 +90,9 @@ BASE = 40
 START = {1: 65, 3: 74}
 FIRST_STEP = {1: 104, 3: 128}
 LAST_STEP = 24
-#: Block rows transformed at a time (bounds the encoder's and decoder's arrays on large images) ...
+#: Block rows the decoder transforms at a time (bounds its arrays on large images) ...
 _ROWS = 64
-#: ... and quantized at a time (each coefficient's float64 choices take several copies).
+#: ... and the encoder quantizes at a time (each coefficient's float64 choices take several copies).
 _QUANTIZE_ROWS = 16
 #: The encoder's rate-distortion quantization (:func:`quantize`): a bit weighs this many squared steps.
 RATE_WEIGHT = float(np.log(2) / 6)
@@ -160,8 +160,9 @@ def quantize(target: np.ndarray, shown: np.ndarray, step: int, hidden: np.ndarra
     minimise ``(|c| - l)^2 + k bits(l)``, the bits under what the first levels of this image
     measure for each band and context of the coder (:func:`_run`). k = ln 2 / 6 is the high-rate
     slope of a uniform quantizer's distortion against its rate (D = step^2 / 12 falls by a factor
-    4 for each 2 bits more), and measured best of 0.08 / 0.115 / 0.16 (docs/training.md). A band
-    of block rows at a time: no float copy of a large image."""
+    4 for each bit more, so dD/dR = -2 ln 2 D), and measured best of 0.08 / 0.115 / 0.16
+    (docs/training.md). A band of block rows at a time, the coefficients computed again for the
+    second pass rather than kept: a 50-megapixel image's in float64 would take 1.2 GB."""
     height, width, channels = target.shape
     rows, cols = block_grid(width, height)
     levels = np.empty((channels, rows, cols, BLOCK * BLOCK), np.int8)
