@@ -8,7 +8,7 @@ gradient graph for effort). A pack stores each tensor once: the ONNX graphs are 
 the bytes of their weights cut out and spliced back from the pack's tensors when loaded,
 and the tables, mostly ones, are packed (their ones apart). Tensors are stored, not deflated:
 inflating the tables took 21 ms of every command, and a wheel deflates the pack as a whole
-anyway (the same 5.3 MB to download). The shipped model's 36 MB of files become a 9.3 MB pack
+anyway (the same 5.3 MB to download). The shipped model's 36 MB of files become a 9.4 MB pack
 (5.5 MB with its tables deflated, as packs written before 2026-12-07 have them; both read alike).
 
 A pack is a zip archive (docs/models.md is its spec):
