@@ -176,3 +176,24 @@ def test_the_plan_starts_at_its_level_and_refines_the_step_at_every_level_above(
     assert steps[0] == residual.FIRST_STEP[planes] and steps[-1] == residual.LAST_STEP
     assert all(a > b for a, b in zip(steps, steps[1:]))  # every level a finer step: a smooth scale
     assert {residual.plan(q, planes)[0] for q in range(start, 101)} == {residual.BASE}
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 40), st.sampled_from([1, 3]), st.integers(0, 2**32 - 1))
+def test_bands_of_any_height_give_the_same_residual_and_levels(rows, blocks, planes, seed):
+    """A large image goes a band of block rows at a time (memory); the band's height changes no
+    pixel the decoder makes and no level the encoder chooses."""
+    rng = np.random.default_rng(seed)
+    cols = 3
+    levels = _levels(rng, planes, rows, cols)
+    base = rng.integers(0, 256, (rows * 8 - 3, cols * 8 - 5, planes), dtype=np.uint8)
+    target = np.clip(base.astype(int) + rng.integers(-30, 31, base.shape), 0, 255).astype(np.uint8)
+    whole = (residual.reconstruct(levels, 37, cols * 8, rows * 8), residual.add(base, levels, 37),
+             residual.quantize(target, base, 40))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(residual, "_BAND_BLOCKS", blocks)
+        patch.setattr(residual, "_QUANTIZE_BLOCKS", blocks)
+        banded = (residual.reconstruct(levels, 37, cols * 8, rows * 8), residual.add(base, levels, 37),
+                  residual.quantize(target, base, 40))
+    for a, b in zip(whole, banded):
+        assert np.array_equal(a, b)

@@ -70,3 +70,38 @@ def test_gradient_counts_only_the_masked_pixels(tiny_model):
     _, none = gradient(t, cfg, tiny_model.codebooks, idx, rgb, np.zeros_like(mask), tile=2)
     assert not np.allclose(part, full, atol=1e-4 * np.abs(full).max())
     assert np.allclose(part + rest, full, rtol=1e-3, atol=1e-4 * np.abs(full).max()) and not none.any()
+
+
+class _Recording:
+    """The real transforms, with the ``release`` flag of every run written down."""
+
+    def __init__(self, transforms):
+        self.inner, self.flags = transforms, []
+
+    def encode(self, x, release=False):
+        self.flags.append(release)
+        return self.inner.encode(x, release=release)
+
+    def decode(self, latents, table_set=0, release=False):
+        self.flags.append(release)
+        return self.inner.decode(latents, table_set, release=release)
+
+    def gradient(self, latents, target, weight, table_set=0, release=False):
+        self.flags.append(release)
+        return self.inner.gradient(latents, target, weight, table_set, release=release)
+
+
+def test_a_tiled_run_gives_its_memory_back_after_its_last_window_only(tiny_model):
+    """A large image's last window releases the runtime's arena (half a GB a graph), or it stays
+    held through what follows the transform; a one-window image keeps it for its next run."""
+    cfg = tiny_model.cfg
+    rgb = smooth_image(60, 44, seed=3)  # 8 x 6 latents: 6 windows of 3 x 3 ... 2
+    idx = np.random.default_rng(5).integers(0, cfg.codebook_size, (cfg.latent_dim // cfg.sub_dim, 6, 8))
+    runs = (lambda t, tile: analyse(t, cfg, rgb, tile=tile),
+            lambda t, tile: synthesise(t, cfg, tiny_model.codebooks, idx, 60, 44, tile=tile),
+            lambda t, tile: gradient(t, cfg, tiny_model.codebooks, idx, rgb, tile=tile))
+    for run in runs:
+        tiled, whole = _Recording(tiny_model.transforms), _Recording(tiny_model.transforms)
+        run(tiled, 3)
+        run(whole, 1000)
+        assert tiled.flags == [False] * 5 + [True] and whole.flags == [False]

@@ -604,6 +604,7 @@ def _synthesise(container: bitstream.Container, model: CodecModel) -> np.ndarray
     if hdr.quality >= model.num_qualities:
         raise CorruptError(f"quality {hdr.quality} exceeds the model's levels (0 .. {model.num_qualities - 1})")
     h, w = _latent_shape(hdr.width, hdr.height, model.cfg.downsample)
+    model.transforms.warm_decoder()
     indices, fix = model.coder.decode(container.payload, h, w, hdr.quality)
     return tiling.synthesise(model.transforms, model.cfg, model.decoded_codes(hdr.quality), indices, hdr.width,
                              hdr.height, table_set=model.table_set(hdr.quality), correction=fix)

@@ -90,10 +90,17 @@ BASE = 40
 START = {1: 65, 3: 74}
 FIRST_STEP = {1: 104, 3: 128}
 LAST_STEP = 24
-#: Block rows the decoder transforms at a time (bounds its arrays on large images) ...
-_ROWS = 64
+#: Blocks the decoder transforms at a time, in whole block rows (its arrays hold 8 bytes a
+#: coefficient, several copies: 64 rows of a 8448-pixel-wide image took 0.68 GB, 8192 blocks take
+#: 80 MB; a Kodak photo's 6144 blocks go at once) ...
+_BAND_BLOCKS = 8192
 #: ... and the encoder quantizes at a time (each coefficient's float64 choices take several copies).
-_QUANTIZE_ROWS = 16
+_QUANTIZE_BLOCKS = 8192
+
+
+def _band_rows(cols: int, blocks: int) -> int:
+    """Block rows of ``cols`` blocks in a band of about ``blocks`` blocks (at least one row)."""
+    return max(1, blocks // cols)
 #: The encoder's rate-distortion quantization (:func:`quantize`): a bit weighs this many squared steps.
 RATE_WEIGHT = float(np.log(2) / 6)
 
@@ -125,8 +132,9 @@ def _coefficients(target: np.ndarray, shown: np.ndarray, step: int, hidden: np.n
     rows, cols = block_grid(width, height)
     turn = _COLOUR if channels == 3 else np.ones((1, 1))
     delta = step / STEP_UNIT
-    for top in range(0, rows, _QUANTIZE_ROWS):
-        span = slice(top * BLOCK, (top + _QUANTIZE_ROWS) * BLOCK)
+    band = _band_rows(cols, _QUANTIZE_BLOCKS)
+    for top in range(0, rows, band):
+        span = slice(top * BLOCK, (top + band) * BLOCK)
         part = target[span].astype(np.float64) - shown[span]
         if hidden is not None:
             part[hidden[span]] = 0
@@ -175,8 +183,9 @@ def quantize(target: np.ndarray, shown: np.ndarray, step: int, hidden: np.ndarra
         return levels
     contexts = _block_contexts(levels)
     seen = np.full((BANDS * CONTEXTS, SYMBOLS), 0.5)
-    for top in range(0, rows, _QUANTIZE_ROWS):  # (band, context, symbol) of every level, a band of block rows at a time
-        span = slice(top, top + _QUANTIZE_ROWS)
+    band = _band_rows(cols, _QUANTIZE_BLOCKS)
+    for top in range(0, rows, band):  # (band, context, symbol) of every level, a band of block rows at a time
+        span = slice(top, top + band)
         key = (BAND * CONTEXTS + contexts[:, span][..., BAND]) * SYMBOLS + levels[:, span] + LIMIT
         seen += np.bincount(key.ravel(), minlength=seen.size).reshape(seen.shape)
     cost = (rate_weight * -np.log2(seen / seen.sum(axis=1, keepdims=True))).ravel()
@@ -198,11 +207,11 @@ def quantize(target: np.ndarray, shown: np.ndarray, step: int, hidden: np.ndarra
     return levels
 
 
-def _band(levels: np.ndarray, step: int, top: int) -> np.ndarray:
+def _band(levels: np.ndarray, step: int, top: int, n: int) -> np.ndarray:
     """The integer residual (8 n, 8 columns, channels; int32) of block rows top .. top + n - 1
-    (n up to _ROWS): exact integer arithmetic (docs/format.md, "Residual")."""
+    (fewer at the bottom): exact integer arithmetic (docs/format.md, "Residual")."""
     planes, _, cols, _ = levels.shape
-    part = levels[:, top:top + _ROWS].astype(np.float64) * step
+    part = levels[:, top:top + n].astype(np.float64) * step
     n = part.shape[1]
     basis = DCT.astype(np.float64)
     # Integers below 2^42 throughout: float64 products and sums are exact in any order.
@@ -214,7 +223,8 @@ def _band(levels: np.ndarray, step: int, top: int) -> np.ndarray:
 
 def reconstruct(levels: np.ndarray, step: int, width: int, height: int) -> np.ndarray:
     """The integer residual (H, W, channels; int32) of ``levels`` at ``step``, the same on every machine."""
-    return np.concatenate([_band(levels, step, top) for top in range(0, levels.shape[1], _ROWS)])[:height, :width]
+    n = _band_rows(levels.shape[2], _BAND_BLOCKS)
+    return np.concatenate([_band(levels, step, top, n) for top in range(0, levels.shape[1], n)])[:height, :width]
 
 
 def add(image: np.ndarray, levels: np.ndarray, step: int) -> np.ndarray:
@@ -222,9 +232,10 @@ def add(image: np.ndarray, levels: np.ndarray, step: int) -> np.ndarray:
     band of block rows at a time, into a copy."""
     height, width = image.shape[:2]
     out = image.copy()
-    for top in range(0, levels.shape[1], _ROWS):
-        span = slice(top * BLOCK, (top + _ROWS) * BLOCK)
-        band = _band(levels, step, top)[:out[span].shape[0], :width]
+    n = _band_rows(levels.shape[2], _BAND_BLOCKS)
+    for top in range(0, levels.shape[1], n):
+        span = slice(top * BLOCK, (top + n) * BLOCK)
+        band = _band(levels, step, top, n)[:out[span].shape[0], :width]
         out[span] = np.clip(out[span] + band, 0, 255)
     return out
 

@@ -40,7 +40,9 @@ _threads: int | None = None
 #: 1.4 MP out of the decoder) gives its working memory back: ONNX Runtime's arena otherwise keeps
 #: the largest run's activations, 0.7 GB per graph for a 128-latent tile, and a large image's
 #: compress held both graphs' (2.7 GB peak at 51.9 MP, 1.5 GB without). Smaller images keep the
-#: arena, so repeated runs skip the allocation.
+#: arena, so repeated runs skip the allocation. A tiled image's windows are just under this into
+#: the decoder (144 x 144 latents): its last window's run gives the memory back instead
+#: (``release``), or the decoder's 0.56 GB stayed held while a residual was added to the image.
 SHRINK_FLOATS = 1 << 21
 
 
@@ -58,15 +60,19 @@ class Transforms(Protocol):
 
     name: str
 
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        """Latents (1, D, H/8, W/8) of pixels (1, 3, H, W) in [0, 1]."""
+    def encode(self, x: np.ndarray, release: bool = False) -> np.ndarray:
+        """Latents (1, D, H/8, W/8) of pixels (1, 3, H, W) in [0, 1]. ``release``: the run's working
+        memory is given back after it (the last window of a tiled image), not kept for the next."""
 
-    def decode(self, latents: np.ndarray, table_set: int = 0) -> np.ndarray:
+    def warm_decoder(self) -> None:
+        """Prepare the decoder ahead of its first run, while the codes are still being decoded."""
+
+    def decode(self, latents: np.ndarray, table_set: int = 0, release: bool = False) -> np.ndarray:
         """Pixels (1, 3, H, W) in about [0, 1] (unclamped) of latents (1, D, h, w) coded at a level of
-        ``table_set`` (which only a decoder modulated by the rate reads)."""
+        ``table_set`` (which only a decoder modulated by the rate reads); ``release`` as encode's."""
 
     def gradient(self, latents: np.ndarray, target: np.ndarray, weight: np.ndarray,
-                 table_set: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                 table_set: int = 0, release: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Pixels (1, 3, H, W) clamped to [0, 1] of latents (1, D, h, w), and the gradient (1, D, h, w)
         of ``sum(weight * (pixels - target)^2)``, ``weight`` (1, 1, H, W)."""
 
@@ -88,8 +94,11 @@ class OnnxTransforms:
                                "(or use the torch backend)") from exc
         self._graphs, self._where = graphs, where
         self._sessions: dict[str, object] = {}
-        # the decoder's session now: its threads are up by the time the codes are decoded (made just
-        # before its first run, the run took 0.1 s longer)
+
+    def warm_decoder(self) -> None:
+        """Make the decoder's session now, before the codes are range-decoded: its threads are up by
+        its first run (made just before that run, the run took 0.1 s longer). Not at load: a
+        compress that never decodes would pay 30 ms for it."""
         self._session(DECODER_FILE, _NO_DECODER)
 
     def _session(self, name: str, missing: str):
@@ -109,31 +118,32 @@ class OnnxTransforms:
                 raise WeightsError(f"cannot load the ONNX graph {name} of {self._where}: {exc}") from exc
         return self._sessions[name]
 
-    def _run(self, session, *inputs: np.ndarray, table_set: int = 0) -> list[np.ndarray]:
-        """Outputs of ``session`` for float ``inputs``, and the table set if the graph takes one."""
+    def _run(self, session, *inputs: np.ndarray, table_set: int = 0, release: bool = False) -> list[np.ndarray]:
+        """Outputs of ``session`` for float ``inputs``, and the table set if the graph takes one; the
+        working memory given back after a large run or on ``release``."""
         names = [i.name for i in session.get_inputs()]
         feeds = {name: np.ascontiguousarray(a, np.float32) for name, a in zip(names, inputs)}
         if len(names) > len(inputs):
             feeds[names[len(inputs)]] = np.array([table_set], np.int64)
         options = None
-        if feeds[names[0]].size > SHRINK_FLOATS:
+        if release or feeds[names[0]].size > SHRINK_FLOATS:
             import onnxruntime as ort
 
             options = ort.RunOptions()
             options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         return session.run(None, feeds, options)
 
-    def encode(self, x: np.ndarray) -> np.ndarray:
+    def encode(self, x: np.ndarray, release: bool = False) -> np.ndarray:
         session = self._session(ENCODER_FILE, "this model is installed for decoding only (its encoder is not kept)")
-        return self._run(session, x)[0]
+        return self._run(session, x, release=release)[0]
 
-    def decode(self, latents: np.ndarray, table_set: int = 0) -> np.ndarray:
-        return self._run(self._session(DECODER_FILE, _NO_DECODER), latents, table_set=table_set)[0]
+    def decode(self, latents: np.ndarray, table_set: int = 0, release: bool = False) -> np.ndarray:
+        return self._run(self._session(DECODER_FILE, _NO_DECODER), latents, table_set=table_set, release=release)[0]
 
     def gradient(self, latents: np.ndarray, target: np.ndarray, weight: np.ndarray,
-                 table_set: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                 table_set: int = 0, release: bool = False) -> tuple[np.ndarray, np.ndarray]:
         session = self._session(GRADIENT_FILE, "this model codes only at effort 0 (re-export it to add the graph)")
-        pixels, grad = self._run(session, latents, target, weight, table_set=table_set)
+        pixels, grad = self._run(session, latents, target, weight, table_set=table_set, release=release)
         return pixels, grad
 
 
@@ -157,20 +167,23 @@ class TorchTransforms:
 
         return torch.tensor([table_set], device=self.device)
 
-    def encode(self, x: np.ndarray) -> np.ndarray:
+    def warm_decoder(self) -> None:
+        """Nothing to prepare: the modules are ready once loaded."""
+
+    def encode(self, x: np.ndarray, release: bool = False) -> np.ndarray:  # torch frees as it goes
         import torch
 
         with torch.inference_mode():
             return self.net.encoder(self._tensor(x)).float().cpu().numpy()
 
-    def decode(self, latents: np.ndarray, table_set: int = 0) -> np.ndarray:
+    def decode(self, latents: np.ndarray, table_set: int = 0, release: bool = False) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
             return self.net.decoder(self._tensor(latents), self._table_set(table_set)).float().cpu().numpy()
 
     def gradient(self, latents: np.ndarray, target: np.ndarray, weight: np.ndarray,
-                 table_set: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                 table_set: int = 0, release: bool = False) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         from .training.model import DecoderGradient

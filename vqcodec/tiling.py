@@ -8,7 +8,9 @@ edges, where the untiled transform pads too), and only the tile itself is kept.
 The result equals the untiled one up to float rounding, with no seams, and the
 latents are entropy-coded as one map, so a tiled file is no larger than an
 untiled one. Peak memory depends on the tile, not the image: an image that fits
-in one tile (any Kodak photo) runs exactly as it would untiled.
+in one tile (any Kodak photo) runs exactly as it would untiled. The last window of a
+tiled image gives the runtime's working memory back (a tile's activations, half a GB):
+what follows the transform (the residual, the next level) does not share the peak with it.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def analyse(transforms: Transforms, cfg: ModelConfig, rgb: np.ndarray, tile: int
     tiles = list(windows(h, w, tile, margin))
     for n, ((rows, cols), (tr, tc)) in enumerate(tiles):
         x = _pixels(rgb, rows, cols, f).transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255.0)
-        z = transforms.encode(x)[0]
+        z = transforms.encode(x, release=0 < n == len(tiles) - 1)[0]
         latents[:, tr, tc] = z[:, _inner(tr, rows), _inner(tc, cols)]
         tick("encoding", n + 1, len(tiles))
     return latents
@@ -110,7 +112,8 @@ def synthesise(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, 
     tiles = list(windows(*indices.shape[1:], tile, margin))
     for n, ((rows, cols), (tr, tc)) in enumerate(tiles):
         latents = from_codes(indices[:, rows, cols], codebooks)
-        _place(out, transforms.decode(latents[None], table_set)[0], rows, cols, tr, tc, cfg.downsample, correction)
+        y = transforms.decode(latents[None], table_set, release=0 < n == len(tiles) - 1)[0]
+        _place(out, y, rows, cols, tr, tc, cfg.downsample, correction)
         tick("decoding", n + 1, len(tiles))
     return out
 
@@ -130,14 +133,15 @@ def gradient(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, in
     height, width = rgb.shape[:2]
     out = np.empty_like(rgb)
     grad = np.zeros((cfg.latent_dim, *indices.shape[1:]), np.float32)
-    for (rows, cols), (tr, tc) in windows(*indices.shape[1:], tile, margin):
+    tiles = list(windows(*indices.shape[1:], tile, margin))
+    for n, ((rows, cols), (tr, tc)) in enumerate(tiles):
         latents = from_codes(indices[:, rows, cols], codebooks)
         target = _pixels(rgb, rows, cols, f).transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255.0)
         weight = np.zeros((1, 1, *target.shape[2:]), np.float32)
         r0, c0 = (tr.start - rows.start) * f, (tc.start - cols.start) * f
         y0, y1, x0, x1 = tr.start * f, min(tr.stop * f, height), tc.start * f, min(tc.stop * f, width)
         weight[..., r0:r0 + y1 - y0, c0:c0 + x1 - x0] = 1 if mask is None else mask[y0:y1, x0:x1]
-        pixels, g = transforms.gradient(latents[None], target, weight, table_set)
+        pixels, g = transforms.gradient(latents[None], target, weight, table_set, release=0 < n == len(tiles) - 1)
         grad[:, rows, cols] += g[0]
         _place(out, pixels[0], rows, cols, tr, tc, f)
     return out, grad
