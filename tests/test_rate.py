@@ -140,3 +140,38 @@ def test_smooth_means_are_the_3x3_mean_and_smooth_only_where_the_latents_around_
     assert np.isclose(mean[1, 1], 0.3 / 9) and np.isclose(mean[0, 0], 0.3 / 9)  # (2, 2) and (0, 0), edges repeated
     assert smooth[0, 0] and smooth[3, 0] and not smooth[1, 2] and not smooth[3, 2]
     assert np.isclose(mean[1, 2], 0)  # (2, 4): columns 3, 4, 5 hold 0, 2, -2, rough but of mean 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from([64, 256, 512, 1024]), st.floats(0, 3), st.booleans(), st.booleans(), st.integers(0, 2**32 - 1))
+def test_the_window_search_finds_the_best_of_the_window_and_the_cheapest(size, lam, shifted, weighted, seed):
+    """The search through sliding views picks, for each position, the code of least weighted error
+    plus bits among the window around its nearest code and its class's cheapest codes moved by its
+    shift: restated here candidate by candidate."""
+    from vqcodec.rate import CHEAPEST, _costs, _search_window, _window
+
+    rng = np.random.default_rng(seed)
+    cb = np.sort(rng.normal(size=(size, 1)), axis=0).astype(np.float32)
+    window = _window(cb)
+    assert window > 0
+    tables = np.stack([rng.choice(np.arange(1, 10**5), size, replace=False) for _ in range(5)])  # no ties:
+    tables[rng.integers(0, 5, 3), rng.integers(0, size, 3)] = 10**6 + np.arange(3)  # one set of cheapest codes
+    costs = _costs(tables, lam, window)
+    p = 300
+    v = rng.normal(scale=1.2, size=(p, 1)).astype(np.float32)
+    classes = rng.integers(0, 5, p)
+    shift = rng.integers(0, size, p) if shifted else None
+    weight = rng.choice(np.float32([1, 3, 8]), p) if weighted else None
+    values = cb[:, 0].copy()
+    got = _search_window(v, values, np.lib.stride_tricks.sliding_window_view(values, 2 * window + 1), classes,
+                         shift, costs, weight)
+    bits = lam * -np.log2(tables / tables.sum(1, keepdims=True))
+    for i in range(p):
+        near = min(max(int(np.searchsorted(values, v[i, 0])), window), size - 1 - window)
+        cheap = np.argsort(bits[classes[i]], kind="stable")[:CHEAPEST]
+        cands = np.concatenate([np.arange(near - window, near + window + 1), (cheap + (shift[i] if shifted else 0)) % size])
+        symbols = (cands - (shift[i] if shifted else 0)) % size
+        score = (1 if weight is None else weight[i]) * (values[cands] - v[i, 0]) ** 2 + bits[classes[i], symbols]
+        mine = (1 if weight is None else weight[i]) * (values[got[i]] - v[i, 0]) ** 2 + \
+            bits[classes[i], (got[i] - (shift[i] if shifted else 0)) % size]
+        assert got[i] in cands and mine <= score.min() + 1e-4 * (1 + score.min())
