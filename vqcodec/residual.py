@@ -144,16 +144,25 @@ def _coefficients(target: np.ndarray, shown: np.ndarray, step: int, hidden: np.n
         yield top, (_DCT @ planes @ _DCT.T).reshape(channels, n, cols, BLOCK * BLOCK) / delta
 
 
+def _bands(levels: np.ndarray, p: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Plane ``p``'s bands in coding order: each band's number, its coefficients' positions in a
+    block and each block's context (rows, columns), from the nonzeros of the lower bands as
+    ``levels`` holds them when the next band is asked for (a decoder writes each band in first)."""
+    lower = np.zeros(levels.shape[1:3], np.int64)
+    for b in range(BANDS):
+        positions = np.flatnonzero(BAND == b)
+        yield b, positions, _contexts(lower)
+        lower += (levels[p][..., positions] != 0).sum(axis=-1)
+
+
 def _block_contexts(levels: np.ndarray) -> np.ndarray:
     """The context (planes, rows, columns, BANDS; uint8) each block codes each band under, as
     :func:`_run` finds it from ``levels``."""
     planes, rows, cols, _ = levels.shape
     out = np.empty((planes, rows, cols, BANDS), np.uint8)
     for p in range(planes):
-        lower = np.zeros((rows, cols), np.int64)
-        for b in range(BANDS):
-            out[p, ..., b] = _contexts(lower)
-            lower += (levels[p][..., BAND == b] != 0).sum(axis=-1)
+        for b, _, context in _bands(levels, p):
+            out[p, ..., b] = context
     return out
 
 
@@ -264,14 +273,11 @@ def _run(levels: np.ndarray, coded: np.ndarray, code: Callable[[object, np.ndarr
     stripe = -(-STRIPE_BLOCKS // cols)  # block rows adapted at a time
     for p in range(planes):
         counts = np.tile(FIRST, (CONTEXTS, 1))
-        lower = np.zeros((rows, cols), np.int64)
-        for b in range(BANDS):
+        for b, positions, context in _bands(levels, p):
             if b:
                 counts = _inherit(counts)
-            positions = np.flatnonzero(BAND == b)
             width = positions.size
             symbols = levels[p][..., positions].astype(np.int32) + LIMIT  # rows, columns, positions
-            context = _contexts(lower)
             for top in range(0, rows, stripe):
                 keep = coded[top:top + stripe]
                 if not keep.any():
@@ -291,7 +297,6 @@ def _run(levels: np.ndarray, coded: np.ndarray, code: Callable[[object, np.ndarr
                 counts += INCREMENT * np.bincount(np.repeat(blocks, width) * SYMBOLS + row.ravel(),
                                                   minlength=CONTEXTS * SYMBOLS).reshape(CONTEXTS, SYMBOLS)
             levels[p][..., positions] = symbols - LIMIT
-            lower += (symbols != LIMIT).sum(axis=-1)
 
 
 def encode(levels: np.ndarray, step: int, coded: np.ndarray) -> bytes:
