@@ -160,6 +160,26 @@ def test_kinds_writes_each_kind_the_same_from_its_seed(tmp_path):
     assert len(np.unique(text.reshape(-1, 3), axis=0)) < 4096  # anti-aliased text: hundreds of colours
 
 
+def test_gnome_screens_are_written_as_rgb_over_white_with_their_sources(tmp_path):
+    """The real screenshots' folder: the listed figures found (others and missing ones skipped),
+    transparent pixels white as a viewer shows them, and a SOURCES.md naming licence and files."""
+    from benchmarks import gnome_screens
+
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    rgba = np.zeros((70, 90, 4), np.uint8)
+    rgba[10:30, 10:50] = (200, 40, 40, 255)  # an opaque red box on a transparent ground
+    Image.fromarray(rgba, "RGBA").save(figures / "shell-exit.png")
+    Image.fromarray(rgba, "RGBA").save(figures / "color-camera.png")  # a photo figure: not listed
+    written = gnome_screens.write(figures, tmp_path / "out")
+    assert written == ["shell-exit"]
+    out = np.asarray(Image.open(tmp_path / "out" / "shell-exit.png"))
+    assert out.shape == (70, 90, 3) and (out[0, 0] == 255).all() and (out[20, 20] == (200, 40, 40)).all()
+    sources = (tmp_path / "out" / "SOURCES.md").read_text()
+    assert "ShareAlike 3.0" in sources and "- shell-exit.png" in sources and "color-camera" not in sources
+    assert gnome_screens.main([str(tmp_path / "nothing"), str(tmp_path / "o2")]) == 1
+
+
 def test_residual_layer_estimate_reconstructs_at_fine_steps_and_costs_more_bits_for_them():
     from benchmarks import residual
 
