@@ -46,6 +46,12 @@ def windows(h: int, w: int, tile: int, margin: int) -> Iterator[tuple[tuple[slic
             yield window, (slice(r0, r1), slice(c0, c1))
 
 
+def _last_of_several(n: int, tiles: list) -> bool:
+    """Whether window ``n`` is the last of a tiled image's (more than one): its run gives the
+    runtime's working memory back; a one-window image keeps it for its next run."""
+    return 0 < n == len(tiles) - 1
+
+
 def _inner(part: slice, window: slice, scale: int = 1) -> slice:
     """Where ``part`` lies inside ``window``, in units ``scale`` times finer."""
     return slice((part.start - window.start) * scale, (part.stop - window.start) * scale)
@@ -68,7 +74,7 @@ def analyse(transforms: Transforms, cfg: ModelConfig, rgb: np.ndarray, tile: int
     tiles = list(windows(h, w, tile, margin))
     for n, ((rows, cols), (tr, tc)) in enumerate(tiles):
         x = _pixels(rgb, rows, cols, f).transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255.0)
-        z = transforms.encode(x, release=0 < n == len(tiles) - 1)[0]
+        z = transforms.encode(x, release=_last_of_several(n, tiles))[0]
         latents[:, tr, tc] = z[:, _inner(tr, rows), _inner(tc, cols)]
         tick("encoding", n + 1, len(tiles))
     return latents
@@ -112,7 +118,7 @@ def synthesise(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, 
     tiles = list(windows(*indices.shape[1:], tile, margin))
     for n, ((rows, cols), (tr, tc)) in enumerate(tiles):
         latents = from_codes(indices[:, rows, cols], codebooks)
-        y = transforms.decode(latents[None], table_set, release=0 < n == len(tiles) - 1)[0]
+        y = transforms.decode(latents[None], table_set, release=_last_of_several(n, tiles))[0]
         _place(out, y, rows, cols, tr, tc, cfg.downsample, correction)
         tick("decoding", n + 1, len(tiles))
     return out
@@ -141,7 +147,7 @@ def gradient(transforms: Transforms, cfg: ModelConfig, codebooks: np.ndarray, in
         r0, c0 = (tr.start - rows.start) * f, (tc.start - cols.start) * f
         y0, y1, x0, x1 = tr.start * f, min(tr.stop * f, height), tc.start * f, min(tc.stop * f, width)
         weight[..., r0:r0 + y1 - y0, c0:c0 + x1 - x0] = 1 if mask is None else mask[y0:y1, x0:x1]
-        pixels, g = transforms.gradient(latents[None], target, weight, table_set, release=0 < n == len(tiles) - 1)
+        pixels, g = transforms.gradient(latents[None], target, weight, table_set, release=_last_of_several(n, tiles))
         grad[:, rows, cols] += g[0]
         _place(out, pixels[0], rows, cols, tr, tc, f)
     return out, grad
