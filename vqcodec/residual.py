@@ -292,8 +292,9 @@ def _run(levels: np.ndarray, coded: np.ndarray, code: Callable[[object, np.ndarr
             first, last = np.concatenate(([0], cut)), np.concatenate((cut, [key.size]))  # each group's blocks
             new_stripe = np.flatnonzero(np.diff(key[first] // CONTEXTS, prepend=-1))  # each stripe's first group
             groups = list(zip((key[first] % CONTEXTS).tolist(), (first * width).tolist(), (last * width).tolist()))
-            context_of = np.repeat((key % CONTEXTS * SYMBOLS).astype(np.int32), width)  # each symbol's row of the counts, flat
-            symbols = plane[blocks[:, None], positions].astype(np.int32).ravel() + LIMIT  # in coding order
+            context_of = np.repeat((key % CONTEXTS * SYMBOLS).astype(np.int16), width)  # each symbol's row of the counts, flat
+            symbols = plane[blocks[:, None], positions].astype(np.int32).ravel()  # in coding order
+            symbols += LIMIT
             for g0, g1 in zip(new_stripe.tolist(), [*new_stripe[1:].tolist(), len(groups)]):
                 table = counts / counts.sum(axis=1, keepdims=True)
                 for x, lo, hi in groups[g0:g1]:
@@ -301,7 +302,8 @@ def _run(levels: np.ndarray, coded: np.ndarray, code: Callable[[object, np.ndarr
                 span = slice(groups[g0][1], groups[g1 - 1][2])
                 counts += INCREMENT * np.bincount(context_of[span] + symbols[span],
                                                   minlength=CONTEXTS * SYMBOLS).reshape(CONTEXTS, SYMBOLS)
-            plane[blocks[:, None], positions] = (symbols - LIMIT).reshape(-1, width)
+            symbols -= LIMIT
+            plane[blocks[:, None], positions] = symbols.reshape(-1, width)
 
 
 def encode(levels: np.ndarray, step: int, coded: np.ndarray) -> bytes:
