@@ -86,3 +86,11 @@ def half_drawn(seed: int = 0) -> np.ndarray:
     rgb[10:50, 70:120] = (200, 30, 30)
     rgb[80:100, 66:110] = (30, 30, 200)
     return rgb
+
+
+def many_coloured_tiles() -> np.ndarray:
+    """512 x 256: 32 tiles of 256 colours each, all different, 8192 in all (twice what a palette
+    holds), as a screenshot's anti-aliased text tiles have hundreds each."""
+    values = np.arange(32 * 256, dtype=np.int32).reshape(32, 16, 16).repeat(4, axis=1).repeat(4, axis=2)
+    rgb = np.stack([values >> 8, values & 255, np.zeros_like(values)], axis=-1).astype(np.uint8)
+    return rgb.reshape(4, 8, 64, 64, 3).transpose(0, 2, 1, 3, 4).reshape(256, 512, 3)

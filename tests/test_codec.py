@@ -13,7 +13,7 @@ from PIL import Image
 import vqcodec
 from vqcodec.errors import ModelMismatchError, VqcError
 
-from .conftest import make_tiny_model, smooth_image
+from .conftest import make_tiny_model, many_coloured_tiles, smooth_image
 
 
 def test_decoded_pixels_equal_what_compress_reported(tiny_model, photo_path):
@@ -336,6 +336,27 @@ def test_exact_tiles_never_turn_coarser_where_the_rate_weights_rise(tiny_model):
         errors.append(int(((tiled.astype(np.int64) - rgb) ** 2).sum(axis=2)[mask].sum()))
     assert errors[0] > 0  # the level below merged some colours: the test can see a coarser merge
     assert errors[1] <= errors[0]
+
+
+@pytest.mark.parametrize("quality", [0, 100])
+def test_tiles_of_more_colours_than_a_palette_are_all_coded_merged_to_fit(tiny_model, quality):
+    """Every one of 32 tiles of 256 colours is an exact tile (merged to fit one palette), and at
+    the top level as many as the palette holds stay exact."""
+    from vqcodec import bitstream, exact, palette
+    from vqcodec.codec import _Encoding
+    from vqcodec.image import to_pixels
+
+    rgb = np.concatenate([many_coloured_tiles(), np.random.default_rng(3).integers(0, 256, (64, 512, 3), np.uint8)])
+    enc = _Encoding(to_pixels(Image.fromarray(rgb)), tiny_model)
+    payload, tiled = enc._tiles_file(quality)
+    mask, pixels = exact.decode(payload, 512, 320)
+    assert mask[:256].all() and not mask[256:].any()
+    assert np.array_equal(pixels[mask], tiled[mask]) and len(np.unique(palette.packed(tiled[mask]))) <= palette.MAX_COLOURS
+    exact_tiles = (tiled[:256] == rgb[:256]).all(axis=2).reshape(4, 64, 8, 64).all(axis=(1, 3))
+    assert exact_tiles.sum() >= 8 if quality == 100 else not exact_tiles.any()
+    data = vqcodec.compress(rgb, quality, tiny_model)
+    assert bitstream.unpack(data).header.exact_tiles
+    assert np.array_equal(np.asarray(vqcodec.decompress(data, model=tiny_model))[:256], tiled[:256])
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L", "RGBA"])

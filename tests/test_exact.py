@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from vqcodec import exact, palette
 from vqcodec.errors import CorruptError
 
+from .conftest import many_coloured_tiles
+
 TILE = exact.TILE
 
 
@@ -56,13 +58,54 @@ def test_ramps_the_smoothing_map_serves_are_no_candidates_but_flat_tiles_stay():
     assert exact.candidates(rgb, smooth=np.array([[True, True]])).tolist() == [[False, True]]
 
 
-def test_candidates_stop_at_the_colours_a_palette_holds():
-    """Tiles of 256 colours each, all different: only 16 fit in one palette section."""
-    values = np.arange(32 * 256, dtype=np.int32).reshape(32, 16, 16).repeat(4, axis=1).repeat(4, axis=2)
-    rgb = np.stack([values >> 8, values & 255, np.zeros_like(values)], axis=-1).astype(np.uint8)
-    rgb = rgb.reshape(4, 8, TILE, TILE, 3).transpose(0, 2, 1, 3, 4).reshape(4 * TILE, 8 * TILE, 3)
+def test_tiles_of_more_colours_than_a_palette_stay_candidates_where_merging_fits_them():
+    """A screenshot's anti-aliased text tiles have hundreds of colours each: all stay candidates
+    (the encoder merges them to fit), not only the 16 whose exact colours fit."""
+    rgb = many_coloured_tiles()
     tiles = exact.candidates(rgb)
-    assert tiles.sum() == palette.MAX_COLOURS // 256
+    assert tiles.all()
+    mask = exact.pixels_of(tiles, rgb.shape[1], rgb.shape[0])
+    assert not exact.fits(exact.merge_table(rgb, mask, 0)) and exact.fits(exact.merge_table(rgb, mask, 96))
+
+
+def test_candidates_stop_at_the_colours_a_palette_holds_where_no_merge_fits():
+    """Squares of one colour each fill areas, so no tolerance merges them (a panel keeps its
+    colour): 272 tiles of 16 such colours, and only the 256 that fit one palette are candidates."""
+    rows, cols = 16, 17
+    v = np.arange(rows * cols * 16, dtype=np.int64).reshape(rows, cols, 4, 4).transpose(0, 2, 1, 3).reshape(4 * rows, 4 * cols)
+    v = (3 * v + 1).repeat(16, 0).repeat(16, 1)
+    rgb = np.stack([(v >> 16) & 255, (v >> 8) & 255, v & 255], -1).astype(np.uint8)
+    assert exact.candidates(rgb).sum() == palette.MAX_COLOURS // 16
+
+
+def test_a_table_too_coloured_for_every_tile_fits_the_fewest_coloured_first():
+    rgb = many_coloured_tiles()
+    rgb[:TILE, :TILE] = 7  # one tile of one colour
+    tiles = np.ones(exact.grid_shape(rgb.shape[1], rgb.shape[0]), bool)
+    table = exact.merge_table(rgb, exact.pixels_of(tiles, rgb.shape[1], rgb.shape[0]), 0)
+    fitting = exact.fitting(exact.tile_colours(rgb, tiles), tiles, table)
+    assert fitting[0, 0] and fitting.sum() == 1 + (palette.MAX_COLOURS - 1) // 256
+    assert exact.fitting([], tiles, exact.merge_table(rgb, exact.pixels_of(tiles, rgb.shape[1], rgb.shape[0]), 96)) is tiles
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**31))
+def test_choices_of_too_many_colours_are_merged_more_where_that_costs_least(seed):
+    rgb = many_coloured_tiles()
+    tiles = np.ones(exact.grid_shape(rgb.shape[1], rgb.shape[0]), bool)
+    mask = exact.pixels_of(tiles, rgb.shape[1], rgb.shape[0])
+    tables = [exact.merge_table(rgb, mask, 0), exact.merge_table(rgb, mask, 96)]
+    rise = np.random.default_rng(seed).random(tiles.shape)
+    scores = [np.zeros(tiles.shape), rise]
+    colours = exact.tile_colours(rgb, tiles)
+    choice = exact.fit_choices(colours, tiles, np.zeros(tiles.shape, np.int64), scores, tables)
+    moved = choice == 1
+    merged = np.zeros_like(rgb)
+    for k, table in enumerate(tables):
+        exact.merged(rgb, exact.pixels_of(choice == k, rgb.shape[1], rgb.shape[0]), table, out=merged)
+    assert len(np.unique(palette.packed(merged))) <= palette.MAX_COLOURS  # it fits ...
+    assert 0 < moved.sum() < tiles.size and rise[moved].max() <= rise[~moved].min()  # ... moving the cheapest
+    assert exact.encode(merged, tiles)  # and codes
 
 
 @pytest.mark.parametrize("tolerance", [4, 16, 32])

@@ -118,6 +118,7 @@ class _Encoding:
         self._palette: tuple[bytes, np.ndarray] | None = None  # payload (b"" if none) and pixels, once made
         self._merges: dict[int, tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]] = {}  # by tolerance
         self._tile_file: tuple[bytes, bytes, np.ndarray] | None = None  # each tile's tolerance, payload, pixels
+        self._fitted: dict[bytes, np.ndarray] = {}  # tiles' choices of more colours than a palette holds, as fitted
         self._plain: dict[int, tuple] = {}  # each level's code file, as _codes made it
 
     @cached_property
@@ -173,15 +174,25 @@ class _Encoding:
         """The image as exact tiles code it: black under alpha 0."""
         return self.px.rgb if self._hidden is None else np.where(self._hidden[..., None], 0, self.px.rgb).astype(np.uint8)
 
+    @cached_property
+    def _tile_colours(self) -> list[np.ndarray]:
+        """Each exact tile's colours (exact.tile_colours), for tiles of more colours than a palette holds."""
+        return exact.tile_colours(self._shown, self._tiles[0])
+
     def _merged(self, tolerance: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
         """The tiles' colours merged within ``tolerance`` (exact.merge_table) and, per tile, the bits
         of coding every tile so and their squared error where seen; each found once, whatever the
-        quality (tables, not images: a 100-megapixel screenshot has eight tolerances)."""
+        quality (tables, not images: a 100-megapixel screenshot has eight tolerances). Where so
+        merged the tiles have more colours than a palette holds, the bits are those of the tiles
+        that fit (exact.fitting, as if coded alone) and infinite for the rest."""
         if tolerance not in self._merges:
             tiles, mask, _ = self._tiles
             table = exact.merge_table(self._shown, mask, tolerance)
+            fitting = tiles if exact.fits(table) else exact.fitting(self._tile_colours, tiles, table)
             bits = np.zeros(tiles.shape)
-            exact.encode(self._shown, tiles, bits, table)
+            if fitting.any():
+                exact.encode(self._shown, fitting, bits, table)
+            bits[tiles & ~fitting] = np.inf  # a tile this table's colours leave no room for
             seen = mask if self._hidden is None else mask & ~self._hidden
             error = []
             for top in range(0, mask.shape[0], exact.TILE):  # a row of tiles at a time, no merged copy of the image
@@ -202,7 +213,10 @@ class _Encoding:
     def _tiles_file(self, quality: int) -> tuple[bytes, np.ndarray]:
         """The exact tiles' payload at ``quality`` and the pixels it holds: each tile's colours merged
         within the tolerance that scores best for it (squared error plus bits at the quality's rate
-        weight), tolerances tried finer to coarser until the tiles' total has risen twice."""
+        weight), tolerances tried finer to coarser until the tiles' total has risen twice (and one
+        tolerance takes every tile). If the
+        tiles' choices together have more colours than a palette holds, some are merged more
+        (exact.fit_choices)."""
         tiles, mask, _ = self._tiles
         per_bit = self._per_bit(quality)
         scores, tables, best, rising = [], [], math.inf, 0
@@ -210,12 +224,23 @@ class _Encoding:
             table, bits, error = self._merged(tolerance)
             scores.append(error + per_bit * bits)
             tables.append(table)
-            total = scores[-1][tiles].sum()
+            total = scores[-1][tiles].sum()  # infinite where the table's colours leave tiles out
             best, rising = (total, 0) if total < best else (best, rising + 1)
-            if rising == 2:
+            if rising >= 2 and np.isfinite(total):  # and some table takes every tile
                 break
         choice = np.where(tiles, np.argmin(np.stack(scores), axis=0), -1)
-        if self._tile_file is None or self._tile_file[0] != choice.tobytes():  # neighbouring levels often agree
+        fitted = self._fitted.get(choice.tobytes(), choice)
+        try:
+            return self._tiles_payload(fitted, tables)
+        except exact.TooManyColours:
+            fitted = self._fitted[choice.tobytes()] = exact.fit_choices(self._tile_colours, tiles, choice, scores, tables)
+            return self._tiles_payload(fitted, tables)
+
+    def _tiles_payload(self, choice: np.ndarray, tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[bytes, np.ndarray]:
+        """The exact tiles' payload and pixels with each tile merged by ``tables[choice]`` (-1: no
+        tile), kept for the next level (neighbouring levels often agree)."""
+        if self._tile_file is None or self._tile_file[0] != choice.tobytes():
+            tiles, mask, _ = self._tiles
             height, width = mask.shape
             self._tile_file = None  # the last level's pixels go before this one's are made
             rgb = self._shown.copy()

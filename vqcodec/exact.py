@@ -56,6 +56,10 @@ FILL_SHARE = 0.1
 TOLERANCES = (0, 4, 8, 16, 32, 48, 64, 96)
 
 
+class TooManyColours(ValueError):
+    """Tiles whose colours do not fit a palette: an encoder merges them more (:func:`fits`)."""
+
+
 def grid_shape(width: int, height: int) -> tuple[int, int]:
     """Rows and columns of tiles over an image (partial tiles at the right and bottom count)."""
     return -(-height // TILE), -(-width // TILE)
@@ -92,9 +96,14 @@ def candidates(rgb: np.ndarray, hidden: np.ndarray | None = None, smooth: np.nda
     """The tiles (rows, columns, bool) an encoder may code exactly: those with a pixel seen (not
     ``hidden``) and at most MAX_TILE_COLOURS colours, whose seen pixels mostly (MIN_MATCHING)
     repeat a neighbour or are mostly (MIN_TWO_COLOURS) of two colours, as drawn things are and
-    photos are not; fewest colours first while all of them together (black for hidden pixels,
-    as coded) have at most palette.MAX_COLOURS; of the tiles in ``smooth``, only those of at most
-    SMOOTH_COLOURS colours. None if there is none or the image's shape cannot hold a palette section."""
+    photos are not; of the tiles in ``smooth``, only those of at most SMOOTH_COLOURS colours.
+    All of them if their colours together (black for hidden pixels, as coded) fit a palette
+    (palette.MAX_COLOURS), exactly or merged at the coarsest tolerance (:func:`fits`: the encoder
+    then codes them merged, at the tolerances that fit); else the fewest-coloured first while
+    their colours fit exactly. A screenshot's anti-aliased text tiles have hundreds of colours
+    each: dropped for the palette's sake, they went to the codes, which blur text (real
+    screenshots at levels 30-80: 1.3-2.2 dB worse at the same bytes, docs/training.md). None if
+    there is none or the image's shape cannot hold a palette section."""
     height, width = rgb.shape[:2]
     if not palette.codable(width, height):
         return None
@@ -123,12 +132,86 @@ def candidates(rgb: np.ndarray, hidden: np.ndarray | None = None, smooth: np.nda
             if shares[c] >= MIN_MATCHING or np.sort(runs)[-2:].sum() >= MIN_TWO_COLOURS * seen[c]:
                 found.append((colours.size, r, int(c), colours.astype(np.int32)))
     tiles = np.zeros((rows, cols), bool)
+    if not found:
+        return None
+    for _, r, c, _ in found:
+        tiles[r, c] = True
+    if np.unique(np.concatenate([colours for *_, colours in found])).size <= palette.MAX_COLOURS:
+        return tiles
+    shown = rgb if hidden is None else np.where(hidden[..., None], 0, rgb).astype(np.uint8)
+    if fits(merge_table(shown, pixels_of(tiles, width, height), TOLERANCES[-1])):
+        return tiles
+    tiles[:] = False
     kept = np.empty(0, np.int32)
     for _, r, c, colours in sorted(found, key=lambda t: t[:3]):
         union = np.union1d(kept, colours)
         if union.size <= palette.MAX_COLOURS:
             kept, tiles[r, c] = union, True
     return tiles if tiles.any() else None
+
+
+def fits(table: tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether tiles merged as ``table`` (:func:`merge_table`) say have few enough colours for a palette."""
+    return np.unique(table[1]).size <= palette.MAX_COLOURS
+
+
+def tile_colours(rgb: np.ndarray, tiles: np.ndarray) -> list[np.ndarray]:
+    """The packed colours of each tile in ``tiles`` (in ``np.argwhere`` order), ascending."""
+    return [np.unique(palette.packed(rgb[r * TILE:(r + 1) * TILE, c * TILE:(c + 1) * TILE])) for r, c in np.argwhere(tiles)]
+
+
+def _merged_colours(colours: np.ndarray, table: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """A tile's colours (packed, of the table's) as ``table`` merges them."""
+    seen, to = table
+    return np.unique(to[np.searchsorted(seen, colours)])
+
+
+def fitting(colours: list[np.ndarray], tiles: np.ndarray, table: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The tiles (rows, columns) that may be merged as ``table`` says: all if so merged their colours
+    (``colours``, :func:`tile_colours`) fit a palette, else the fewest-coloured first while they fit."""
+    if fits(table):
+        return tiles
+    merged = [_merged_colours(c, table) for c in colours]
+    out = np.zeros_like(tiles)
+    kept = np.empty(0, np.int64)
+    for i in sorted(range(len(merged)), key=lambda i: merged[i].size):
+        union = np.union1d(kept, merged[i])
+        if union.size <= palette.MAX_COLOURS:
+            kept, out[tuple(np.argwhere(tiles)[i])] = union, True
+    return out
+
+
+def fit_choices(colours: list[np.ndarray], tiles: np.ndarray, choice: np.ndarray, scores: list[np.ndarray],
+                tables: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Each tile's merge (``choice``: an index into ``tables``, -1 where no tile) made coarser where
+    the tiles' colours together (``colours``, :func:`tile_colours`) would not fit a palette: one tile
+    at a time, the one whose next table raises its ``scores`` (rows, columns; one array per table)
+    least, until they fit. The last table fits alone, so all tiles at it fit: a screenshot keeps
+    its text tiles and, at a high level, as many exact tiles as the palette holds."""
+    levels = choice[tiles].copy()
+    rise = np.stack(scores)[:, tiles]
+    with np.errstate(invalid="ignore"):  # inf - inf: a move from one table a tile cannot take to another
+        rise = np.vstack([np.diff(rise, axis=0), np.full((1, rise.shape[1]), np.inf)])
+    rise = np.nan_to_num(rise, nan=np.inf)
+    used: dict[int, int] = {}
+
+    def count(i: int, change: int) -> None:
+        for v in _merged_colours(colours[i], tables[levels[i]]).tolist():
+            used[v] = used.get(v, 0) + change
+            if not used[v]:
+                del used[v]
+
+    for i in range(levels.size):
+        count(i, 1)
+    tile = np.arange(levels.size)
+    while len(used) > palette.MAX_COLOURS:
+        i = int(np.argmin(np.where(levels < len(tables) - 1, rise[np.minimum(levels, len(tables) - 1), tile], np.inf)))
+        count(i, -1)
+        levels[i] += 1
+        count(i, 1)
+    out = choice.copy()
+    out[tiles] = levels
+    return out
 
 
 def merge_table(rgb: np.ndarray, mask: np.ndarray, tolerance: int) -> tuple[np.ndarray, np.ndarray]:
@@ -198,7 +281,7 @@ def encode(rgb: np.ndarray, tiles: np.ndarray, bits: np.ndarray | None = None,
 
     seen = np.unique(np.concatenate([band(top) for top in range(0, height, TILE)]))
     if seen.size > palette.MAX_COLOURS:
-        raise ValueError("the tiles have more colours than a palette holds")
+        raise TooManyColours(f"the tiles have {seen.size} colours, more than a palette holds")
     grid, inner = palette.index_grid(height, width, seen.size)
     for top in range(0, height, TILE):  # a row of tiles at a time: int64 indices of a large image are GBs
         rows = slice(top, top + TILE)
