@@ -141,12 +141,7 @@ def candidates(rgb: np.ndarray, hidden: np.ndarray | None = None, smooth: np.nda
     shown = rgb if hidden is None else np.where(hidden[..., None], 0, rgb).astype(np.uint8)
     if fits(merge_table(shown, pixels_of(tiles, width, height), TOLERANCES[-1])):
         return tiles
-    tiles[:] = False
-    kept = np.empty(0, np.int32)
-    for _, r, c, colours in sorted(found, key=lambda t: t[:3]):
-        union = np.union1d(kept, colours)
-        if union.size <= palette.MAX_COLOURS:
-            kept, tiles[r, c] = union, True
+    tiles = _fewest_first([colours for *_, colours in found], np.array([(r, c) for _, r, c, _ in found]), tiles.shape)
     return tiles if tiles.any() else None
 
 
@@ -171,13 +166,19 @@ def fitting(colours: list[np.ndarray], tiles: np.ndarray, table: tuple[np.ndarra
     (``colours``, :func:`tile_colours`) fit a palette, else the fewest-coloured first while they fit."""
     if fits(table):
         return tiles
-    merged = [_merged_colours(c, table) for c in colours]
-    out = np.zeros_like(tiles)
+    return _fewest_first([_merged_colours(c, table) for c in colours], np.argwhere(tiles), tiles.shape)
+
+
+def _fewest_first(colours: list[np.ndarray], at: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The tiles (``shape``, bool) at positions ``at`` (N, 2) of ``colours`` (N sets of packed
+    colours) taken fewest colours first (ties in the given order) while their colours together fit
+    a palette."""
+    out = np.zeros(shape, bool)
     kept = np.empty(0, np.int64)
-    for i in sorted(range(len(merged)), key=lambda i: merged[i].size):
-        union = np.union1d(kept, merged[i])
+    for i in sorted(range(len(colours)), key=lambda i: colours[i].size):
+        union = np.union1d(kept, colours[i])
         if union.size <= palette.MAX_COLOURS:
-            kept, out[tuple(np.argwhere(tiles)[i])] = union, True
+            kept, out[tuple(at[i])] = union, True
     return out
 
 
@@ -205,7 +206,7 @@ def fit_choices(colours: list[np.ndarray], tiles: np.ndarray, choice: np.ndarray
         count(i, 1)
     tile = np.arange(levels.size)
     while len(used) > palette.MAX_COLOURS:
-        i = int(np.argmin(np.where(levels < len(tables) - 1, rise[np.minimum(levels, len(tables) - 1), tile], np.inf)))
+        i = int(np.argmin(rise[levels, tile]))  # the last table's row is infinite: no move past it
         count(i, -1)
         levels[i] += 1
         count(i, 1)
