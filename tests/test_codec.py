@@ -338,6 +338,35 @@ def test_exact_tiles_never_turn_coarser_where_the_rate_weights_rise(tiny_model):
     assert errors[1] <= errors[0]
 
 
+def test_a_level_keeps_the_exact_tiles_of_the_levels_below_it(tiny_model):
+    """Codes with exact tiles (over the codes of the image with its tiles filled) or codes alone
+    is judged on the same codes at every level (codec.TILE_JUDGES'), so tiles that win at one
+    level stay at the levels above it, whose falling weights favour them more. Here the codes
+    are coarse at a table set's first level: judged on each level's own codes, tiles were on at
+    20-25, off at 26 and on again at 27 (on screenshots the PSNR fell 1.3-2.4 dB at such a level)."""
+    from dataclasses import replace
+
+    from vqcodec import bitstream
+    from vqcodec.codec import _Encoding
+    from vqcodec.image import to_pixels
+
+    start = 26  # the tiny model's second table set
+    assert tiny_model.table_set(start) != tiny_model.table_set(start - 1)
+    lambdas = np.array(tiny_model.lambdas)
+    lambdas[:start] = np.maximum(lambdas[:start], 0.27)  # the weight the tiles are judged at: near the balance
+    lambdas[start + 1:] = np.minimum(0.27, 6 * lambdas[start + 1:])
+    lambdas[start] = 4.0  # coarse codes at the set's first level
+    model = replace(tiny_model, lambdas=list(lambdas))
+    rgb = smooth_image(192, 128).astype(np.int32)
+    dots = np.random.default_rng(0).random((64, 64, 1)) < 0.5  # two colours: exact tiles, costly either way
+    for top, left in ((0, 0), (64, 128)):
+        rgb[top:top + 64, left:left + 64] = np.where(dots, 132, 128)
+    enc = _Encoding(to_pixels(Image.fromarray(rgb.astype(np.uint8))), model)
+    assert enc._tiles[2]  # the codes under the tiles are the filled image's
+    tiled = [bitstream.unpack(enc.code(q)[0]).header.exact_tiles for q in range(start - 6, start + 8)]
+    assert any(tiled) and tiled == sorted(tiled)  # never off again above a level that has them
+
+
 @pytest.mark.parametrize("quality", [0, 100])
 def test_tiles_of_more_colours_than_a_palette_are_all_coded_merged_to_fit(tiny_model, quality):
     """Every one of 32 tiles of 256 colours is an exact tile (merged to fit one palette), and at

@@ -98,6 +98,19 @@ def default_quality(model: CodecModel) -> int:
     return min(DEFAULT_QUALITY, model.num_qualities - 1)
 
 
+TILE_JUDGES = (0, 35)
+"""The levels whose codes judge every level's choice between codes alone and codes with exact
+tiles over the codes of the image with its tiles filled (:meth:`_Encoding._judges`).
+
+The two are curves that cross again and again as the level rises: judged on each level's own
+codes, GNOME's help figures had tiles at 15, none at 16 (-2.35 dB), tiles at 26, none at 27
+(-1.32 dB). Judged on fixed codes, only the rate weight changes with the level, and as it falls,
+tiles that add bytes to those codes can only turn on. On level 0's codes (the cheapest: tiles
+always add bytes) they turned on 10-20 levels before the levels' own codes had them for good,
+1.1% worse against WebP; the finer codes of level 35 turn them on later, and tiles go on where
+both agree (docs/training.md)."""
+
+
 class _Encoding:
     """One image on its way to a file: the encoder runs once, then any number of
     qualities are coded from its latents (what the size and PSNR targets search),
@@ -120,6 +133,7 @@ class _Encoding:
         self._tile_file: tuple[bytes, bytes, np.ndarray] | None = None  # each tile's tolerance, payload, pixels
         self._fitted: dict[bytes, np.ndarray] = {}  # tiles' choices of more colours than a palette holds, as fitted
         self._plain: dict[int, tuple] = {}  # each level's code file, as _codes made it
+        self._scores: dict[int, tuple[float, int, float, bytes]] = {}  # by level: what _tiles_win judges on
 
     @cached_property
     def latents(self) -> np.ndarray:
@@ -311,6 +325,9 @@ class _Encoding:
         """The file of codes at ``level`` with the exact tiles and smoothing map that score best at
         ``quality``'s rate weight: (file, indices, correction, decoded image or None). The codes of a
         level are chosen once (the residual's levels share level residual.BASE's)."""
+        for judge in self._judges(level):
+            if judge != level:
+                self._tile_scores(judge, visible)  # needs the latents: before they go
         if level not in self._plain:
             self._plain[level] = self._codes(self.latents, level, visible)
         plain = self._plain.pop(level) if last else self._plain[level]
@@ -341,36 +358,82 @@ class _Encoding:
         return tiling.synthesise(m.transforms, m.cfg, m.decoded_codes(quality), indices, width, height,
                                  table_set=m.table_set(quality), correction=fix)
 
-    def _best_with_tiles(self, quality: int, level: int, plain: tuple, visible: np.ndarray | None,
-                         last: bool = False) -> tuple:
-        """``plain``, the code file (codes at ``level``), or the file of codes and exact tiles
-        (:meth:`_tiles_file`) if that scores better: squared error where ``visible`` plus bits at
-        ``quality``'s rate weight (as :func:`refine`). ``last``: as :meth:`code`'s."""
-        if self._tiles is None:
-            return plain
+    def _under_tiles(self, level: int, plain: tuple, visible: np.ndarray | None, last: bool) -> tuple:
+        """The code file (decoded) that exact tiles go over at ``level``: ``plain`` (decoded) where
+        the tiles are few, else the codes of the image with its tiles filled smoothly. ``last``:
+        as :meth:`code`'s."""
         _, mask, filled = self._tiles
-        if plain[3] is None:
-            plain = (*plain[:3], self._decoded(level, *plain[1:3]))
         if not filled:  # few tiles: beside the image's own codes
-            data, indices, fix, rgb = plain
-        else:
-            data, indices, fix, rgb = self._codes(self._filled_latents, level,
-                                                  ~mask if visible is None else visible & ~mask)
-            if last:
-                vars(self).pop("_filled_latents", None)
-            if rgb is None:
-                rgb = self._decoded(level, indices, fix)
+            return plain
+        data, indices, fix, rgb = self._codes(self._filled_latents, level, ~mask if visible is None else visible & ~mask)
+        if last:
+            vars(self).pop("_filled_latents", None)
+        return data, indices, fix, self._decoded(level, indices, fix) if rgb is None else rgb
+
+    def _tile_scores(self, level: int, visible: np.ndarray | None) -> tuple[float, int, float, bytes]:
+        """:meth:`_scores_of` ``level``'s own code files, found once per level."""
+        if level not in self._scores:
+            plain = self._plain.get(level) or self._codes(self.latents, level, visible)
+            if plain[3] is None:
+                plain = (*plain[:3], self._decoded(level, *plain[1:3]))
+            self._scores[level] = self._scores_of(plain, self._under_tiles(level, plain, visible, False), visible)
+        return self._scores[level]
+
+    def _scores_of(self, plain: tuple, under: tuple, visible: np.ndarray | None) -> tuple[float, int, float, bytes]:
+        """What :meth:`_tiles_win` judges on: the squared error where ``visible`` of ``plain``, the
+        code file alone (decoded), and its bytes; the error outside the exact tiles of ``under``,
+        the code file that tiles go over (decoded), and its file."""
+        mask = self._tiles[1]
+        return (squared_error(plain[3], self.px.rgb, visible), len(plain[0]),
+                squared_error(under[3], self.px.rgb, ~mask if visible is None else visible & ~mask), under[0])
+
+    def _mixed(self, quality: int, data: bytes) -> tuple[bytes, np.ndarray]:
+        """The file of codes ``data`` with ``quality``'s exact tiles (:meth:`_tiles_file`), and the
+        tiles' pixels."""
         payload, tiled = self._tiles_file(quality)
         container = bitstream.unpack(data)
         header = replace(container.header, exact_tiles=True,
                          payload_size=bitstream.payload_size(container.payload, payload))
-        mixed = bitstream.pack(header, container.payload, container.alpha, payload)
+        return bitstream.pack(header, container.payload, container.alpha, payload), tiled
+
+    def _tiles_win(self, quality: int, scores: tuple[float, int, float, bytes], visible: np.ndarray | None) -> bool:
+        """Whether codes with exact tiles score better than codes alone on ``scores`` (:meth:`_scores_of`):
+        squared error where ``visible`` plus bits at ``quality``'s rate weight (as :func:`refine`)."""
+        plain_error, plain_bytes, outside_error, under = scores
+        mixed, tiled = self._mixed(quality, under)
+        mask = self._tiles[1]
+        inside_error = squared_error(tiled, self.px.rgb, mask if visible is None else visible & mask)
         weight = 8 * self._per_bit(quality)  # per byte, in squared 8-bit levels
-        outside, inside = (~mask, mask) if visible is None else (visible & ~mask, visible & mask)
-        mixed_cost = squared_error(rgb, self.px.rgb, outside) + squared_error(tiled, self.px.rgb, inside)
-        if squared_error(plain[3], self.px.rgb, visible) + weight * len(plain[0]) <= mixed_cost + weight * len(mixed):
+        return outside_error + inside_error + weight * len(mixed) < plain_error + weight * plain_bytes
+
+    def _judges(self, level: int) -> tuple[int, ...]:
+        """The levels whose codes judge ``level``'s choice between codes alone and codes with exact
+        tiles (:meth:`_tiles_win`, at ``level``'s weight: tiles only if every judge says so):
+        TILE_JUDGES where the codes under tiles are of the image with its tiles filled, else
+        ``level`` itself; none for an image without exact tiles."""
+        if self._tiles is None:
+            return ()
+        return tuple(min(judge, self.model.num_qualities - 1) for judge in TILE_JUDGES) if self._tiles[2] else (level,)
+
+    def _best_with_tiles(self, quality: int, level: int, plain: tuple, visible: np.ndarray | None,
+                         last: bool = False) -> tuple:
+        """``plain``, the code file (codes at ``level``), or the file of codes and exact tiles
+        (:meth:`_tiles_file`) if they score better (:meth:`_tiles_win`) at ``quality``'s weight on
+        the codes of each of :meth:`_judges`. ``last``: as :meth:`code`'s."""
+        judges = self._judges(level)
+        if not judges:
             return plain
-        np.copyto(rgb, tiled, where=mask[..., None])  # plain's image, when it is rgb, is not wanted again
+        if not all(self._tiles_win(quality, self._tile_scores(judge, visible), visible) for judge in judges if judge != level):
+            return plain
+        if plain[3] is None:
+            plain = (*plain[:3], self._decoded(level, *plain[1:3]))
+        data, indices, fix, rgb = under = self._under_tiles(level, plain, visible, last)
+        if level in judges:
+            scores = self._scores[level] = self._scores_of(plain, under, visible)
+            if not self._tiles_win(quality, scores, visible):
+                return plain
+        mixed, tiled = self._mixed(quality, data)
+        np.copyto(rgb, tiled, where=self._tiles[1][..., None])  # plain's image, when it is rgb, is not wanted again
         return mixed, indices, fix, rgb
 
     @cached_property
