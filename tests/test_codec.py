@@ -367,6 +367,28 @@ def test_a_level_keeps_the_exact_tiles_of_the_levels_below_it(tiny_model):
     assert any(tiled) and tiled == sorted(tiled)  # never off again above a level that has them
 
 
+@pytest.mark.parametrize("budget", [0.3, 0.6, 0.9])
+def test_a_residual_within_the_codes_bytes_takes_the_finest_step_that_fits(tiny_model, budget):
+    """A residual's file smaller than the codes alone takes the finest step of the levels above
+    (residual.finer_steps) that stays within a size: the file is within it and the next finer
+    step's is not."""
+    from vqcodec import residual
+    from vqcodec.codec import _Encoding
+    from vqcodec.image import to_pixels
+
+    enc = _Encoding(to_pixels(Image.fromarray(smooth_image(96, 64))), tiny_model)
+    quality = 80
+    base = enc._file_at(quality, residual.BASE, None, False)
+    base = (*base[:3], enc._decoded(residual.BASE, *base[1:3]))
+    steps = residual.finer_steps(quality, 3)
+    sizes = [len(enc._with_residual(residual.BASE, step, base)[0]) for step in steps]
+    size = round(sizes[0] + budget * (sizes[-1] - sizes[0]))
+    found = enc._finest_within(quality, residual.BASE, base, size)
+    assert found is not None and len(found[0]) <= size
+    k = sizes.index(len(found[0]))
+    assert k == len(steps) - 1 or sizes[k + 1] > size
+
+
 @pytest.mark.parametrize("quality", [0, 100])
 def test_tiles_of_more_colours_than_a_palette_are_all_coded_merged_to_fit(tiny_model, quality):
     """Every one of 32 tiles of 256 colours is an exact tile (merged to fit one palette), and at

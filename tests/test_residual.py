@@ -197,3 +197,15 @@ def test_bands_of_any_height_give_the_same_residual_and_levels(rows, blocks, pla
                   residual.quantize(target, base, 40))
     for a, b in zip(whole, banded):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("planes", [1, 3])
+def test_finer_steps_are_the_plans_steps_above_a_level_down_to_one(planes):
+    """A residual that fits within the codes' bytes takes a finer step from these: every level
+    above has its own step among them (so the level above never gets a coarser one), each
+    finer than the last, ending at one level (residual.FINEST_STEP)."""
+    for quality in range(residual.START[planes], 101):
+        steps = residual.finer_steps(quality, planes)
+        assert all(a > b for a, b in zip(steps, steps[1:])) and steps[-1] == residual.FINEST_STEP
+        assert {residual.plan(q, planes)[1] for q in range(quality + 1, 101)} <= set(steps)
+        assert steps[0] <= residual.plan(quality, planes)[1]

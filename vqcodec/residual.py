@@ -90,6 +90,10 @@ BASE = 40
 START = {1: 65, 3: 74}
 FIRST_STEP = {1: 104, 3: 128}
 LAST_STEP = 24
+#: The finest step an encoder's search for a residual within the codes' bytes tries: one level,
+#: whose orthonormal coefficients' error (1/12 of a squared level) is under the 8-bit pixels' own
+#: rounding; a finer one costs bits for nothing and clips sooner at +-LIMIT.
+FINEST_STEP = 8
 #: Blocks the decoder transforms at a time, in whole block rows (its arrays hold 8 bytes a
 #: coefficient, several copies: 64 rows of a 8448-pixel-wide image took 0.68 GB, 8192 blocks take
 #: 80 MB; a Kodak photo's 6144 blocks go at once) ...
@@ -368,5 +372,24 @@ def plan(quality: int, planes: int) -> tuple[int, int] | None:
     start = START[planes]
     if quality < start:
         return None
-    t = (quality - start) / (100 - start)
-    return BASE, round(FIRST_STEP[planes] * (LAST_STEP / FIRST_STEP[planes]) ** t)
+    return BASE, _step(quality, planes)
+
+
+def _step(quality: float, planes: int) -> int:
+    """The step of level ``quality`` on :func:`plan`'s scale (past 100: the same ratio on)."""
+    start = START[planes]
+    return max(1, round(FIRST_STEP[planes] * (LAST_STEP / FIRST_STEP[planes]) ** ((quality - start) / (100 - start))))
+
+
+def finer_steps(quality: int, planes: int) -> list[int]:
+    """The steps of the levels above ``quality`` on :func:`plan`'s scale, continued past level 100
+    by the same ratio down to FINEST_STEP, each once, finest last: the steps an encoder tries when
+    a residual's file is smaller than the codes alone (a finer step per level, not per quarter,
+    so that the level above never gets a coarser one)."""
+    steps, level = [], quality + 1
+    while not steps or steps[-1] > FINEST_STEP:
+        step = max(FINEST_STEP, _step(level, planes))
+        if not steps or step < steps[-1]:
+            steps.append(step)
+        level += 1
+    return steps
